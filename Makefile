@@ -1,0 +1,38 @@
+# kreplay: `make demo` runs the main job on the bundled traces, `make test` runs the tests.
+# Both create the virtualenv and install the project on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DB     ?= demo.duckdb
+
+.PHONY: all demo test bench lint clean
+
+all: test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -f $(DB) $(DB).wal
+	$(BIN)/kreplay ingest --db $(DB) traces/*.kdump*
+	$(BIN)/kreplay traces --db $(DB)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check kreplay tests bench
+	$(BIN)/ruff format --check kreplay tests bench
+
+clean:
+	rm -rf $(VENV) *.duckdb *.duckdb.wal .pytest_cache bench/out

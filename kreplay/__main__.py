@@ -1,0 +1,3 @@
+from kreplay.cli import main
+
+main()

@@ -1,0 +1,95 @@
+"""Plain-text and JSON renderings of store contents."""
+
+import datetime
+import decimal
+import uuid
+from collections.abc import Sequence
+
+import msgspec
+from tabulate import tabulate
+
+from kreplay.store import TraceInfo
+
+_json = msgspec.json.Encoder(enc_hook=lambda obj: str(obj), order="deterministic")
+
+
+def to_json(obj: object) -> str:
+    """Indented, key-ordered JSON with a trailing newline."""
+    return msgspec.json.format(_json.encode(_plain(obj)), indent=2).decode() + "\n"
+
+
+def _plain(obj: object) -> object:
+    if isinstance(obj, TraceInfo):
+        return {k: getattr(obj, k) for k in TraceInfo.__dataclass_fields__}
+    if isinstance(obj, list | tuple):
+        return [_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, decimal.Decimal | uuid.UUID | datetime.date | datetime.time):
+        return str(obj)
+    if isinstance(obj, int) and not -(2**63) <= obj < 2**64:
+        return str(obj)
+    return obj
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
+
+
+def format_ts(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    return f"{sign}{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
+def traces_table(traces: list[TraceInfo]) -> str:
+    if not traces:
+        return "no traces in the store (kreplay ingest FILE)\n"
+    rows = [
+        (t.name, t.sha256[:12], t.format, t.options or "-", t.lines, t.events,
+         t.continuations, t.parse_errors, t.dropped)
+        for t in traces
+    ]
+    return table(
+        ("name", "sha256", "format", "options", "lines", "events", "cont", "parse_errors",
+         "dropped"),
+        rows,
+    )
+
+
+def trace_summary(
+    t: TraceInfo,
+    kinds: list[tuple[str, int]],
+    entities: tuple[int, int | None],
+    errors: list[tuple[int, str, str]],
+) -> str:
+    span = "-"
+    if t.first_ts is not None:
+        span = f"{format_ts(t.first_ts)} .. {format_ts(t.last_ts)}"
+    pids, threads = entities
+    facts = [
+        ("trace", t.name),
+        ("sha256", t.sha256),
+        ("source", t.source),
+        ("format", t.format + (f" ({t.compression})" if t.compression else "")),
+        ("kdump options", f"{t.options or '(none)'} ({t.options_source})"),
+        ("header version", "-" if t.header_version is None else f"v{t.header_version}"),
+        ("lines", f"{t.lines} = {t.events} events + {t.continuations} continuation lines"
+                  f" + {t.parse_errors} parse errors"),
+        ("processes", pids),
+        ("threads", "unknown (no -H tid column)" if threads is None else threads),
+        ("time span", span),
+        ("dropped-event markers", t.dropped),
+    ]
+    out = [table(("", ""), facts), "\n", table(("kind", "events"), kinds)]
+    if errors:
+        shown = [(line, reason, _clip(text)) for line, reason, text in errors]
+        out += ["\n", f"parse errors (first {len(errors)} of {t.parse_errors}):\n",
+                table(("line", "reason", "text"), shown)]
+    return "".join(out)
+
+
+def _clip(text: str | None, width: int = 60) -> str:
+    text = text or ""
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -1,0 +1,331 @@
+"""The DuckDB store: schema, idempotent ingest, queries. The one module that runs SQL.
+
+The store is a plain DuckDB file a user can open with the duckdb CLI; docs/schema.md
+documents every table. A trace is identified by the sha256 of its decompressed bytes and
+is written in one transaction, so an interrupted or failed ingest leaves nothing behind.
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import duckdb
+
+from kreplay import __version__
+from kreplay.errors import DuplicateTrace, StoreError, TraceFormatError, TraceNotFound
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = "kreplay.duckdb"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id INTEGER PRIMARY KEY,
+    name VARCHAR NOT NULL UNIQUE,
+    sha256 VARCHAR NOT NULL UNIQUE,
+    source VARCHAR,
+    format VARCHAR NOT NULL,
+    compression VARCHAR,
+    options VARCHAR,
+    options_source VARCHAR,
+    header_version INTEGER,
+    bytes BIGINT,
+    lines BIGINT,
+    events BIGINT,
+    continuations BIGINT,
+    parse_errors BIGINT,
+    dropped BIGINT,
+    first_ts BIGINT,
+    last_ts BIGINT,
+    machine VARCHAR,
+    kreplay_version VARCHAR,
+    ingested_at TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS events (
+    trace_id INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    line BIGINT,
+    pid INTEGER,
+    tid BIGINT,
+    comm VARCHAR,
+    cpu INTEGER,
+    ts BIGINT,
+    kind VARCHAR NOT NULL,
+    abi VARCHAR,
+    syscall VARCHAR,
+    sysnum INTEGER,
+    args VARCHAR,
+    retval BIGINT,
+    errno INTEGER,
+    ret_kind VARCHAR,
+    addr UBIGINT,
+    prot INTEGER,
+    fault_result VARCHAR,
+    path VARCHAR,
+    signal VARCHAR,
+    sig_action VARCHAR,
+    sig_code VARCHAR,
+    csw VARCHAR,
+    csw_mode VARCHAR,
+    wmesg VARCHAR,
+    gio_fd INTEGER,
+    gio_dir VARCHAR,
+    gio_bytes BIGINT,
+    body VARCHAR,
+    cont_lines INTEGER,
+    cont VARCHAR
+);
+CREATE TABLE IF NOT EXISTS parse_errors (
+    trace_id INTEGER NOT NULL,
+    line BIGINT,
+    text VARCHAR,
+    reason VARCHAR
+);
+"""
+
+
+@dataclass(frozen=True)
+class TraceInfo:
+    trace_id: int
+    name: str
+    sha256: str
+    source: str
+    format: str
+    compression: str | None
+    options: str
+    options_source: str
+    header_version: int | None
+    bytes: int
+    lines: int
+    events: int
+    continuations: int
+    parse_errors: int
+    dropped: int
+    first_ts: int | None
+    last_ts: int | None
+
+
+_TRACE_COLUMNS = ", ".join(TraceInfo.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class NewTrace:
+    """What ingest knows about a trace before its lines are parsed."""
+
+    name: str
+    sha256: str
+    source: str
+    format: str
+    compression: str | None
+    options: str
+    options_source: str
+    header_version: int | None
+    bytes: int
+
+
+def resolve_db(db: str | None) -> str:
+    """--db, else $KREPLAY_DB, else ./kreplay.duckdb."""
+    return db or os.environ.get("KREPLAY_DB") or DEFAULT_DB
+
+
+class Store:
+    def __init__(self, path: str, *, read_only: bool = False):
+        self.path = path
+        if read_only and not os.path.exists(path):
+            raise StoreError("no store here (run `kreplay ingest` first)", path=path)
+        try:
+            self.con = duckdb.connect(path, read_only=read_only)
+            if not read_only:
+                self._create_schema()
+            self._check_version()
+        except duckdb.Error as e:
+            raise StoreError(f"cannot open the store: {_first_line(e)}", path=path) from None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _create_schema(self) -> None:
+        self.con.execute(_SCHEMA)
+        self.con.execute(
+            "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+            [str(SCHEMA_VERSION)],
+        )
+
+    def _check_version(self) -> None:
+        row = self.con.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            found = row[0] if row else "none"
+            raise StoreError(
+                f"store schema version {found}, this kreplay reads version {SCHEMA_VERSION}",
+                path=self.path,
+            )
+
+    # ------------------------------------------------------------------ ingest
+
+    def find_sha(self, sha256: str) -> str | None:
+        row = self.con.execute("SELECT name FROM traces WHERE sha256 = ?", [sha256]).fetchone()
+        return row[0] if row else None
+
+    def has_name(self, name: str) -> bool:
+        return self.con.execute("SELECT 1 FROM traces WHERE name = ?", [name]).fetchone() is not None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: any error or interrupt rolls the whole trace back."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def add_parsed_trace(
+        self, trace: NewTrace, staged_sql: str, *, replace: bool, strict: bool
+    ) -> TraceInfo:
+        """Insert a trace from the staged-parse query (kdump_sql) in one transaction."""
+        try:
+            with self.transaction():
+                if replace:
+                    self._delete_trace(trace.name)
+                elif self.has_name(trace.name):
+                    raise DuplicateTrace(
+                        f"a different trace is already stored as {trace.name!r} "
+                        "(use --replace, or --name to store it under another name)",
+                        path=trace.source,
+                    )
+                trace_id = self._next_trace_id()
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {staged_sql}")
+                self._check_staged(trace, strict)
+                self._insert_trace_row(trace_id, trace)
+                self._insert_events(trace_id)
+                self.con.execute("DROP TABLE staged")
+        except duckdb.Error as e:
+            raise StoreError(f"ingest failed: {_first_line(e)}", path=trace.source) from None
+        return self.trace(trace.name)
+
+    def _next_trace_id(self) -> int:
+        return self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchone()[0]
+
+    def _check_staged(self, trace: NewTrace, strict: bool) -> None:
+        events, first_error = self.con.execute(
+            "SELECT count(*) FILTER (WHERE class = 'event'), "
+            "min(line) FILTER (WHERE class = 'error') FROM staged"
+        ).fetchone()
+        if events and not (strict and first_error is not None):
+            return
+        if first_error is None:
+            raise TraceFormatError("no kdump record in this file", path=trace.source)
+        line, text, reason = self.con.execute(
+            "SELECT line, text, reason FROM staged WHERE line = ?", [first_error]
+        ).fetchone()
+        what = "no kdump record in this file; first bad line" if not events else "parse error"
+        raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=trace.source, line=line)
+
+    def _insert_trace_row(self, trace_id: int, t: NewTrace) -> None:
+        self.con.execute(
+            """
+            INSERT INTO traces (trace_id, name, sha256, source, format, compression, options,
+                options_source, header_version, bytes, lines, events, continuations,
+                parse_errors, dropped, first_ts, last_ts, kreplay_version)
+            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                count(*),
+                count(*) FILTER (WHERE class = 'event'),
+                count(*) FILTER (WHERE class = 'cont'),
+                count(*) FILTER (WHERE class = 'error'),
+                count(*) FILTER (WHERE kind = 'DROP'),
+                min(ts), max(ts), ?
+            FROM staged
+            """,
+            [trace_id, t.name, t.sha256, t.source, t.format, t.compression, t.options,
+             t.options_source, t.header_version, t.bytes, __version__],
+        )
+
+    def _insert_events(self, trace_id: int) -> None:
+        self.con.execute(
+            f"""
+            INSERT INTO events BY NAME
+            SELECT {trace_id} AS trace_id, s.* EXCLUDE (class, reason, text, owner),
+                c.n AS cont_lines, c.data AS cont
+            FROM staged s LEFT JOIN (
+                SELECT owner, count(*) AS n, string_agg(text, chr(10) ORDER BY line) AS data
+                FROM staged WHERE class = 'cont' GROUP BY owner
+            ) c ON c.owner = s.line
+            WHERE s.class = 'event'
+            """
+        )
+        self.con.execute(
+            f"INSERT INTO parse_errors SELECT {trace_id}, line, text, reason "
+            "FROM staged WHERE class = 'error'"
+        )
+
+    def _delete_trace(self, name: str) -> None:
+        row = self.con.execute("SELECT trace_id FROM traces WHERE name = ?", [name]).fetchone()
+        if row is None:
+            return
+        for table in ("events", "parse_errors", "traces"):
+            self.con.execute(f"DELETE FROM {table} WHERE trace_id = ?", [row[0]])
+
+    # ------------------------------------------------------------------ queries
+
+    def traces(self) -> list[TraceInfo]:
+        rows = self.con.execute(f"SELECT {_TRACE_COLUMNS} FROM traces ORDER BY name").fetchall()
+        return [TraceInfo(*row) for row in rows]
+
+    def trace(self, name: str) -> TraceInfo:
+        row = self.con.execute(
+            f"SELECT {_TRACE_COLUMNS} FROM traces WHERE name = ?", [name]
+        ).fetchone()
+        if row is None:
+            known = ", ".join(t.name for t in self.traces()) or "none"
+            raise TraceNotFound(f"no trace named {name!r} in the store (known: {known})",
+                                path=self.path)
+        return TraceInfo(*row)
+
+    def kind_counts(self, trace_id: int) -> list[tuple[str, int]]:
+        return self.con.execute(
+            "SELECT kind, count(*) FROM events WHERE trace_id = ? GROUP BY kind ORDER BY kind",
+            [trace_id],
+        ).fetchall()
+
+    def entity_counts(self, trace_id: int) -> tuple[int, int | None]:
+        """(distinct pids, distinct (pid, tid) pairs or None when the trace has no tids)."""
+        return self.con.execute(
+            "SELECT count(DISTINCT pid), CASE WHEN count(tid) > 0 THEN "
+            "count(DISTINCT (pid, tid)) END FROM events WHERE trace_id = ?",
+            [trace_id],
+        ).fetchone()
+
+    def first_parse_errors(self, trace_id: int, limit: int) -> list[tuple[int, str, str]]:
+        return self.con.execute(
+            "SELECT line, reason, text FROM parse_errors WHERE trace_id = ? "
+            "ORDER BY line LIMIT ?",
+            [trace_id, limit],
+        ).fetchall()
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Run a user's SQL (the caller opened the store read-only)."""
+        try:
+            cursor = self.con.execute(sql)
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, cursor.fetchall()
+        except duckdb.Error as e:
+            raise StoreError(f"query failed: {_first_line(e)}", path=self.path) from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _clip(text: str | None, width: int = 80) -> str:
+    text = text or ""
+    return repr(text if len(text) <= width else text[:width] + "...")
