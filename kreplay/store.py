@@ -254,9 +254,16 @@ class Store:
         self.con.execute(
             f"""
             INSERT INTO events BY NAME
-            SELECT {trace_id} AS trace_id, s.* EXCLUDE (class, reason, text, owner),
+            WITH base AS (  -- seq is counted per chunk: add the events of earlier chunks
+                SELECT chunk, coalesce(sum(n) OVER (ORDER BY chunk ROWS BETWEEN
+                    UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS seq_base
+                FROM (SELECT chunk, count(*) FILTER (WHERE class = 'event') AS n
+                      FROM staged GROUP BY chunk)
+            )
+            SELECT {trace_id} AS trace_id, s.seq + b.seq_base AS seq,
+                s.* EXCLUDE (chunk, seq, class, reason, text, owner),
                 c.n AS cont_lines, c.data AS cont
-            FROM staged s LEFT JOIN (
+            FROM staged s JOIN base b USING (chunk) LEFT JOIN (
                 SELECT owner, count(*) AS n, string_agg(text, chr(10) ORDER BY line) AS data
                 FROM staged WHERE class = 'cont' GROUP BY owner
             ) c ON c.owner = s.line

@@ -8,8 +8,14 @@ import tempfile
 from dataclasses import dataclass
 
 from kreplay.errors import TraceFormatError, UsageError
-from kreplay.ingest.kdump import KdumpOptions, detect_options, header_version, parse_options
-from kreplay.ingest.kdump_sql import read_lines_sql, staged_parse_sql
+from kreplay.ingest.kdump import (
+    KdumpOptions,
+    detect_layout,
+    detect_options,
+    header_version,
+    parse_options,
+)
+from kreplay.ingest.kdump_sql import staged_parse_sql
 from kreplay.ingest.source import default_trace_name, open_text
 from kreplay.store import NewTrace, Store, TraceInfo
 
@@ -58,7 +64,8 @@ def ingest(
             header_version=header_version(source.head, opts), bytes=source.nbytes,
         )
         existed = store.has_name(name)
-        sql = staged_parse_sql(read_lines_sql(source.read_path), opts)
+        layout = detect_layout(source.head, opts)
+        sql = staged_parse_sql(source.chunks, layout)
         trace = store.add_parsed_trace(new, sql, replace=replace, strict=strict)
     return IngestResult(path, name, "replaced" if existed else "ingested", trace)
 

@@ -25,7 +25,8 @@ _WIDTH6 = "(?: {5}[0-9]| {4}[0-9]{2}| {3}[0-9]{3}| {2}[0-9]{4}| [0-9]{5}|[0-9]{6
 # `%3d ` for cpu numbers below 1000.
 _WIDTH3 = "(?:  [0-9]| [0-9]{2}|[0-9]{3})"
 _TS = r"-?[0-9]+\.[0-9]{6}(?:[0-9]{3})?"
-_COMM = ".{8,19}?"
+_COMM = ".{8,19}?"      # `%-8.*s`: padded to 8 bytes, cut at MAXCOMLEN = 19 bytes
+_ANY_COMM = ".{1,19}?"  # the same in characters, for names with multi-byte characters
 _ABI = "[FLU](?:64|32|00)C?"
 
 _TS_LETTERS = "TER"  # kdump prints the timestamp columns in this fixed order
@@ -67,14 +68,26 @@ def parse_options(text: str) -> KdumpOptions:
 
 # ---------------------------------------------------------------------------- patterns
 
-def fast_prefix_pattern(opts: KdumpOptions) -> str:
-    """The header as kdump prints it for pid/tid < 10**6 and cpu < 1000: fixed-width
-    numeric fields, so fields can be cut out by position. Matches up to the body."""
+@dataclass(frozen=True)
+class Layout:
+    """A file's header layout: its kdump options and the usual width of each timestamp
+    column as (seconds digits, fraction digits), e.g. (10, 9) for `-T` on a v1 kernel."""
+
+    opts: KdumpOptions
+    ts_widths: tuple[tuple[int, int], ...] = ()
+
+
+def fast_prefix_pattern(layout: Layout) -> str:
+    """The header as kdump prints it for pid/tid < 10**6, cpu < 1000, an ASCII command
+    name and timestamps of the file's usual widths: every field but the command name
+    has a fixed width, so fields can be cut out by position. Matches up to the body."""
+    opts = layout.opts
     parts = ["^", _WIDTH6, " "]
     if opts.tid:
         parts += [_WIDTH6, " "]
     parts += [_COMM, " "]
-    parts += [_TS, " "] * len(opts.timestamps)
+    for seconds, fraction in layout.ts_widths:
+        parts += ["[0-9]{%d}\\.[0-9]{%d} " % (seconds, fraction)]
     if opts.cpu:
         parts += [_WIDTH3, " "]
     parts += ["(?:", _TAG_ALT, ")  "]
@@ -94,7 +107,7 @@ def general_pattern(opts: KdumpOptions) -> str:
     cpu = "( *[0-9]+) " if opts.cpu else "()"
     abi = "(" + _ABI + ")  " if opts.abi else "()"
     return (
-        "^ *([0-9]+) " + tid + "(" + _COMM + ") " + ts + cpu
+        "^ *([0-9]+) " + tid + "(" + _ANY_COMM + ") " + ts + cpu
         + "(" + _TAG_ALT + r"|UNKNOWN\([0-9]+\))  " + abi + "(.*)$"
     )
 
@@ -102,7 +115,7 @@ def general_pattern(opts: KdumpOptions) -> str:
 def dropped_pattern(opts: KdumpOptions) -> str:
     """`%6d [%6d ]%-8.*s Events dropped.` (spec §1.1): no type column, no timestamp."""
     tid = "( *[0-9]+) " if opts.tid else "()"
-    return "^ *([0-9]+) " + tid + "(" + _COMM + r") Events dropped\.$"
+    return "^ *([0-9]+) " + tid + "(" + _ANY_COMM + r") Events dropped\.$"
 
 
 # Record bodies that kreplay decodes must have these shapes; anything else in a
@@ -187,3 +200,20 @@ def header_version(lines: list[str], opts: KdumpOptions) -> int | None:
     if 9 in digits:
         return 1
     return 0 if 6 in digits else None
+
+
+def detect_layout(lines: list[str], opts: KdumpOptions) -> Layout:
+    """The most common width of each timestamp column among these lines."""
+    if not opts.timestamps:
+        return Layout(opts)
+    pattern = re.compile(general_pattern(opts))
+    counts: dict[tuple, int] = {}
+    for m in filter(None, map(pattern.match, lines)):
+        widths = tuple(
+            (len(ts.split(".")[0]), len(ts.split(".")[1])) for ts in m.group(4).split()
+        )
+        if all(not ts.startswith("-") for ts in m.group(4).split()):
+            counts[widths] = counts.get(widths, 0) + 1
+    if not counts:
+        return Layout(opts, tuple((1, 9) for _ in opts.timestamps))
+    return Layout(opts, max(sorted(counts), key=counts.__getitem__))

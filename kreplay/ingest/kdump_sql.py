@@ -2,12 +2,17 @@
 
 A per-line Python parser reads about 0.4 M lines/s; DuckDB reads the file in parallel
 and runs RE2's DFA over it several times faster. So the format knowledge of kdump.py is
-compiled here into SQL: the header is matched by a fixed-width DFA pattern and cut
-into fields by position (the fast path), wider or stranger headers fall back to a
-capturing pattern, bodies are decoded by kind, and every line is classified as an
-event, a continuation of the record before it, or a parse error with a reason.
+compiled here into SQL, in three tiers, each paying only for the lines it gets:
 
-This module only builds SQL text; store.py runs it (the one module that runs SQL).
+1. the fast prefix pattern (a DFA match, no captures) finds headers of the file's usual
+   layout, whose fields sit at fixed offsets from either end of the prefix;
+2. other headers (wide pids or tids, other timestamp widths, UNKNOWN(n) tags, multi-byte
+   command names) are cut by a capturing pattern, several times slower per line;
+3. lines that are no header are continuation lines of the record before them (GIO dumps,
+   STRU arrays), "Events dropped." markers, or parse errors with a reason.
+
+Bodies are decoded by kind; only lines of that kind pay for it. This module only builds
+SQL text; store.py runs it (the one module that runs SQL).
 """
 
 from kreplay.ingest.kdump import (
@@ -16,15 +21,18 @@ from kreplay.ingest.kdump import (
     GIO_HEX_LINE,
     GIO_TEXT_LINE,
     STRU_ELEMENT_LINE,
-    KdumpOptions,
+    Layout,
     dropped_pattern,
     fast_prefix_pattern,
     general_pattern,
 )
-from kreplay.ingest.source import BAD_MARK
+from kreplay.ingest.source import BAD_MARK, MAX_LINE, Chunk
 
-# Code of a record that may own continuation lines, packed into the owner number.
+# Codes of a record that may own continuation lines, packed below the line number.
 _OWNS_GIO, _OWNS_STRU, _OWNER_BITS = 1, 2, 4
+
+# Kinds whose body is fully decoded into columns; others keep their raw body.
+_DECODED_KINDS = ("CALL", "RET", "NAMI", "SCTL", "GIO", "CSW", "PFLT", "PRET")
 
 
 def q(text: str) -> str:
@@ -32,101 +40,108 @@ def q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def read_lines_sql(path: str) -> str:
-    """The file as (line number, text), in file order, one row per line."""
+def _read_chunk_sql(chunk: Chunk) -> str:
+    """A chunk file as (line number, text), in file order, one row per line."""
     return (
-        f"(SELECT row_number() OVER () AS line, coalesce(column0, '') AS text "
-        f"FROM read_csv({q(path)}, columns={{'column0': 'VARCHAR'}}, delim='\\x01', "
+        f"(SELECT row_number() OVER () + {chunk.first_line - 1} AS line, "
+        f"coalesce(column0, '') AS text "
+        f"FROM read_csv({q(chunk.path)}, columns={{'column0': 'VARCHAR'}}, delim='\\x01', "
         f"quote='', escape='', header=false, auto_detect=false, new_line='\\n', "
-        f"max_line_size=16777216, buffer_size=33554432))"
+        f"max_line_size={4 * MAX_LINE}, buffer_size={8 * MAX_LINE}))"
     )
 
 
+# ---------------------------------------------------------------------------- header
+
+def _fast_fields(layout: Layout) -> dict[str, str]:
+    """Header fields cut from the fast prefix `p` at fixed offsets (see module doc)."""
+    opts = layout.opts
+    end = "length(p)"
+    if opts.abi:  # `TAG  ABI  `: the ABI is F64, L32, ... or with CheriBSD's C suffix
+        abi_len = "(CASE WHEN substr(p, length(p) - 2, 1) = 'C' THEN 4 ELSE 3 END)"
+        abi = f"substr(p, length(p) - 1 - {abi_len}, {abi_len})"
+        end = f"(length(p) - 2 - {abi_len})"
+    tag = f"({end} - 5)"  # the tag, then two spaces
+    after_ts = f"({tag} - 1)" if not opts.cpu else f"({tag} - 5)"
+    fields = {
+        "pid": "CAST(substr(p, 1, 6) AS INTEGER)",
+        "tid": "CAST(substr(p, 8, 6) AS BIGINT)" if opts.tid else "NULL",
+        "cpu": f"CAST(substr(p, {tag} - 4, 3) AS INTEGER)" if opts.cpu else "NULL",
+        "kind": f"rtrim(substr(p, {tag}, 4))",
+        "abi": abi if opts.abi else "NULL",
+        "body": "rtrim(substr(text, length(p) + 1))",
+    }
+    ts_width = sum(s + f + 2 for s, f in layout.ts_widths)  # `sec.frac `
+    comm_start = 15 if opts.tid else 8
+    fields["comm"] = f"rtrim(substr(p, {comm_start}, {after_ts} - {ts_width} - {comm_start}))"
+    if layout.ts_widths:
+        seconds, fraction = layout.ts_widths[0]
+        start = f"({after_ts} - {ts_width})"
+        fields["ts"] = (
+            f"CAST(substr(p, {start}, {seconds}) AS BIGINT) * 1000000000 + "
+            f"CAST(substr(p, {start} + {seconds + 1}, {fraction}) AS BIGINT)"
+            + ("" if fraction == 9 else f" * {10 ** (9 - fraction)}")
+        )
+    else:
+        fields["ts"] = "NULL"
+    return fields
+
+
 def _ts_ns(token: str) -> str:
-    """`sec.usec` or `sec.nsec` (possibly negative) as integer nanoseconds."""
+    """`sec.usec` or `sec.nsec`, possibly negative (-R), as integer nanoseconds."""
     return (
-        f"(CASE WHEN {token} IS NULL OR {token} = '' THEN NULL ELSE "
+        f"(CASE WHEN {token} = '' THEN NULL ELSE "
         f"(CASE WHEN starts_with({token}, '-') THEN -1 ELSE 1 END) * ("
         f"CAST(split_part(ltrim({token}, '-'), '.', 1) AS BIGINT) * 1000000000 + "
         f"CAST(rpad(split_part({token}, '.', 2), 9, '0') AS BIGINT)) END)"
     )
 
 
-def _fast_fields(opts: KdumpOptions) -> dict[str, str]:
-    """Header fields cut by position from the fast prefix `p` (see kdump.py)."""
-    comm_start = 15 if opts.tid else 8
-    tag_end = "length(p) - 2"  # the tag is followed by two spaces
-    if opts.abi:  # `TAG  ABI  `: the ABI is the last word of the prefix
-        abi = "string_split(rtrim(p), ' ')[-1]"
-        tag_end = f"length(p) - length({abi}) - 4"
-    else:
-        abi = "NULL"
-    tag_start = f"({tag_end} - 3)"
-    mid_end = f"({tag_start} - 2)" if not opts.cpu else f"({tag_start} - 6)"
-    fields = {
-        "pid": "CAST(substr(p, 1, 6) AS INTEGER)",
-        "tid": "CAST(substr(p, 8, 6) AS BIGINT)" if opts.tid else "NULL",
-        "cpu": f"CAST(substr(p, {tag_start} - 4, 3) AS INTEGER)" if opts.cpu else "NULL",
-        "kind": f"rtrim(substr(p, {tag_start}, 4))",
-        "abi": abi,
-        "mid": f"substr(p, {comm_start}, {mid_end} - {comm_start} + 1)",
-        "body": "rtrim(substr(text, length(p) + 1))",
-    }
-    return fields
-
-
-def _general_fields(opts: KdumpOptions) -> dict[str, str]:
-    """The same fields from the capturing fallback pattern `g`."""
+def _general_fields(layout: Layout) -> dict[str, str]:
+    """The same fields from the capturing pattern's groups `g`."""
+    opts = layout.opts
+    unknown = "starts_with(g.tag, 'UNKNOWN')"
     return {
         "pid": "TRY_CAST(g.pid AS INTEGER)",
         "tid": "TRY_CAST(g.tid AS BIGINT)" if opts.tid else "NULL",
         "cpu": "TRY_CAST(g.cpu AS INTEGER)" if opts.cpu else "NULL",
-        "kind": "CASE WHEN starts_with(g.tag, 'UNKNOWN') THEN 'UNKNOWN' ELSE rtrim(g.tag) END",
+        "kind": f"CASE WHEN {unknown} THEN 'UNKNOWN' ELSE rtrim(g.tag) END",
         "abi": "nullif(g.abi, '')" if opts.abi else "NULL",
-        "mid": "g.comm || CASE WHEN g.ts = '' THEN '' ELSE ' ' || rtrim(g.ts) END",
-        "body": "rtrim(CASE WHEN starts_with(g.tag, 'UNKNOWN') THEN g.tag || ' ' || g.body "
-        "ELSE g.body END)",
+        "body": f"rtrim(CASE WHEN {unknown} THEN g.tag || ' ' || g.body ELSE g.body END)",
+        "comm": "rtrim(g.comm)",
+        "ts": _ts_ns("split_part(g.ts, ' ', 1)") if opts.timestamps else "NULL",
     }
 
 
-def _header_select(opts: KdumpOptions) -> str:
+def _header_select(layout: Layout) -> str:
     """Lines -> header fields (NULL where the line is not a header)."""
-    fast, general = _fast_fields(opts), _general_fields(opts)
+    fast, general = _fast_fields(layout), _general_fields(layout)
     groups = "[" + ", ".join(q(name) for name in GENERAL_GROUPS) + "]"
-    drop_groups = "['pid', 'tid', 'comm']"
     cols = ",\n      ".join(
         f"CASE WHEN p <> '' THEN {fast[name]} WHEN g.pid <> '' THEN {general[name]} END "
         f"AS {name}"
-        for name in ("pid", "tid", "cpu", "kind", "abi", "mid", "body")
+        for name in ("pid", "tid", "comm", "cpu", "ts", "kind", "abi", "body")
     )
     return f"""
   SELECT line, text, p <> '' OR coalesce(g.pid, '') <> '' AS is_header,
-      coalesce(d.pid, '') <> '' AS is_drop,
-      {cols},
-      d.pid AS drop_pid, d.tid AS drop_tid, d.comm AS drop_comm
+      coalesce(d.pid, '') <> '' AS is_drop, d.pid AS drop_pid, d.tid AS drop_tid,
+      d.comm AS drop_comm,
+      {cols}
   FROM (
     SELECT line, text, p,
-      CASE WHEN p = '' THEN regexp_extract(text, {q(general_pattern(opts))}, {groups}) END AS g,
+      CASE WHEN p = '' THEN
+        regexp_extract(text, {q(general_pattern(layout.opts))}, {groups}) END AS g,
       CASE WHEN p = '' AND ends_with(text, 'Events dropped.') THEN
-        regexp_extract(text, {q(dropped_pattern(opts))}, {drop_groups}) END AS d
+        regexp_extract(text, {q(dropped_pattern(layout.opts))}, ['pid', 'tid', 'comm'])
+      END AS d
     FROM (
-      SELECT line, text, regexp_extract(text, {q(fast_prefix_pattern(opts))}, 0) AS p
+      SELECT line, text, regexp_extract(text, {q(fast_prefix_pattern(layout))}, 0) AS p
       FROM lines
     )
   )"""
 
 
-def _comm_and_ts(opts: KdumpOptions) -> tuple[str, str]:
-    """`mid` is the command field plus the timestamp columns: timestamps never contain
-    spaces, the command name may, so split the timestamps off from the right."""
-    n = len(opts.timestamps)
-    if n == 0:
-        return "rtrim(mid)", "NULL"
-    words = "string_split(mid, ' ')"
-    ts_total = " + ".join(f"length({words}[-{i}]) + 1" for i in range(1, n + 1))
-    comm = f"rtrim(left(mid, length(mid) - ({ts_total})))"
-    return comm, _ts_ns(f"{words}[-{n}]")
-
+# ---------------------------------------------------------------------------- bodies
 
 def _body_valid() -> str:
     cases = " ".join(
@@ -137,57 +152,55 @@ def _body_valid() -> str:
 
 
 def _decoded() -> str:
-    """Body fields by kind (spec §1.3). Only lines of the right kind pay for each."""
-    name = "split_part(split_part(body, '(', 1), ' ', 1)"
-    ret_rest = f"substr(body, length({name}) + 2)"
-    hexval = "TRY_CAST(split_part(body, ' ', 1) AS UBIGINT)"
+    """Body fields by kind (spec §1.3)."""
+    call_name = "CASE WHEN contains(body, '(') THEN left(body, strpos(body, '(') - 1) ELSE body END"
+    name = f"CASE kind WHEN 'CALL' THEN {call_name} WHEN 'RET' THEN split_part(body, ' ', 1) END"
     return f"""
-      CASE WHEN kind IN ('CALL', 'RET') THEN
-        CASE WHEN starts_with({name}, '[') THEN {name} ELSE split_part({name}, '[', 1) END
-      END AS syscall,
-      CASE WHEN kind IN ('CALL', 'RET') AND ends_with({name}, ']') THEN
-        TRY_CAST(rtrim(split_part({name}, '[', -1), ']') AS INTEGER) END AS sysnum,
+      {name} AS name,
       CASE WHEN kind = 'CALL' AND contains(body, '(') THEN
         substr(body, strpos(body, '(') + 1, length(body) - strpos(body, '(') - 1) END AS args,
-      CASE WHEN kind = 'RET' THEN {_ret_fields(ret_rest)} END AS ret,
-      CASE WHEN kind = 'PFLT' THEN {hexval} END AS addr,
+      CASE WHEN kind = 'RET' THEN {_ret_fields()} END AS ret,
+      CASE WHEN kind = 'PFLT' THEN TRY_CAST(split_part(body, ' ', 1) AS UBIGINT) END AS addr,
       CASE WHEN kind = 'PFLT' THEN TRY_CAST(split_part(split_part(body, ' ', 2), '<', 1)
         AS INTEGER) END AS prot,
       CASE WHEN kind = 'PRET' THEN body END AS fault_result,
       CASE WHEN kind IN ('NAMI', 'SCTL', 'ERR') AND length(body) >= 2 THEN
         substr(body, 2, length(body) - 2) END AS path,
       CASE WHEN kind = 'PSIG' THEN regexp_extract(body,
-          '^(SIG[A-Z0-9]+|SIG [0-9]+) (SIG_DFL|SIG_IGN|caught handler=0x[0-9a-f]+ mask=0x[0-9a-f]+)'
-        '(?: code=(.*))?$',
-        ['signal', 'action', 'code']) END AS sig,
+        '^(SIG[A-Z0-9]+|SIG [0-9]+) (SIG_DFL|SIG_IGN|caught handler=0x[0-9a-f]+ mask=0x[0-9a-f]+)'
+        '(?: code=(.*))?$', ['signal', 'action', 'code']) END AS sig,
       CASE WHEN kind = 'CSW' THEN regexp_extract(body,
         '^(stop|resume) (user|kernel)(?: "(.*)")?$', ['dir', 'mode', 'wmesg']) END AS csw,
       CASE WHEN kind = 'GIO' THEN regexp_extract(body,
         '^fd (-?[0-9]+) (read|wrote) ([0-9]+) ', ['fd', 'dir', 'bytes']) END AS gio"""
 
 
-def _ret_fields(rest: str) -> str:
+def _ret_fields() -> str:
     """`N`, `N/0xHEX`, `0xHEX` (-n), `-1 errno N [text]`, RESTART, JUSTRETURN."""
+    rest = "substr(body, strpos(body, ' ') + 1)"
     first = f"split_part({rest}, ' ', 1)"
+    unsigned = f"TRY_CAST({first} AS UBIGINT)"
+    hex_value = (  # -n prints the register in hex: reinterpret it as signed
+        f"CAST(CAST({unsigned} AS HUGEINT) - CASE WHEN {unsigned} > 9223372036854775807 "
+        f"THEN CAST(18446744073709551616 AS HUGEINT) ELSE 0 END AS BIGINT)"
+    )
     value = (
-        f"CASE WHEN starts_with({first}, '0x') THEN "
-        f"CAST(CAST(TRY_CAST({first} AS UBIGINT) AS HUGEINT) - CASE WHEN "
-        f"TRY_CAST({first} AS UBIGINT) > 9223372036854775807 THEN "
-        f"CAST(18446744073709551616 AS HUGEINT) ELSE 0 END AS BIGINT) "
+        f"CASE WHEN starts_with({first}, '0x') THEN {hex_value} "
         f"ELSE TRY_CAST(split_part({first}, '/', 1) AS BIGINT) END"
     )
+    struct = "{{'kind': {}, 'value': CAST({} AS BIGINT), 'errno': CAST({} AS INTEGER)}}"
     return (
-        f"CASE WHEN {rest} = 'RESTART' THEN {{'kind': 'restart', 'value': NULL::BIGINT, "
-        f"'errno': NULL::INTEGER}} "
-        f"WHEN {rest} = 'JUSTRETURN' THEN {{'kind': 'justreturn', 'value': NULL, 'errno': NULL}} "
-        f"WHEN starts_with({rest}, '-1 errno ') THEN {{'kind': 'error', 'value': -1, "
-        f"'errno': TRY_CAST(split_part({rest}, ' ', 3) AS INTEGER)}} "
-        f"ELSE {{'kind': 'value', 'value': {value}, 'errno': NULL}} END"
+        f"CASE WHEN {rest} = 'RESTART' THEN {struct.format(q('restart'), 'NULL', 'NULL')} "
+        f"WHEN {rest} = 'JUSTRETURN' THEN {struct.format(q('justreturn'), 'NULL', 'NULL')} "
+        f"WHEN starts_with({rest}, '-1 errno ') THEN "
+        f"{struct.format(q('error'), '-1', f'split_part({rest}, chr(32), 3)')} "
+        f"ELSE {struct.format(q('value'), value, 'NULL')} END"
     )
 
 
-def _classify() -> str:
-    """event / cont / error, with the reason for errors and the owner of continuations."""
+# ---------------------------------------------------------------------------- lines
+
+def _continuation_shape() -> str:
     return f"""
       CASE WHEN is_header OR is_drop THEN NULL
            WHEN regexp_matches(text, {q(GIO_TEXT_LINE)})
@@ -196,66 +209,80 @@ def _classify() -> str:
       END AS cont_shape"""
 
 
-def staged_parse_sql(source: str, opts: KdumpOptions) -> str:
-    """SELECT producing one row per input line: class, reason, owner and event fields."""
-    comm, ts = _comm_and_ts(opts)
-    bits = _OWNER_BITS
+def _reason(layout: Layout) -> str:
     return f"""
-WITH lines AS {source},
-hdr AS ({_header_select(opts)}),
+    CASE WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 2)
+         WHEN is_header THEN 'malformed ' || kind || ' record body'
+         WHEN cont_shape = {_OWNS_GIO} THEN 'GIO data line without its GIO record before it'
+         WHEN cont_shape = {_OWNS_STRU} THEN
+           'struct array element without its STRU record before it'
+         WHEN text = '' THEN 'blank line'
+         ELSE 'not a kdump record line (options {layout.opts})' END"""
+
+
+def staged_parse_sql(chunks: list[Chunk], layout: Layout) -> str:
+    """SELECT producing one row per input line: its chunk, class (event, cont, error),
+    the reason of an error, the owner line of a continuation, the event's ordinal within
+    its chunk (`seq`), and the event columns. Chunks are parsed in parallel."""
+    return "\nUNION ALL\n".join(
+        _chunk_parse_sql(index, chunk, layout) for index, chunk in enumerate(chunks)
+    )
+
+
+def _chunk_parse_sql(index: int, chunk: Chunk, layout: Layout) -> str:
+    bits = _OWNER_BITS
+    decoded = ", ".join(q(k) for k in _DECODED_KINDS)
+    return f"""(
+WITH lines AS {_read_chunk_sql(chunk)},
+hdr AS ({_header_select(layout)}),
 dec AS (
-  SELECT *, {comm} AS comm, {ts} AS ts,
+  SELECT *,
       CASE WHEN is_header THEN {_body_valid()} END AS body_ok,
       {_decoded()},
-      {_classify()}
+      {_continuation_shape()}
   FROM hdr
 ),
 win AS (
   SELECT *,
     max(CASE WHEN cont_shape IS NULL THEN line * {bits} + CASE
-          WHEN is_header AND body_ok AND kind = 'GIO' THEN {_OWNS_GIO}
-          WHEN is_header AND body_ok AND kind = 'STRU' THEN {_OWNS_STRU}
+          WHEN body_ok AND kind = 'GIO' THEN {_OWNS_GIO}
+          WHEN body_ok AND kind = 'STRU' THEN {_OWNS_STRU}
           ELSE 0 END END)
       OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS owner_packed
   FROM dec
 ),
 cls AS (
   SELECT *,
-    CASE WHEN is_header AND body_ok THEN 'event'
-         WHEN is_drop THEN 'event'
-         WHEN cont_shape IS NOT NULL AND owner_code = cont_shape THEN 'cont'
-         ELSE 'error' END AS class,
-    CASE WHEN is_header AND body_ok THEN NULL
-         WHEN is_drop THEN NULL
-         WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 2)
-         WHEN is_header THEN 'malformed ' || kind || ' record body'
-         WHEN cont_shape = {_OWNS_GIO} THEN 'GIO data line without its GIO record before it'
-         WHEN cont_shape = {_OWNS_STRU} THEN
-           'struct array element without its STRU record before it'
-         WHEN text = '' THEN 'blank line'
-         ELSE 'not a kdump record line for options ' || {q(str(opts))} END AS reason
-  FROM (SELECT *, owner_packed // {bits} AS owner, owner_packed % {bits} AS owner_code
-        FROM win)
+    CASE WHEN body_ok OR is_drop THEN 'event'
+         WHEN cont_shape = owner_packed % {bits} THEN 'cont'
+         ELSE 'error' END AS class
+  FROM win
 )
-SELECT
+SELECT {index} AS chunk,
   sum(CASE WHEN class = 'event' THEN 1 ELSE 0 END)
     OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 1 AS seq,
-  line, class, reason,
-  CASE WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 3)
-       WHEN class <> 'event' THEN text END AS text,
-  CASE WHEN class = 'cont' THEN owner END AS owner,
+  line, class,
+  CASE WHEN class = 'error' THEN {_reason(layout)} END AS reason,
+  CASE WHEN class = 'event' THEN NULL
+       WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 3)
+       ELSE text END AS text,
+  CASE WHEN class = 'cont' THEN owner_packed // {bits} END AS owner,
   coalesce(pid, TRY_CAST(drop_pid AS INTEGER)) AS pid,
   coalesce(tid, TRY_CAST(drop_tid AS BIGINT)) AS tid,
   coalesce(comm, rtrim(drop_comm)) AS comm,
   cpu, ts,
   CASE WHEN is_drop THEN 'DROP' ELSE kind END AS kind,
-  abi, syscall, sysnum, args,
-  ret.value AS retval, ret.errno AS errno, ret.kind AS ret_kind,
+  abi,
+  CASE WHEN starts_with(name, '[') THEN name ELSE split_part(name, '[', 1) END AS syscall,
+  CASE WHEN ends_with(name, ']') THEN
+    TRY_CAST(rtrim(split_part(name, '[', -1), ']') AS INTEGER) END AS sysnum,
+  args, ret.value AS retval, ret.errno AS errno, ret.kind AS ret_kind,
   addr, prot, fault_result, path,
-  sig.signal AS signal, split_part(sig.action, ' ', 1) AS sig_action, nullif(sig.code, '') AS sig_code,
+  sig.signal AS signal, split_part(sig.action, ' ', 1) AS sig_action,
+  nullif(sig.code, '') AS sig_code,
   csw.dir AS csw, csw.mode AS csw_mode, nullif(csw.wmesg, '') AS wmesg,
   TRY_CAST(gio.fd AS INTEGER) AS gio_fd, gio.dir AS gio_dir,
   TRY_CAST(gio.bytes AS BIGINT) AS gio_bytes,
-  body
+  CASE WHEN kind NOT IN ({decoded}) THEN body END AS body
 FROM cls
-"""
+)"""

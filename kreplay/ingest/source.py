@@ -1,34 +1,43 @@
-"""Trace input: files, stdin and compressed files, hashed and made safe for the bulk reader.
+"""Trace input: files, stdin and compressed files, hashed and cut into clean chunks.
 
-The store identifies a trace by the sha256 of its decompressed bytes. The bulk reader
-(DuckDB's CSV scanner) wants clean UTF-8 lines; kdump output is that, but a file can hold
-bytes kdump never prints raw (binary garbage, NUL, control characters, invalid UTF-8,
-CRLF endings from a paste, a line of megabytes). A plain, clean file is read in place;
-anything else is copied once to a clean temporary file in which each bad line is replaced
-by a printable rendering and reported as a parse error with its line number.
+The store identifies a trace by the sha256 of its decompressed bytes. The bulk parse reads
+the text with DuckDB's CSV scanner, which wants clean UTF-8 lines, and numbers the lines of
+a file with a streaming window that runs on one thread; so the input is copied once into
+chunk files of whole lines that DuckDB parses in parallel, each chunk knowing its first line
+number. A chunk always starts with a line that cannot continue the record before it, so
+continuation lines never cross a chunk boundary.
+
+kdump output is clean text, but a file can hold bytes kdump never prints raw (binary
+garbage, NUL, control characters, invalid UTF-8, CRLF endings from a paste, a line of
+megabytes). Such a line is written in a printable rendering behind BAD_MARK and the reason,
+and the parse reports it as a parse error with its line number; nothing is dropped.
 """
 
 import bz2
-import codecs
 import gzip
 import hashlib
 import lzma
 import os
-import re
 import struct
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from kreplay.errors import TraceFormatError
 
 BLOCK = 8 << 20
-MAX_LINE = 1 << 20           # longer lines are reported, not parsed
-HEAD_LINES = 2000            # lines used to detect kdump options
+CHUNK = 32 << 20            # target size of one chunk file
+MAX_LINE = 1 << 20          # longer lines are reported, not parsed
+HEAD_BYTES = 256 << 10      # the beginning of the text, for format and option detection
+HEAD_LINES = 2000
 
-# Bytes kdump never prints raw: vis(3) escapes them in data dumps.
-_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
+# A bad line is written as BAD_MARK + reason + BAD_MARK + printable text: a line that can
+# match no kdump pattern, and that the parse turns into a parse error with that reason.
+BAD_MARK = "\x02"
+
+# Bytes kdump prints raw: printable ASCII, TAB, newline, and UTF-8 (command names).
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n" + bytes(range(0x80, 0x100))
 _COMPRESSIONS = (
     (b"\x1f\x8b", "gzip", gzip.GzipFile),
     (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile),
@@ -36,18 +45,25 @@ _COMPRESSIONS = (
 )
 
 
+@dataclass(frozen=True)
+class Chunk:
+    path: str
+    first_line: int      # 1-based number of the chunk's first line in the trace
+    lines: int
+
+
 @dataclass
 class TextSource:
-    """A trace's text, ready for the bulk reader."""
+    """A trace's text, ready for the bulk parse."""
 
     name: str                     # as the user named it (path or "-")
-    read_path: str                # the file the bulk reader reads
     sha256: str
     nbytes: int                   # decompressed size
     compression: str | None
     head: list[str]               # first lines, for option detection
-    binary_ktrace: bool = False   # the bytes look like a binary ktrace.out
-    bad_lines: int = 0            # lines replaced in the clean copy
+    binary_ktrace: bool           # the bytes look like a binary ktrace.out
+    chunks: list[Chunk] = field(default_factory=list)
+    bad_lines: int = 0
 
 
 def default_trace_name(path: str) -> str:
@@ -56,14 +72,48 @@ def default_trace_name(path: str) -> str:
     return base.split(".", 1)[0] or base
 
 
+def looks_like_ktrace(head: bytes) -> bool:
+    """The first bytes parse as a binary ktrace record header (spec §2.2)."""
+    if len(head) < 56 or b"\x00" not in head[:64]:
+        return False
+    length, rtype = struct.unpack_from("<iH", head)
+    return 0 <= length < (1 << 20) and 1 <= (rtype & 0x3FFF) <= 18
+
+
+def open_text(path: str, workdir: str) -> TextSource:
+    """Read the input once: hash it, and write it as clean chunk files into workdir."""
+    f, compression = _open_decompressed(path)
+    sha, nbytes, head = hashlib.sha256(), 0, b""
+    writer = _ChunkWriter(workdir)
+    try:
+        for block in _blocks(f, path, compression):
+            sha.update(block)
+            nbytes += len(block)
+            if len(head) < HEAD_BYTES:
+                head += block[: HEAD_BYTES - len(head)]
+            writer.feed(block)
+        writer.finish()
+    finally:
+        if path != "-":
+            f.close()
+    if nbytes == 0:
+        raise TraceFormatError("empty file: no kdump lines", path=path)
+    text = head.decode("utf-8", "replace")
+    return TextSource(
+        name=path, sha256=sha.hexdigest(), nbytes=nbytes, compression=compression,
+        head=text.split("\n", HEAD_LINES)[:HEAD_LINES], binary_ktrace=looks_like_ktrace(head),
+        chunks=writer.chunks, bad_lines=writer.bad_lines,
+    )
+
+
 def _open_decompressed(path: str) -> tuple[BinaryIO, str | None]:
     try:
-        raw = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        raw = _Peekable(sys.stdin.buffer) if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as e:
         raise TraceFormatError(f"cannot open: {e.strerror}", path=path) from None
-    if path == "-":
-        raw = _Peekable(raw)
-    magic = raw.peek(6)[:6] if hasattr(raw, "peek") else b""
+    if os.path.isdir(path):
+        raise TraceFormatError("is a directory, not a trace file", path=path)
+    magic = raw.peek(6)[:6]
     for prefix, label, opener in _COMPRESSIONS:
         if magic.startswith(prefix):
             return opener(raw), label
@@ -71,16 +121,13 @@ def _open_decompressed(path: str) -> tuple[BinaryIO, str | None]:
 
 
 class _Peekable:
-    """Minimal peek() for a pipe, so stdin can be sniffed for compression."""
+    """peek() for a pipe, so stdin can be sniffed for compression."""
 
     def __init__(self, f: BinaryIO):
         self._f, self._buf = f, b""
 
     def peek(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            more = self._f.read(n - len(self._buf))
-            if not more:
-                break
+        while len(self._buf) < n and (more := self._f.read(n - len(self._buf))):
             self._buf += more
         return self._buf
 
@@ -88,7 +135,7 @@ class _Peekable:
         buf, self._buf = self._buf, b""
         if n < 0:
             return buf + self._f.read()
-        return buf + self._f.read(max(0, n - len(buf))) if len(buf) < n else buf
+        return buf + self._f.read(n - len(buf)) if len(buf) < n else buf
 
     def close(self) -> None:
         pass
@@ -102,138 +149,107 @@ def _blocks(f: BinaryIO, path: str, compression: str | None) -> Iterator[bytes]:
         raise TraceFormatError(f"broken {compression or 'input'} data: {e}", path=path) from None
 
 
-def looks_like_ktrace(head: bytes) -> bool:
-    """The first bytes parse as a binary ktrace record header (spec §2.2)."""
-    if len(head) < 56 or b"\x00" not in head[:64]:
-        return False
-    length, rtype = struct.unpack_from("<iH", head)
-    return 0 <= length < (1 << 20) and 1 <= (rtype & 0x3FFF) <= 18
+class _ChunkWriter:
+    """Whole lines into chunk files of about CHUNK bytes, bad lines made printable."""
 
-
-class _Scanner:
-    """One pass over the blocks: hash, count, and tell whether the text is clean."""
-
-    def __init__(self) -> None:
-        self.sha = hashlib.sha256()
-        self.nbytes = 0
-        self.clean = True
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        self._line_len = 0  # length of the unfinished line at the end of the last block
-        self.head = b""
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.chunks: list[Chunk] = []
+        self.bad_lines = 0
+        self._carry = b""        # an unfinished line from the previous block
+        self._skipping = False   # dropping the rest of an over-long line
+        self._out: BinaryIO | None = None
+        self._size = self._lines = 0
+        self._next_line = 1
 
     def feed(self, block: bytes) -> None:
-        self.sha.update(block)
-        self.nbytes += len(block)
-        if len(self.head) < 256 << 10:
-            self.head += block[: (256 << 10) - len(self.head)]
-        if self.clean:
-            self.clean = self._is_clean(block)
+        if self._skipping:
+            newline = block.find(b"\n")
+            if newline < 0:
+                return
+            block, self._skipping = block[newline + 1 :], False
+        data = self._carry + block
+        end = data.rfind(b"\n") + 1
+        self._carry = data[end:]
+        if end:
+            self._write(data[:end])
+        if len(self._carry) > MAX_LINE:  # no newline in sight: report the line, skip the rest
+            self._write(self._carry + b"\n")
+            self._carry, self._skipping = b"", True
 
-    def _is_clean(self, block: bytes) -> bool:
-        first = block.find(b"\n")
-        last = block.rfind(b"\n")
-        if first < 0:
-            self._line_len += len(block)
-            return self._line_len <= MAX_LINE and self._text_ok(block)
-        longest_crossing = self._line_len + first
-        self._line_len = len(block) - last - 1
-        return longest_crossing <= MAX_LINE and self._text_ok(block)
+    def finish(self) -> None:
+        if self._carry:  # a last line without its newline still counts
+            self._write(self._carry + b"\n")
+            self._carry = b""
+        self._close_chunk()
 
-    def _text_ok(self, block: bytes) -> bool:
-        if _CONTROL.search(block):
-            return False
-        try:
-            self._utf8.decode(block)
-        except UnicodeDecodeError:
-            return False
-        return True
+    def _write(self, lines: bytes) -> None:
+        if self._out is None or (self._size >= CHUNK and _starts_record(lines)):
+            self._close_chunk()
+            path = os.path.join(self.workdir, f"chunk{len(self.chunks):05d}.kdump")
+            self._out = open(path, "wb")  # noqa: SIM115 (closed in _close_chunk)
+        if not _clean(lines):
+            lines = self._cleaned(lines)
+        self._out.write(lines)
+        self._size += len(lines)
+        self._lines += lines.count(b"\n")
 
-
-def open_text(path: str, workdir: str) -> TextSource:
-    """Hash the input and return where the bulk reader should read it."""
-    f, compression = _open_decompressed(path)
-    scan = _Scanner()
-    spool = None
-    if compression or path == "-":  # must be decompressed/saved once anyway
-        spool = os.path.join(workdir, "input.kdump")
-        with open(spool, "wb") as out:
-            for block in _blocks(f, path, compression):
-                scan.feed(block)
-                out.write(block)
-    else:
-        for block in _blocks(f, path, compression):
-            scan.feed(block)
-    if path != "-":
-        f.close()
-    if scan.nbytes == 0:
-        raise TraceFormatError("empty file: no kdump lines", path=path)
-    source = TextSource(
-        name=path,
-        read_path=spool or path,
-        sha256=scan.sha.hexdigest(),
-        nbytes=scan.nbytes,
-        compression=compression,
-        head=_head_lines(scan.head),
-        binary_ktrace=looks_like_ktrace(scan.head),
-    )
-    if not scan.clean:
-        _write_clean_copy(source, os.path.join(workdir, "clean.kdump"))
-    return source
-
-
-def _head_lines(head: bytes) -> list[str]:
-    text = head.decode("utf-8", "replace")
-    return text.split("\n", HEAD_LINES)[:HEAD_LINES]
-
-
-# A bad line is written as BAD_MARK + reason + BAD_MARK + printable text: a line that can
-# match no kdump pattern, and that the parse SQL turns into a parse error with that reason.
-BAD_MARK = "\x02"
-
-
-def _write_clean_copy(source: TextSource, clean_path: str) -> None:
-    """Rewrite the text with each bad line replaced by a printable rendering of it."""
-    with open(source.read_path, "rb") as f, open(clean_path, "w", encoding="utf-8") as out:
-        for raw in _lines(f):
-            line, reason = _clean_line(raw)
-            if reason:
-                source.bad_lines += 1
-                line = BAD_MARK + reason + BAD_MARK + line
-            out.write(line)
-            out.write("\n")
-    source.read_path = clean_path
-
-
-def _lines(f: BinaryIO) -> Iterator[bytes]:
-    """Lines without their terminator; a line longer than MAX_LINE is cut there
-    (the rest of it is skipped, not split into further lines)."""
-    while True:
-        line = f.readline(MAX_LINE + 1)
-        if not line:
+    def _close_chunk(self) -> None:
+        if self._out is None:
             return
-        if len(line) > MAX_LINE and not line.endswith(b"\n"):
-            rest = f.readline()
-            while rest and not rest.endswith(b"\n"):
-                rest = f.readline()
-            yield line  # over-long: _clean_line reports it
-            continue
-        yield line[:-1] if line.endswith(b"\n") else line
+        self._out.close()
+        self.chunks.append(Chunk(self._out.name, self._next_line, self._lines))
+        self._next_line += self._lines
+        self._out, self._size, self._lines = None, 0, 0
+
+    def _cleaned(self, lines: bytes) -> bytes:
+        out = []
+        for raw in lines[:-1].split(b"\n"):
+            text, reason = _clean_line(raw)
+            if reason:
+                self.bad_lines += 1
+                text = BAD_MARK + reason + BAD_MARK + text
+            out.append(text)
+        return ("\n".join(out) + "\n").encode()
+
+
+def _starts_record(lines: bytes) -> bool:
+    """The first line cannot continue the record before it (spec §1.4)."""
+    return not (lines.startswith(b"\t") or lines.startswith(b"       "))
+
+
+def _clean(data: bytes) -> bool:
+    if data.translate(None, _TEXT_BYTES):
+        return False
+    if data.isascii():
+        return _longest_line_ok(data)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return _longest_line_ok(data)
+
+
+def _longest_line_ok(data: bytes) -> bool:
+    """No line longer than 2 * MAX_LINE (the bulk reader takes 4 * MAX_LINE): every
+    window of MAX_LINE bytes holds a newline. Cheap, and exact enough: a longer line
+    fails it and is then measured exactly by _clean_line."""
+    return all(data.find(b"\n", i, i + MAX_LINE) >= 0 for i in range(0, len(data), MAX_LINE))
 
 
 def _clean_line(raw: bytes) -> tuple[str, str | None]:
     if len(raw) > MAX_LINE:
         return _printable(raw[:200]) + "...", f"line longer than {MAX_LINE} bytes"
-    if raw.endswith(b"\r"):
-        raw = raw[:-1]
+    if raw.endswith(b"\r") and raw.count(b"\r") == 1:
+        raw = raw[:-1]  # a CRLF line ending from a paste
+    if raw.translate(None, _TEXT_BYTES):
+        return _printable(raw), "control characters that kdump never prints (binary data?)"
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8"), None
     except UnicodeDecodeError:
         return _printable(raw), "not UTF-8 text (binary data?)"
-    if _CONTROL.search(raw):
-        return _printable(raw), "control characters kdump never prints (binary data?)"
-    return text, None
 
 
 def _printable(raw: bytes) -> str:
     text = raw.decode("utf-8", "backslashreplace")
-    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)
+    return "".join(ch if ch >= " " or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)

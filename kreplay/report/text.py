@@ -36,6 +36,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
 
 
+def facts(rows: Sequence[tuple[str, object]]) -> str:
+    """`name  value` lines, aligned."""
+    return tabulate(rows, tablefmt="plain", disable_numparse=True) + "\n"
+
+
 def format_ts(ns: int | None) -> str:
     if ns is None:
         return "-"
@@ -68,7 +73,7 @@ def trace_summary(
     if t.first_ts is not None:
         span = f"{format_ts(t.first_ts)} .. {format_ts(t.last_ts)}"
     pids, threads = entities
-    facts = [
+    rows = [
         ("trace", t.name),
         ("sha256", t.sha256),
         ("source", t.source),
@@ -82,7 +87,7 @@ def trace_summary(
         ("time span", span),
         ("dropped-event markers", t.dropped),
     ]
-    out = [table(("", ""), facts), "\n", table(("kind", "events"), kinds)]
+    out = [facts(rows), "\n", table(("kind", "events"), kinds)]
     if errors:
         shown = [(line, reason, _clip(text)) for line, reason, text in errors]
         out += ["\n", f"parse errors (first {len(errors)} of {t.parse_errors}):\n",
