@@ -85,6 +85,11 @@ CREATE TABLE IF NOT EXISTS parse_errors (
 """
 
 
+# Bounded memory: a large ingest spills to DuckDB's temporary directory instead of
+# growing the process (the bench's target is a peak RSS under 1 GiB).
+_CONFIG = {"memory_limit": "600MB"}
+
+
 @dataclass(frozen=True)
 class TraceInfo:
     trace_id: int
@@ -135,7 +140,7 @@ class Store:
         if read_only and not os.path.exists(path):
             raise StoreError("no store here (run `kreplay ingest` first)", path=path)
         try:
-            self.con = duckdb.connect(path, read_only=read_only)
+            self.con = duckdb.connect(path, read_only=read_only, config=_CONFIG)
             if not read_only:
                 self._create_schema()
             self._check_version()

@@ -203,6 +203,7 @@ def _ret_fields() -> str:
 def _continuation_shape() -> str:
     return f"""
       CASE WHEN is_header OR is_drop THEN NULL
+           WHEN text = '' THEN {_OWNS_GIO}  -- printed after a hex dump with a short last row
            WHEN regexp_matches(text, {q(GIO_TEXT_LINE)})
              OR regexp_matches(text, {q(GIO_HEX_LINE)}) THEN {_OWNS_GIO}
            WHEN regexp_matches(text, {q(STRU_ELEMENT_LINE)}) THEN {_OWNS_STRU}
@@ -213,10 +214,10 @@ def _reason(layout: Layout) -> str:
     return f"""
     CASE WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 2)
          WHEN is_header THEN 'malformed ' || kind || ' record body'
+         WHEN text = '' THEN 'blank line'
          WHEN cont_shape = {_OWNS_GIO} THEN 'GIO data line without its GIO record before it'
          WHEN cont_shape = {_OWNS_STRU} THEN
            'struct array element without its STRU record before it'
-         WHEN text = '' THEN 'blank line'
          ELSE 'not a kdump record line (options {layout.opts})' END"""
 
 
