@@ -32,8 +32,11 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 @click.option("--name", help="Store the trace under this name (one PATH only).")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
-@click.option("--kdump-options", metavar="LETTERS",
-              help="The kdump options the text was printed with, e.g. HTc (default: detected).")
+@click.option(
+    "--kdump-options",
+    metavar="LETTERS",
+    help="The kdump options the text was printed with, e.g. HTc (default: detected).",
+)
 @click.option("--replace", is_flag=True, help="Replace a stored trace of the same name.")
 @click.option("--strict", is_flag=True, help="Fail (exit 2) on any parse error.")
 @json_option
@@ -44,23 +47,39 @@ def ingest_cmd(paths, name, db, fmt, kdump_options, replace, strict, as_json) ->
     results = []
     with Store(resolve_db(db)) as store:
         for path in paths:
-            result = ingest(store, path, name=name, fmt=fmt, kdump_options=kdump_options,
-                            replace=replace, strict=strict)
+            result = ingest(
+                store,
+                path,
+                name=name,
+                fmt=fmt,
+                kdump_options=kdump_options,
+                replace=replace,
+                strict=strict,
+            )
             results.append(result)
             if not as_json:
                 click.echo(_ingest_line(result))
     if as_json:
-        click.echo(text.to_json([{"path": r.path, "name": r.name, "status": r.status,
-                                  "trace": r.trace} for r in results]), nl=False)
+        click.echo(
+            text.to_json(
+                [
+                    {"path": r.path, "name": r.name, "status": r.status, "trace": r.trace}
+                    for r in results
+                ]
+            ),
+            nl=False,
+        )
 
 
 def _ingest_line(r) -> str:
     t = r.trace
     if r.status == "already":
         return f"{r.path}: already ingested as {r.name}"
-    return (f"{r.path}: {r.status} as {r.name}: {t.lines} lines, {t.events} events, "
-            f"{t.continuations} continuation lines, {t.parse_errors} parse errors "
-            f"(options {t.options or 'none'}, {t.options_source})")
+    return (
+        f"{r.path}: {r.status} as {r.name}: {t.lines} lines, {t.events} events, "
+        f"{t.continuations} continuation lines, {t.parse_errors} parse errors "
+        f"(options {t.options or 'none'}, {t.options_source})"
+    )
 
 
 @cli.command("traces")
@@ -77,8 +96,9 @@ def traces_cmd(db, as_json) -> None:
 @click.argument("trace")
 @db_option
 @json_option
-@click.option("--errors", "max_errors", default=10, show_default=True,
-              help="How many parse errors to list.")
+@click.option(
+    "--errors", "max_errors", default=10, show_default=True, help="How many parse errors to list."
+)
 def show_cmd(trace, db, as_json, max_errors) -> None:
     """Statistics of one trace: kinds, options, time span, parse errors."""
     with Store(resolve_db(db), read_only=True) as store:
@@ -87,11 +107,18 @@ def show_cmd(trace, db, as_json, max_errors) -> None:
         entities = store.entity_counts(info.trace_id)
         errors = store.first_parse_errors(info.trace_id, max_errors)
     if as_json:
-        click.echo(text.to_json({
-            "trace": info, "kinds": dict(kinds),
-            "processes": entities[0], "threads": entities[1],
-            "parse_errors": [{"line": ln, "reason": r, "text": t} for ln, r, t in errors],
-        }), nl=False)
+        click.echo(
+            text.to_json(
+                {
+                    "trace": info,
+                    "kinds": dict(kinds),
+                    "processes": entities[0],
+                    "threads": entities[1],
+                    "parse_errors": [{"line": ln, "reason": r, "text": t} for ln, r, t in errors],
+                }
+            ),
+            nl=False,
+        )
     else:
         click.echo(text.trace_summary(info, kinds, entities, errors), nl=False)
 
@@ -131,5 +158,14 @@ def main(argv: list[str] | None = None) -> None:
         code = exit_code_for(e)
     except KeyboardInterrupt:
         click.echo("kreplay: interrupted", err=True)
+        code = EXIT_TROUBLE
+    except Exception as e:  # a bug in kreplay: still one line, the traceback on request
+        if show_tb:
+            traceback.print_exc()
+        click.echo(
+            f"kreplay: internal error: {type(e).__name__}: {e} "
+            "(run with --traceback and report it)",
+            err=True,
+        )
         code = EXIT_TROUBLE
     sys.exit(EXIT_OK if code is None else code)

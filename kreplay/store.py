@@ -164,9 +164,7 @@ class Store:
         )
 
     def _check_version(self) -> None:
-        row = self.con.execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'"
-        ).fetchone()
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None or row[0] != str(SCHEMA_VERSION):
             found = row[0] if row else "none"
             raise StoreError(
@@ -181,7 +179,8 @@ class Store:
         return row[0] if row else None
 
     def has_name(self, name: str) -> bool:
-        return self.con.execute("SELECT 1 FROM traces WHERE name = ?", [name]).fetchone() is not None
+        row = self.con.execute("SELECT 1 FROM traces WHERE name = ?", [name]).fetchone()
+        return row is not None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -251,8 +250,19 @@ class Store:
                 min(ts), max(ts), ?
             FROM staged
             """,
-            [trace_id, t.name, t.sha256, t.source, t.format, t.compression, t.options,
-             t.options_source, t.header_version, t.bytes, __version__],
+            [
+                trace_id,
+                t.name,
+                t.sha256,
+                t.source,
+                t.format,
+                t.compression,
+                t.options,
+                t.options_source,
+                t.header_version,
+                t.bytes,
+                __version__,
+            ],
         )
 
     def _insert_events(self, trace_id: int) -> None:
@@ -299,8 +309,9 @@ class Store:
         ).fetchone()
         if row is None:
             known = ", ".join(t.name for t in self.traces()) or "none"
-            raise TraceNotFound(f"no trace named {name!r} in the store (known: {known})",
-                                path=self.path)
+            raise TraceNotFound(
+                f"no trace named {name!r} in the store (known: {known})", path=self.path
+            )
         return TraceInfo(*row)
 
     def kind_counts(self, trace_id: int) -> list[tuple[str, int]]:
@@ -319,8 +330,7 @@ class Store:
 
     def first_parse_errors(self, trace_id: int, limit: int) -> list[tuple[int, str, str]]:
         return self.con.execute(
-            "SELECT line, reason, text FROM parse_errors WHERE trace_id = ? "
-            "ORDER BY line LIMIT ?",
+            "SELECT line, reason, text FROM parse_errors WHERE trace_id = ? ORDER BY line LIMIT ?",
             [trace_id, limit],
         ).fetchall()
 

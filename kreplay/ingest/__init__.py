@@ -26,7 +26,7 @@ FORMATS = ("auto", "kdump", "ktrace")
 class IngestResult:
     path: str
     name: str
-    status: str                 # "ingested" | "replaced" | "already"
+    status: str  # "ingested" | "replaced" | "already"
     trace: TraceInfo
 
 
@@ -59,9 +59,15 @@ def ingest(
             return IngestResult(path, already, "already", store.trace(already))
         opts, opts_source = _options(source.head, kdump_options)
         new = NewTrace(
-            name=name, sha256=source.sha256, source=path, format="kdump",
-            compression=source.compression, options=opts.letters, options_source=opts_source,
-            header_version=header_version(source.head, opts), bytes=source.nbytes,
+            name=name,
+            sha256=source.sha256,
+            source=path,
+            format="kdump",
+            compression=source.compression,
+            options=opts.letters,
+            options_source=opts_source,
+            header_version=header_version(source.head, opts),
+            bytes=source.nbytes,
         )
         existed = store.has_name(name)
         layout = detect_layout(source.head, opts)

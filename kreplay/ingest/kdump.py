@@ -14,8 +14,22 @@ from kreplay.errors import UsageError
 
 # Type tags as printed: 4 characters, then two spaces (spec §1.2). CheriBSD adds "ERR ".
 TAGS = (
-    "CALL", "RET ", "NAMI", "GIO ", "PSIG", "CSW ", "USER", "STRU", "SCTL", "CAP ",
-    "PFLT", "PRET", "ARGS", "ENVS", "EERR", "ERR ",
+    "CALL",
+    "RET ",
+    "NAMI",
+    "GIO ",
+    "PSIG",
+    "CSW ",
+    "USER",
+    "STRU",
+    "SCTL",
+    "CAP ",
+    "PFLT",
+    "PRET",
+    "ARGS",
+    "ENVS",
+    "EERR",
+    "ERR ",
 )
 KINDS = tuple(tag.strip() for tag in TAGS) + ("UNKNOWN", "DROP")
 _TAG_ALT = "|".join(TAGS)
@@ -25,8 +39,13 @@ _WIDTH6 = "(?: {5}[0-9]| {4}[0-9]{2}| {3}[0-9]{3}| {2}[0-9]{4}| [0-9]{5}|[0-9]{6
 # `%3d ` for cpu numbers below 1000.
 _WIDTH3 = "(?:  [0-9]| [0-9]{2}|[0-9]{3})"
 _TS = r"-?[0-9]+\.[0-9]{6}(?:[0-9]{3})?"
-_COMM = ".{8,19}?"      # `%-8.*s`: padded to 8 bytes, cut at MAXCOMLEN = 19 bytes
-_ANY_COMM = ".{1,19}?"  # the same in characters, for names with multi-byte characters
+_COMM = ".{8,19}?"  # `%-8.*s`: padded to 8 bytes, cut at MAXCOMLEN = 19 bytes
+# The same in characters for the fallback pattern: 8 to 19 characters, or fewer when the
+# name holds a multi-byte character (kdump pads and cuts in bytes). Never starts with a space.
+_ANY_COMM = "(?:[^ ].{7,18}?|[^ ].{0,6}?[^\\x00-\\x7F].{0,11}?)"
+# The tid column: `%6d` of a tid (> PID_MAX = 99999) or 0 for an invalid one.
+_TID = "(?: {5}0|[0-9]{6})"
+_ANY_TID = "( *(?:0|[0-9]{6,}))"
 _ABI = "[FLU](?:64|32|00)C?"
 
 _TS_LETTERS = "TER"  # kdump prints the timestamp columns in this fixed order
@@ -36,15 +55,18 @@ _TS_LETTERS = "TER"  # kdump prints the timestamp columns in this fixed order
 class KdumpOptions:
     """The kdump options that change the shape of a record header."""
 
-    tid: bool = False           # -H
-    timestamps: str = ""        # subset of "TER" in print order, e.g. "T" or "TE"
-    cpu: bool = False           # -c
-    abi: bool = False           # -A
+    tid: bool = False  # -H
+    timestamps: str = ""  # subset of "TER" in print order, e.g. "T" or "TE"
+    cpu: bool = False  # -c
+    abi: bool = False  # -A
 
     @property
     def letters(self) -> str:
-        return ("H" if self.tid else "") + self.timestamps + ("c" if self.cpu else "") + (
-            "A" if self.abi else ""
+        return (
+            ("H" if self.tid else "")
+            + self.timestamps
+            + ("c" if self.cpu else "")
+            + ("A" if self.abi else "")
         )
 
     def __str__(self) -> str:
@@ -68,6 +90,7 @@ def parse_options(text: str) -> KdumpOptions:
 
 # ---------------------------------------------------------------------------- patterns
 
+
 @dataclass(frozen=True)
 class Layout:
     """A file's header layout: its kdump options and the usual width of each timestamp
@@ -84,10 +107,10 @@ def fast_prefix_pattern(layout: Layout) -> str:
     opts = layout.opts
     parts = ["^", _WIDTH6, " "]
     if opts.tid:
-        parts += [_WIDTH6, " "]
+        parts += [_TID, " "]
     parts += [_COMM, " "]
     for seconds, fraction in layout.ts_widths:
-        parts += ["[0-9]{%d}\\.[0-9]{%d} " % (seconds, fraction)]
+        parts += [f"[0-9]{{{seconds}}}\\.[0-9]{{{fraction}}} "]
     if opts.cpu:
         parts += [_WIDTH3, " "]
     parts += ["(?:", _TAG_ALT, ")  "]
@@ -102,19 +125,29 @@ GENERAL_GROUPS = ("pid", "tid", "comm", "ts", "cpu", "tag", "abi", "body")
 def general_pattern(opts: KdumpOptions) -> str:
     """Any header of this layout (wider numbers, UNKNOWN(n) tags), with one capture
     group per name in GENERAL_GROUPS (empty groups where the layout has no field)."""
-    tid = "( *[0-9]+) " if opts.tid else "()"
+    tid = _ANY_TID + " " if opts.tid else "()"
     ts = "((?:" + _TS + " ){" + str(len(opts.timestamps)) + "})"
     cpu = "( *[0-9]+) " if opts.cpu else "()"
     abi = "(" + _ABI + ")  " if opts.abi else "()"
     return (
-        "^ *([0-9]+) " + tid + "(" + _ANY_COMM + ") " + ts + cpu
-        + "(" + _TAG_ALT + r"|UNKNOWN\([0-9]+\))  " + abi + "(.*)$"
+        "^ *([0-9]+) "
+        + tid
+        + "("
+        + _ANY_COMM
+        + ") "
+        + ts
+        + cpu
+        + "("
+        + _TAG_ALT
+        + r"|UNKNOWN\([0-9]+\))  "
+        + abi
+        + "(.*)$"
     )
 
 
 def dropped_pattern(opts: KdumpOptions) -> str:
     """`%6d [%6d ]%-8.*s Events dropped.` (spec §1.1): no type column, no timestamp."""
-    tid = "( *[0-9]+) " if opts.tid else "()"
+    tid = _ANY_TID + " " if opts.tid else "()"
     return "^ *([0-9]+) " + tid + "(" + _ANY_COMM + r") Events dropped\.$"
 
 
@@ -143,6 +176,7 @@ STRU_ELEMENT_LINE = "^ {13}"
 
 # ---------------------------------------------------------------------------- detection
 
+
 def detect_options(lines: list[str]) -> KdumpOptions:
     """The layout that reads the most of these lines as headers.
 
@@ -160,10 +194,15 @@ def detect_options(lines: list[str]) -> KdumpOptions:
     for opts in candidates:
         pattern = re.compile(general_pattern(opts))
         matched = [m for m in map(pattern.match, sample) if m]
-        score = (len(matched), len(opts.letters))
-        if score > best_score:
+        implausible = sum(1 for m in matched if _TIME_LIKE.match(m.group(3).strip()))
+        score = (len(matched) - implausible, len(opts.letters))
+        if matched and score > best_score:
             best, best_score = _name_timestamps(opts, matched), score
     return best
+
+
+# A command name that is really a timestamp column read by the wrong layout.
+_TIME_LIKE = re.compile(r"-?[0-9]+\.[0-9]{6}(?:[0-9]{3})?$")
 
 
 def _name_timestamps(opts: KdumpOptions, matches: list[re.Match]) -> KdumpOptions:
@@ -209,9 +248,7 @@ def detect_layout(lines: list[str], opts: KdumpOptions) -> Layout:
     pattern = re.compile(general_pattern(opts))
     counts: dict[tuple, int] = {}
     for m in filter(None, map(pattern.match, lines)):
-        widths = tuple(
-            (len(ts.split(".")[0]), len(ts.split(".")[1])) for ts in m.group(4).split()
-        )
+        widths = tuple((len(ts.split(".")[0]), len(ts.split(".")[1])) for ts in m.group(4).split())
         if all(not ts.startswith("-") for ts in m.group(4).split()):
             counts[widths] = counts.get(widths, 0) + 1
     if not counts:

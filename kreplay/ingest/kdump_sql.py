@@ -26,7 +26,7 @@ from kreplay.ingest.kdump import (
     fast_prefix_pattern,
     general_pattern,
 )
-from kreplay.ingest.source import BAD_MARK, MAX_LINE, Chunk
+from kreplay.ingest.source import BAD_MARK, DELIM, MAX_LINE, Chunk
 
 # Codes of a record that may own continuation lines, packed below the line number.
 _OWNS_GIO, _OWNS_STRU, _OWNER_BITS = 1, 2, 4
@@ -45,13 +45,14 @@ def _read_chunk_sql(chunk: Chunk) -> str:
     return (
         f"(SELECT row_number() OVER () + {chunk.first_line - 1} AS line, "
         f"coalesce(column0, '') AS text "
-        f"FROM read_csv({q(chunk.path)}, columns={{'column0': 'VARCHAR'}}, delim='\\x01', "
+        f"FROM read_csv({q(chunk.path)}, columns={{'column0': 'VARCHAR'}}, delim={q(DELIM)}, "
         f"quote='', escape='', header=false, auto_detect=false, new_line='\\n', "
         f"max_line_size={4 * MAX_LINE}, buffer_size={8 * MAX_LINE}))"
     )
 
 
 # ---------------------------------------------------------------------------- header
+
 
 def _fast_fields(layout: Layout) -> dict[str, str]:
     """Header fields cut from the fast prefix `p` at fixed offsets (see module doc)."""
@@ -76,7 +77,7 @@ def _fast_fields(layout: Layout) -> dict[str, str]:
     fields["comm"] = f"rtrim(substr(p, {comm_start}, {after_ts} - {ts_width} - {comm_start}))"
     if layout.ts_widths:
         seconds, fraction = layout.ts_widths[0]
-        start = f"({after_ts} - {ts_width})"
+        start = f"({after_ts} - {ts_width} + 1)"
         fields["ts"] = (
             f"CAST(substr(p, {start}, {seconds}) AS BIGINT) * 1000000000 + "
             f"CAST(substr(p, {start} + {seconds + 1}, {fraction}) AS BIGINT)"
@@ -118,8 +119,7 @@ def _header_select(layout: Layout) -> str:
     fast, general = _fast_fields(layout), _general_fields(layout)
     groups = "[" + ", ".join(q(name) for name in GENERAL_GROUPS) + "]"
     cols = ",\n      ".join(
-        f"CASE WHEN p <> '' THEN {fast[name]} WHEN g.pid <> '' THEN {general[name]} END "
-        f"AS {name}"
+        f"CASE WHEN p <> '' THEN {fast[name]} WHEN g.pid <> '' THEN {general[name]} END AS {name}"
         for name in ("pid", "tid", "comm", "cpu", "ts", "kind", "abi", "body")
     )
     return f"""
@@ -142,6 +142,7 @@ def _header_select(layout: Layout) -> str:
 
 
 # ---------------------------------------------------------------------------- bodies
+
 
 def _body_valid() -> str:
     cases = " ".join(
@@ -200,12 +201,15 @@ def _ret_fields() -> str:
 
 # ---------------------------------------------------------------------------- lines
 
+
 def _continuation_shape() -> str:
+    """The kind of record a non-header line would continue (spec §1.4). kdump prints an
+    empty line after a hex dump whose last row is short, and nowhere else."""
+    after_hex_row = "prev_nonblank = (line - 1) * 2 + 1"
     return f"""
       CASE WHEN is_header OR is_drop THEN NULL
-           WHEN text = '' THEN {_OWNS_GIO}  -- printed after a hex dump with a short last row
-           WHEN regexp_matches(text, {q(GIO_TEXT_LINE)})
-             OR regexp_matches(text, {q(GIO_HEX_LINE)}) THEN {_OWNS_GIO}
+           WHEN text = '' THEN CASE WHEN {after_hex_row} THEN {_OWNS_GIO} END
+           WHEN hex_row OR regexp_matches(text, {q(GIO_TEXT_LINE)}) THEN {_OWNS_GIO}
            WHEN regexp_matches(text, {q(STRU_ELEMENT_LINE)}) THEN {_OWNS_STRU}
       END AS cont_shape"""
 
@@ -236,12 +240,18 @@ def _chunk_parse_sql(index: int, chunk: Chunk, layout: Layout) -> str:
     return f"""(
 WITH lines AS {_read_chunk_sql(chunk)},
 hdr AS ({_header_select(layout)}),
+hex AS (
+  SELECT *, max(CASE WHEN text <> '' THEN line * 2 + hex_row::INTEGER END)
+      OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS prev_nonblank
+  FROM (SELECT *, NOT is_header AND regexp_matches(text, {q(GIO_HEX_LINE)}) AS hex_row
+        FROM hdr)
+),
 dec AS (
   SELECT *,
       CASE WHEN is_header THEN {_body_valid()} END AS body_ok,
       {_decoded()},
       {_continuation_shape()}
-  FROM hdr
+  FROM hex
 ),
 win AS (
   SELECT *,

@@ -20,6 +20,7 @@ import lzma
 import os
 import struct
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -27,19 +28,22 @@ from typing import BinaryIO
 from kreplay.errors import TraceFormatError
 
 BLOCK = 8 << 20
-CHUNK = 32 << 20            # target size of one chunk file
-MAX_LINE = 1 << 20          # longer lines are reported, not parsed
-HEAD_BYTES = 256 << 10      # the beginning of the text, for format and option detection
+CHUNK = 32 << 20  # target size of one chunk file
+MAX_LINE = 1 << 20  # longer lines are reported, not parsed
+HEAD_BYTES = 256 << 10  # the beginning of the text, for format and option detection
 HEAD_LINES = 2000
 
 # A bad line is written as BAD_MARK + reason + BAD_MARK + printable text: a line that can
 # match no kdump pattern, and that the parse turns into a parse error with that reason.
 BAD_MARK = "\x02"
+# The bulk reader's column delimiter: the byte 0x01, which a clean chunk never holds
+# (control characters make a line bad, and its printable rendering spells them `\x01`).
+DELIM = "\x01"
 
 # Bytes kdump prints raw: printable ASCII, TAB, newline, and UTF-8 (command names).
 _TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n" + bytes(range(0x80, 0x100))
 _COMPRESSIONS = (
-    (b"\x1f\x8b", "gzip", gzip.GzipFile),
+    (b"\x1f\x8b", "gzip", lambda raw: gzip.GzipFile(fileobj=raw)),
     (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile),
     (b"BZh", "bzip2", bz2.BZ2File),
 )
@@ -48,7 +52,7 @@ _COMPRESSIONS = (
 @dataclass(frozen=True)
 class Chunk:
     path: str
-    first_line: int      # 1-based number of the chunk's first line in the trace
+    first_line: int  # 1-based number of the chunk's first line in the trace
     lines: int
 
 
@@ -56,12 +60,12 @@ class Chunk:
 class TextSource:
     """A trace's text, ready for the bulk parse."""
 
-    name: str                     # as the user named it (path or "-")
+    name: str  # as the user named it (path or "-")
     sha256: str
-    nbytes: int                   # decompressed size
+    nbytes: int  # decompressed size
     compression: str | None
-    head: list[str]               # first lines, for option detection
-    binary_ktrace: bool           # the bytes look like a binary ktrace.out
+    head: list[str]  # first lines, for option detection
+    binary_ktrace: bool  # the bytes look like a binary ktrace.out
     chunks: list[Chunk] = field(default_factory=list)
     bad_lines: int = 0
 
@@ -82,7 +86,7 @@ def looks_like_ktrace(head: bytes) -> bool:
 
 def open_text(path: str, workdir: str) -> TextSource:
     """Read the input once: hash it, and write it as clean chunk files into workdir."""
-    f, compression = _open_decompressed(path)
+    raw, f, compression = _open_decompressed(path)
     sha, nbytes, head = hashlib.sha256(), 0, b""
     writer = _ChunkWriter(workdir)
     try:
@@ -96,28 +100,33 @@ def open_text(path: str, workdir: str) -> TextSource:
     finally:
         if path != "-":
             f.close()
+            raw.close()  # the decompressors do not own the file they read
     if nbytes == 0:
         raise TraceFormatError("empty file: no kdump lines", path=path)
     text = head.decode("utf-8", "replace")
     return TextSource(
-        name=path, sha256=sha.hexdigest(), nbytes=nbytes, compression=compression,
-        head=text.split("\n", HEAD_LINES)[:HEAD_LINES], binary_ktrace=looks_like_ktrace(head),
-        chunks=writer.chunks, bad_lines=writer.bad_lines,
+        name=path,
+        sha256=sha.hexdigest(),
+        nbytes=nbytes,
+        compression=compression,
+        head=text.split("\n", HEAD_LINES)[:HEAD_LINES],
+        binary_ktrace=looks_like_ktrace(head),
+        chunks=writer.chunks,
+        bad_lines=writer.bad_lines,
     )
 
 
-def _open_decompressed(path: str) -> tuple[BinaryIO, str | None]:
+def _open_decompressed(path: str) -> tuple[BinaryIO, BinaryIO, str | None]:
+    """(the raw input, the decompressed stream to read, the compression found)."""
     try:
         raw = _Peekable(sys.stdin.buffer) if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as e:
         raise TraceFormatError(f"cannot open: {e.strerror}", path=path) from None
-    if os.path.isdir(path):
-        raise TraceFormatError("is a directory, not a trace file", path=path)
     magic = raw.peek(6)[:6]
     for prefix, label, opener in _COMPRESSIONS:
         if magic.startswith(prefix):
-            return opener(raw), label
-    return raw, None
+            return raw, opener(raw), label
+    return raw, raw, None
 
 
 class _Peekable:
@@ -132,10 +141,13 @@ class _Peekable:
         return self._buf
 
     def read(self, n: int = -1) -> bytes:
-        buf, self._buf = self._buf, b""
         if n < 0:
+            buf, self._buf = self._buf, b""
             return buf + self._f.read()
-        return buf + self._f.read(n - len(buf)) if len(buf) < n else buf
+        if self._buf:
+            buf, self._buf = self._buf[:n], self._buf[n:]
+            return buf
+        return self._f.read(n)
 
     def close(self) -> None:
         pass
@@ -145,7 +157,7 @@ def _blocks(f: BinaryIO, path: str, compression: str | None) -> Iterator[bytes]:
     try:
         while block := f.read(BLOCK):
             yield block
-    except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
+    except (OSError, EOFError, lzma.LZMAError, ValueError, zlib.error) as e:
         raise TraceFormatError(f"broken {compression or 'input'} data: {e}", path=path) from None
 
 
@@ -156,8 +168,8 @@ class _ChunkWriter:
         self.workdir = workdir
         self.chunks: list[Chunk] = []
         self.bad_lines = 0
-        self._carry = b""        # an unfinished line from the previous block
-        self._skipping = False   # dropping the rest of an over-long line
+        self._carry = b""  # an unfinished line from the previous block
+        self._skipping = False  # dropping the rest of an over-long line
         self._out: BinaryIO | None = None
         self._size = self._lines = 0
         self._next_line = 1
@@ -215,7 +227,7 @@ class _ChunkWriter:
 
 def _starts_record(lines: bytes) -> bool:
     """The first line cannot continue the record before it (spec §1.4)."""
-    return not (lines.startswith(b"\t") or lines.startswith(b"       "))
+    return not lines.startswith((b"\t", b"       ", b"\n"))
 
 
 def _clean(data: bytes) -> bool:
@@ -231,10 +243,11 @@ def _clean(data: bytes) -> bool:
 
 
 def _longest_line_ok(data: bytes) -> bool:
-    """No line longer than 2 * MAX_LINE (the bulk reader takes 4 * MAX_LINE): every
-    window of MAX_LINE bytes holds a newline. Cheap, and exact enough: a longer line
-    fails it and is then measured exactly by _clean_line."""
-    return all(data.find(b"\n", i, i + MAX_LINE) >= 0 for i in range(0, len(data), MAX_LINE))
+    """Cheaply rule out lines longer than MAX_LINE: such a line covers a whole aligned
+    window of MAX_LINE / 2 bytes, so a window without a newline sends the data to the
+    exact per-line check of _clean_line (shorter lines there pass unchanged)."""
+    step = MAX_LINE // 2
+    return all(data.find(b"\n", i, i + step) >= 0 for i in range(0, len(data) - step, step))
 
 
 def _clean_line(raw: bytes) -> tuple[str, str | None]:
@@ -244,10 +257,10 @@ def _clean_line(raw: bytes) -> tuple[str, str | None]:
         raw = raw[:-1]  # a CRLF line ending from a paste
     if raw.translate(None, _TEXT_BYTES):
         return _printable(raw), "control characters that kdump never prints (binary data?)"
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return _printable(raw), "not UTF-8 text (binary data?)"
+    # Bytes that are not UTF-8 (a thread name cut by the kernel inside a multi-byte
+    # character, a Latin-1 file name) stay readable and lossless as \xNN; the line is
+    # still parsed, and reported only if it is no kdump line.
+    return raw.decode("utf-8", "backslashreplace"), None
 
 
 def _printable(raw: bytes) -> str:

@@ -52,13 +52,31 @@ def traces_table(traces: list[TraceInfo]) -> str:
     if not traces:
         return "no traces in the store (kreplay ingest FILE)\n"
     rows = [
-        (t.name, t.sha256[:12], t.format, t.options or "-", t.lines, t.events,
-         t.continuations, t.parse_errors, t.dropped)
+        (
+            t.name,
+            t.sha256[:12],
+            t.format,
+            t.options or "-",
+            t.lines,
+            t.events,
+            t.continuations,
+            t.parse_errors,
+            t.dropped,
+        )
         for t in traces
     ]
     return table(
-        ("name", "sha256", "format", "options", "lines", "events", "cont", "parse_errors",
-         "dropped"),
+        (
+            "name",
+            "sha256",
+            "format",
+            "options",
+            "lines",
+            "events",
+            "cont",
+            "parse_errors",
+            "dropped",
+        ),
         rows,
     )
 
@@ -80,8 +98,11 @@ def trace_summary(
         ("format", t.format + (f" ({t.compression})" if t.compression else "")),
         ("kdump options", f"{t.options or '(none)'} ({t.options_source})"),
         ("header version", "-" if t.header_version is None else f"v{t.header_version}"),
-        ("lines", f"{t.lines} = {t.events} events + {t.continuations} continuation lines"
-                  f" + {t.parse_errors} parse errors"),
+        (
+            "lines",
+            f"{t.lines} = {t.events} events + {t.continuations} continuation lines"
+            f" + {t.parse_errors} parse errors",
+        ),
         ("processes", pids),
         ("threads", "unknown (no -H tid column)" if threads is None else threads),
         ("time span", span),
@@ -90,8 +111,11 @@ def trace_summary(
     out = [facts(rows), "\n", table(("kind", "events"), kinds)]
     if errors:
         shown = [(line, reason, _clip(text)) for line, reason, text in errors]
-        out += ["\n", f"parse errors (first {len(errors)} of {t.parse_errors}):\n",
-                table(("line", "reason", "text"), shown)]
+        out += [
+            "\n",
+            f"parse errors (first {len(errors)} of {t.parse_errors}):\n",
+            table(("line", "reason", "text"), shown),
+        ]
     return "".join(out)
 
 

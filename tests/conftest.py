@@ -1,0 +1,147 @@
+"""Shared fixtures and helpers for the kreplay tests.
+
+Every test writes only below its own tmp_path: sample files are copied there before they
+are ingested, and each test has its own store file.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kreplay.ingest import ingest
+from kreplay.store import Store, TraceInfo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_samples() -> Path | None:
+    """shared/ sits beside the repository (locally /work/shared, in CI a copy of it next to
+    the clone): <repo>/../shared/samples/kdump. Else $KREPLAY_SAMPLES."""
+    candidates = [REPO.parent / "shared" / "samples" / "kdump"]
+    if os.environ.get("KREPLAY_SAMPLES"):
+        candidates.append(Path(os.environ["KREPLAY_SAMPLES"]))
+    for path in candidates:
+        if path.is_dir() and any(path.glob("*.kdump")):
+            return path
+    return None
+
+
+SAMPLES = _find_samples()
+SAMPLE_FILES = sorted(SAMPLES.glob("*.kdump")) if SAMPLES else []
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    if SAMPLES is None:
+        pytest.fail("kdump samples not found: set KREPLAY_SAMPLES or put shared/ beside the repo")
+    return SAMPLES
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "store.duckdb"
+
+
+def copy_sample(samples_dir: Path, tmp_path: Path, prefix: str) -> Path:
+    """Copy the one sample whose name starts with `prefix` into tmp_path."""
+    (src,) = samples_dir.glob(prefix + "*.kdump")
+    dst = tmp_path / src.name
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def ingest_text(
+    tmp_path: Path,
+    text: str | bytes,
+    name: str = "t",
+    *,
+    db: Path | None = None,
+    filename: str | None = None,
+    **kw,
+) -> TraceInfo:
+    """Write `text` to tmp_path/<filename> and ingest it as trace `name`.
+
+    The store defaults to tmp_path/'store.duckdb' (the same file as the `db` fixture)."""
+    path = tmp_path / (filename or f"{name}.kdump")
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_bytes(text.encode("utf-8"))
+    with Store(str(db or tmp_path / "store.duckdb")) as store:
+        return ingest(store, str(path), name=name, **kw).trace
+
+
+def query(db: Path, sql: str, params: list | None = None) -> list[dict]:
+    """Rows of a read-only query as dicts."""
+    with Store(str(db), read_only=True) as store:
+        if params:
+            cur = store.con.execute(sql, params)
+            columns = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        else:
+            columns, rows = store.query(sql)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def events(db: Path, trace_name: str) -> list[dict]:
+    """All events of one trace as dicts, in file order (seq)."""
+    return query(
+        db,
+        "SELECT e.* FROM events e JOIN traces t USING (trace_id) WHERE t.name = ? ORDER BY seq",
+        [trace_name],
+    )
+
+
+def parse_errors(db: Path, trace_name: str) -> list[dict]:
+    return query(
+        db,
+        "SELECT p.* FROM parse_errors p JOIN traces t USING (trace_id) "
+        "WHERE t.name = ? ORDER BY line",
+        [trace_name],
+    )
+
+
+def trace_row(db: Path, trace_name: str) -> dict:
+    (row,) = query(db, "SELECT * FROM traces WHERE name = ?", [trace_name])
+    return row
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    """Rows per table: the store's whole state as far as a failed ingest can touch it."""
+    return {
+        table: query(db, f"SELECT count(*) AS n FROM {table}")[0]["n"]
+        for table in ("traces", "events", "parse_errors")
+    }
+
+
+def printf_comm(comm: str) -> str:
+    """`%-8.*s` with precision MAXCOMLEN (19), as C's printf does it: in bytes, not
+    characters (a multi-byte name gets fewer padding spaces)."""
+    raw = comm.encode("utf-8")[:19]
+    return (raw + b" " * (8 - len(raw))).decode("utf-8")
+
+
+def header(
+    pid: int,
+    comm: str,
+    tag: str,
+    *,
+    tid: int | None = None,
+    ts: tuple[str, ...] = (),
+    cpu: int | None = None,
+    abi: str | None = None,
+) -> str:
+    """A kdump header exactly as dumpheader() prints it (spec §1.1)."""
+    out = f"{pid:6d} "
+    if tid is not None:
+        out += f"{tid:6d} "
+    out += printf_comm(comm) + " "
+    out += "".join(t + " " for t in ts)
+    if cpu is not None:
+        out += f"{cpu:3d} "
+    out += f"{tag:<4}  "
+    if abi is not None:
+        out += abi + "  "
+    return out
