@@ -1,0 +1,239 @@
+"""2 MiB reservations, after sys/vm/vm_reserv.c (spec/freebsd-kstack.md §4.2-§4.6).
+
+A reservation ties a naturally aligned 512-page physical block to the 512-pindex window of
+an object that contains the faulting pindex; later pages of that window come from the same
+block. vm_page_alloc_domain_after() tries a reservation first and falls back to an order-0
+page (alloc_page below), reclaiming the least recently changed partially populated
+reservation of the domain when even that fails.
+"""
+
+import bisect
+from collections import OrderedDict
+
+from kreplay.model import KernelPanic
+from kreplay.model.phys import PhysMemory
+
+NPAGES = 512  # VM_LEVEL_0_NPAGES
+ORDER = 9  # VM_LEVEL_0_ORDER
+PARTPOPSLOP = 1
+
+
+class VMObject:
+    """The parts of struct vm_object that page allocation reads."""
+
+    def __init__(
+        self, name: str, size: int, *, reserv: bool = True, anon: bool = False, pg_color: int = 0
+    ):
+        self.name, self.size = name, size
+        self.reserv = reserv  # vm_object_reserv(): OBJ_COLORED and not fictitious
+        self.anon, self.pg_color = anon, pg_color
+        self.pages: dict[int, int] = {}  # pindex -> frame (the memq / radix tree)
+        self._sorted: list[int] = []  # resident pindices in order
+
+    def index(self, pindex: int) -> int:
+        """VM_RESERV_INDEX()."""
+        return (self.pg_color + pindex) & (NPAGES - 1)
+
+    def neighbours(self, pindex: int) -> tuple[int | None, int | None]:
+        """(mpred, msucc): the resident pindices just below and just above."""
+        i = bisect.bisect_left(self._sorted, pindex)
+        mpred = self._sorted[i - 1] if i else None
+        msucc = self._sorted[i] if i < len(self._sorted) else None
+        return mpred, msucc
+
+    def insert(self, pindex: int, frame: int) -> None:
+        self.pages[pindex] = frame
+        bisect.insort(self._sorted, pindex)
+
+    def remove(self, pindex: int) -> int:
+        frame = self.pages.pop(pindex)
+        del self._sorted[bisect.bisect_left(self._sorted, pindex)]
+        return frame
+
+
+class Reservation:
+    __slots__ = (
+        "frame",
+        "domain",
+        "object",
+        "pindex",
+        "popcnt",
+        "popmap",
+        "inpartpopq",
+        "lasttick",
+    )
+
+    def __init__(self, frame: int, domain: int, obj: VMObject, pindex: int):
+        self.frame, self.domain, self.object, self.pindex = frame, domain, obj, pindex
+        self.popcnt = 0
+        self.popmap = bytearray(NPAGES)
+        self.inpartpopq = False
+        self.lasttick = -1
+
+
+class Reservations:
+    """All reservations, the per-domain partpop queues and the vm.reserv counters."""
+
+    def __init__(self, phys: PhysMemory):
+        self.phys = phys
+        self.ticks = 0
+        self.by_block: dict[int, Reservation] = {}  # frame >> ORDER -> rv
+        self.partpop = [OrderedDict() for _ in phys.domains]  # head = least recently changed
+        self.broken = self.freed = self.reclaimed = 0
+
+    def reserv_of(self, frame: int) -> Reservation | None:
+        rv = self.by_block.get(frame >> ORDER)
+        return rv if rv is not None and rv.popmap[frame - rv.frame] else None
+
+    # ------------------------------------------------------------------ allocation
+
+    def alloc_page(self, obj: VMObject, pindex: int, domain: int) -> int | None:
+        """vm_page_alloc_domain_after(): a reservation page, else an order-0 page, else
+        reclaim a partially populated reservation and retry. None when the domain is out."""
+        frame = self._reserv_alloc_page(obj, pindex, domain) if obj.reserv else None
+        if frame is None:
+            frame = self.phys.domains[domain].alloc(0)
+            while frame is None and self.reclaim_inactive(domain):
+                frame = self.phys.domains[domain].alloc(0)
+        if frame is not None:
+            obj.insert(pindex, frame)
+        return frame
+
+    def _reserv_alloc_page(self, obj: VMObject, pindex: int, domain: int) -> int | None:
+        """vm_reserv_alloc_page() (spec §4.3)."""
+        index = obj.index(pindex)
+        if pindex < index or pindex >= obj.size:
+            return None
+        mpred, msucc = obj.neighbours(pindex)
+        for neighbour in (mpred, msucc):
+            rv = self.reserv_of(obj.pages[neighbour]) if neighbour is not None else None
+            if rv is not None and rv.object is obj and (pindex - rv.pindex) & ~(NPAGES - 1) == 0:
+                if rv.popmap[index]:
+                    return None
+                self._populate(rv, index)
+                return rv.frame + index
+        first = pindex - index
+        if mpred is not None:
+            rv = self.reserv_of(obj.pages[mpred])
+            leftcap = rv.pindex + NPAGES if rv is not None and rv.object is obj else mpred + 1
+            if leftcap > first:
+                return None
+        if msucc is not None:
+            rv = self.reserv_of(obj.pages[msucc])
+            rightcap = rv.pindex if rv is not None and rv.object is obj else msucc
+            if first + NPAGES > rightcap:
+                return None
+        if not obj.anon and first + NPAGES > obj.size:
+            return None
+        block = self.phys.domains[domain].alloc(ORDER)
+        if block is None:
+            return None
+        rv = Reservation(block, domain, obj, first)
+        self.by_block[block >> ORDER] = rv
+        self._populate(rv, index)
+        return block + index
+
+    def _populate(self, rv: Reservation, index: int) -> None:
+        """vm_reserv_populate()."""
+        rv.popmap[index] = 1
+        rv.popcnt += 1
+        if self.ticks - rv.lasttick < PARTPOPSLOP and rv.inpartpopq and rv.popcnt != NPAGES:
+            return
+        rv.lasttick = self.ticks
+        self._dequeue(rv)
+        if rv.popcnt < NPAGES:
+            self._enqueue(rv)
+
+    # ------------------------------------------------------------------ free
+
+    def free_page(self, obj: VMObject, pindex: int) -> None:
+        """vm_page_free(): back to its reservation, or to the buddy allocator."""
+        frame = obj.remove(pindex)
+        rv = self.reserv_of(frame)
+        if rv is None:
+            self.phys.domains[self.phys.domain_of(frame)].free(frame, 0)
+            return
+        self._depopulate(rv, frame - rv.frame)
+
+    def _depopulate(self, rv: Reservation, index: int) -> None:
+        """vm_reserv_depopulate()."""
+        rv.popmap[index] = 0
+        rv.popcnt -= 1
+        if self.ticks - rv.lasttick >= PARTPOPSLOP or rv.popcnt == 0:
+            self._dequeue(rv)
+            if rv.popcnt != 0:
+                self._enqueue(rv)
+            rv.lasttick = self.ticks
+        if rv.popcnt == 0:
+            del self.by_block[rv.frame >> ORDER]
+            rv.object = None
+            self.phys.domains[rv.domain].free(rv.frame, ORDER)
+            self.freed += 1
+
+    # ------------------------------------------------------------------ reclaim
+
+    def reclaim_inactive(self, domain: int) -> bool:
+        """vm_reserv_reclaim_inactive(): break the LRU partially populated reservation."""
+        queue = self.partpop[domain]
+        if not queue:
+            return False
+        rv = next(iter(queue))
+        self._dequeue(rv)
+        self._break(rv)
+        self.reclaimed += 1
+        return True
+
+    def _break(self, rv: Reservation) -> None:
+        """vm_reserv_break(): unused pages back to the buddy allocator by runs; used
+        pages stay with the object, in no reservation."""
+        if rv.inpartpopq:
+            raise KernelPanic("vm_reserv_break: reserv is still queued")
+        domain = self.phys.domains[rv.domain]
+        index = 0
+        while index < NPAGES:
+            if rv.popmap[index]:
+                index += 1
+                continue
+            run = index
+            while run < NPAGES and not rv.popmap[run]:
+                run += 1
+            _free_run(domain, rv.frame + index, run - index)
+            index = run
+        del self.by_block[rv.frame >> ORDER]
+        rv.object, rv.popcnt = None, 0
+        self.broken += 1
+
+    def _enqueue(self, rv: Reservation) -> None:
+        self.partpop[rv.domain][rv] = None
+        rv.inpartpopq = True
+
+    def _dequeue(self, rv: Reservation) -> None:
+        if rv.inpartpopq:
+            del self.partpop[rv.domain][rv]
+            rv.inpartpopq = False
+
+    # ------------------------------------------------------------------ sysctls
+
+    @property
+    def fullpop(self) -> int:
+        """vm.reserv.fullpop."""
+        return sum(1 for rv in self.by_block.values() if rv.popcnt == NPAGES)
+
+    def partpopq_text(self) -> str:
+        """vm.reserv.partpopq, exactly as sysctl(8) prints the string."""
+        lines = ["", "DOMAIN    LEVEL     SIZE  NUMBER", ""]
+        for domain, queue in enumerate(self.partpop):
+            unused = sum(NPAGES - rv.popcnt for rv in queue)
+            lines.append(f"{domain:6d}, {-1:7d}, {unused * 4:6d}K, {len(queue):6d}")
+        return "\n".join(lines) + "\n"
+
+
+def _free_run(domain, frame: int, npages: int) -> None:
+    """vm_phys_free_contig(): free a run as naturally aligned blocks."""
+    end = frame + npages
+    while frame < end:
+        order = 0
+        while order < ORDER and frame % (2 << order) == 0 and frame + (2 << order) <= end:
+            order += 1
+        domain.free(frame, order)
+        frame += 1 << order
