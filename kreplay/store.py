@@ -91,30 +91,6 @@ _CONFIG = {"memory_limit": "600MB"}
 
 
 @dataclass(frozen=True)
-class TraceInfo:
-    trace_id: int
-    name: str
-    sha256: str
-    source: str
-    format: str
-    compression: str | None
-    options: str
-    options_source: str
-    header_version: int | None
-    bytes: int
-    lines: int
-    events: int
-    continuations: int
-    parse_errors: int
-    dropped: int
-    first_ts: int | None
-    last_ts: int | None
-
-
-_TRACE_COLUMNS = ", ".join(TraceInfo.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
 class NewTrace:
     """What ingest knows about a trace before its lines are parsed."""
 
@@ -127,6 +103,23 @@ class NewTrace:
     options_source: str
     header_version: int | None
     bytes: int
+
+
+@dataclass(frozen=True)
+class TraceInfo(NewTrace):
+    """A stored trace: its row in `traces`."""
+
+    trace_id: int
+    lines: int
+    events: int
+    continuations: int
+    parse_errors: int
+    dropped: int
+    first_ts: int | None
+    last_ts: int | None
+
+
+_TRACE_COLUMNS = ", ".join(TraceInfo.__dataclass_fields__)
 
 
 def resolve_db(db: str | None) -> str:

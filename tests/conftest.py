@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kreplay.cli import main
 from kreplay.ingest import ingest
 from kreplay.store import Store, TraceInfo
 
@@ -145,3 +146,18 @@ def header(
     if abi is not None:
         out += abi + "  "
     return out
+
+
+def run_main(args, capsys) -> tuple[int, str, str]:
+    """kreplay.cli.main as the installed script runs it: exit code, stdout, stderr."""
+    with pytest.raises(SystemExit) as excinfo:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return excinfo.value.code, out, err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    assert "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("kreplay: error: "), err
+    for fragment in fragments:
+        assert fragment in err, err

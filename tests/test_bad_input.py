@@ -16,17 +16,19 @@ import warnings
 import pytest
 from click.testing import CliRunner
 from conftest import (
+    assert_one_line_error,
     copy_sample,
     events,
     header,
     ingest_text,
     parse_errors,
     query,
+    run_main,
     table_counts,
     trace_row,
 )
 
-from kreplay.cli import cli, main
+from kreplay.cli import cli
 
 GOOD = [
     header(1234, "proc", "CALL") + "open(0x800a00000,0<O_RDONLY>)",
@@ -39,21 +41,6 @@ GOOD = [
     header(1234, "proc", "CALL") + "exit(0)",
 ]
 GOOD_TEXT = "\n".join(GOOD) + "\n"
-
-
-def run_main(args, capsys) -> tuple[int, str, str]:
-    """kreplay.cli.main as the installed script runs it: exit code, stdout, stderr."""
-    with pytest.raises(SystemExit) as excinfo:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return excinfo.value.code, out, err
-
-
-def assert_one_line_error(err: str, *fragments: str) -> None:
-    assert "Traceback" not in err
-    assert err.count("\n") == 1 and err.startswith("kreplay: error: "), err
-    for fragment in fragments:
-        assert fragment in err
 
 
 def summary(db, name) -> tuple:

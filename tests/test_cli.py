@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import copy_sample, table_counts
+from conftest import assert_one_line_error, copy_sample, run_main, table_counts
 
 import kreplay
-from kreplay.cli import cli, main
+from kreplay.cli import cli
 from kreplay.store import Store
 
 TRACE_KEYS = {
@@ -37,20 +37,6 @@ def invoke(*args, **kw):
     result = CliRunner().invoke(cli, [str(a) for a in args], **kw)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
     return result
-
-
-def run_main(args, capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as excinfo:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return excinfo.value.code, out, err
-
-
-def assert_one_line_error(err: str, *fragments: str) -> None:
-    assert "Traceback" not in err
-    assert err.count("\n") == 1 and err.startswith("kreplay: error: "), err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 @pytest.fixture
