@@ -1,5 +1,6 @@
 """The command line: parse options, call one core function, render. No logic here."""
 
+import os
 import sys
 import traceback
 
@@ -8,7 +9,11 @@ import click
 from kreplay import __version__
 from kreplay.errors import EXIT_OK, EXIT_TROUBLE, KreplayError, exit_code_for
 from kreplay.ingest import FORMATS, ingest
+from kreplay.model.machine import PRESETS, machine_config
+from kreplay.replay import replay
 from kreplay.report import text
+from kreplay.result import to_json as result_json
+from kreplay.revisions import lookup, registry
 from kreplay.store import Store, resolve_db
 
 db_option = click.option(
@@ -135,6 +140,77 @@ def sql_cmd(query, db, as_json) -> None:
         click.echo(text.to_json([dict(zip(columns, row, strict=True)) for row in rows]), nl=False)
     else:
         click.echo(text.table(columns, rows), nl=False)
+
+
+revisions_option = click.option(
+    "--revisions",
+    "revision_files",
+    multiple=True,
+    metavar="FILE",
+    help="A TOML file of extra revisions (also: every *.toml in revisions/ next to the store).",
+)
+
+
+def _registry(db: str | None, files: tuple[str, ...]):
+    path = resolve_db(db)
+    return registry(list(files), store_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"--set takes name=value, not {pair!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+@cli.command("revisions")
+@db_option
+@revisions_option
+@json_option
+def revisions_cmd(db, revision_files, as_json) -> None:
+    """List the built-in and user revisions."""
+    revs = _registry(db, revision_files)
+    click.echo(text.revisions_view(list(revs.values()), as_json), nl=False)
+
+
+@cli.command("replay")
+@click.argument("trace")
+@click.option("--rev", "rev_name", required=True, help="The revision to replay against.")
+@click.option(
+    "--machine",
+    "preset",
+    default="amd64",
+    show_default=True,
+    type=click.Choice(sorted(PRESETS)),
+    help="Machine preset.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a machine parameter (kstack_pages, guard_pages, domains, ncpu, "
+    "mem_per_domain_mb, kstack_cache_size, ...).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the Result JSON.")
+@db_option
+@revisions_option
+@json_option
+def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_json) -> None:
+    """Replay a stored trace against a revision of the kernel's allocators."""
+    revision = lookup(_registry(db, revision_files), rev_name)
+    settings = _settings(sets)
+    cfg = machine_config(preset, settings)
+    with Store(resolve_db(db), read_only=True) as store:
+        result = replay(store, trace, revision, cfg, settings)
+    data = result_json(result)
+    if output:
+        with open(output, "wb") as f:
+            f.write(data)
+    click.echo(data.decode() if as_json else text.result_view(result), nl=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,6 +43,10 @@ class DuplicateTrace(StoreError):
     """The same trace name already holds different content."""
 
 
+class UnknownRevision(KreplayError):
+    """A revision name that no built-in, plugin or revisions file defines."""
+
+
 class UsageError(KreplayError):
     """Options that do not fit together (beyond what click checks)."""
 

@@ -321,6 +321,19 @@ class Store:
             [trace_id],
         ).fetchone()
 
+    def lifecycle_events(
+        self, trace_id: int, columns: tuple[str, ...], calls: tuple[str, ...], rets: tuple[str, ...]
+    ) -> list[tuple]:
+        """The events lifecycle derivation reads, in trace order: page faults, dropped
+        markers, default-action signals, and CALL/RET of the given syscalls."""
+        return self.con.execute(
+            f"SELECT {', '.join(columns)} FROM events WHERE trace_id = ? AND ("
+            "kind IN ('PFLT', 'PRET', 'DROP') OR (kind = 'PSIG' AND sig_action = 'SIG_DFL')"
+            " OR (kind = 'CALL' AND list_contains(?, syscall))"
+            " OR (kind = 'RET' AND list_contains(?, syscall))) ORDER BY seq",
+            [trace_id, list(calls), list(rets)],
+        ).fetchall()
+
     def first_parse_errors(self, trace_id: int, limit: int) -> list[tuple[int, str, str]]:
         return self.con.execute(
             "SELECT line, reason, text FROM parse_errors WHERE trace_id = ? ORDER BY line LIMIT ?",

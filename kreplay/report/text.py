@@ -122,3 +122,69 @@ def trace_summary(
 def _clip(text: str | None, width: int = 60) -> str:
     text = text or ""
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def revisions_view(revs: list, as_json: bool) -> str:
+    if as_json:
+        return to_json(
+            [
+                {
+                    "name": r.name,
+                    "description": r.description,
+                    "source": r.source,
+                    "origin": r.origin,
+                    "policy": dict(vars(r.policy)),
+                }
+                for r in revs
+            ]
+        )
+    rows = [(r.name, r.origin, r.description) for r in revs]
+    return (
+        tabulate(
+            rows,
+            headers=("revision", "from", "description"),
+            tablefmt="simple",
+            maxcolwidths=[None, None, 80],
+        )
+        + "\n"
+    )
+
+
+def result_view(result) -> str:
+    from kreplay.result import METRICS
+
+    rows = [
+        (name, METRICS[name][0], _number(value)) for name, value in sorted(result.metrics.items())
+    ]
+    outcome = result.outcome
+    head = [
+        ("trace", result.trace),
+        ("revision", result.revision),
+        ("machine", result.machine + "".join(f" {k}={v}" for k, v in result.settings.items())),
+        ("ops", result.ops),
+        ("outcome", outcome.status),
+    ]
+    if outcome.status != "ok":
+        head += [
+            ("message", outcome.message),
+            (
+                "at",
+                f"op {outcome.op_index} ({outcome.op}) pid {outcome.pid} "
+                f"tid {outcome.tid} line {outcome.line}",
+            ),
+        ]
+    chunks = [
+        (c.kva, c.slots, c.pattern, " ".join(map(str, c.populated)))
+        for c in result.kstack_chunks[:10]
+    ]
+    out = [facts(head), "\n", table(("metric", "unit", "value"), rows)]
+    if chunks:
+        more = len(result.kstack_chunks) - len(chunks)
+        out += ["\n", table(("chunk kva (pages)", "slots", "pattern", "populated"), chunks)]
+        if more > 0:
+            out.append(f"... and {more} more chunks (--json for all)\n")
+    return "".join(out)
+
+
+def _number(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,328 @@
+"""Events -> allocator ops (DESIGN.md §4, spec/freebsd-thread-lifecycle.md §9).
+
+kdump never prints the kernel's kstack work; it is implied by process and thread lifecycle.
+This module turns a trace's events into the ops that can change allocator state, as
+columns (one list per field), in trace order:
+
+    PROC_NEW     a process is created (fork family); arg = parent pid (0 if unknown)
+    THREAD_NEW   a thread is created in an existing process (thr_new)
+    THREAD_EXIT  a non-last thread ends (thr_exit)
+    PROC_EXIT    a process ends (exit, fatal signal); tid = the thread that stays with it
+    REAP         a parent reaps an exited child (wait4/wait6); pid = the child
+    EXEC         a successful execve: other threads end, user memory is freed
+    FAULT        a user page is touched for the first time since its last unmap/exec/exit
+    UNMAP        munmap of [arg, arg + arg2) pages
+
+When the kernel really frees a kstack (at reap, deferred to the next thread allocation,
+kept with a parked proc) is the model's decision (model/machine.py), not this module's.
+Threads and processes seen without a creation event existed before tracing started; they
+are created before the first op and reported by the preflight.
+"""
+
+from dataclasses import dataclass, field
+
+PROC_NEW, THREAD_NEW, THREAD_EXIT, PROC_EXIT, REAP, EXEC, FAULT, UNMAP = range(8)
+OP_NAMES = ("PROC_NEW", "THREAD_NEW", "THREAD_EXIT", "PROC_EXIT", "REAP", "EXEC", "FAULT", "UNMAP")
+
+FORKS = ("fork", "vfork", "rfork", "pdfork")
+WAITS = ("wait4", "wait6")
+# Signals whose default action terminates the process (signal(3)).
+FATAL_SIGNALS = frozenset((
+    "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGEMT", "SIGFPE",
+    "SIGKILL", "SIGBUS", "SIGSEGV", "SIGSYS", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGXCPU",
+    "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGUSR1", "SIGUSR2", "SIGTHR", "SIGLIBRT",
+))  # fmt: skip
+PAGE_SHIFT = 12
+
+# What lifecycle reads from the store (store.lifecycle_events): these columns, for the
+# CALLs and RETs of these syscalls (plus faults, signals and dropped markers).
+CALLS = ("thr_exit", "exit", "munmap", "thr_new")
+RETS = FORKS + WAITS + ("thr_new", "execve", "munmap")
+EVENT_FIELDS = (
+    "seq",
+    "line",
+    "pid",
+    "tid",
+    "cpu",
+    "ts",
+    "kind",
+    "syscall",
+    "args",
+    "retval",
+    "ret_kind",
+    "addr",
+    "fault_result",
+    "signal",
+    "sig_action",
+)
+
+
+@dataclass
+class Ops:
+    """Ops as columns. `line` is the trace line of the event that caused the op."""
+
+    kind: list[int] = field(default_factory=list)
+    pid: list[int] = field(default_factory=list)
+    tid: list[int] = field(default_factory=list)
+    cpu: list[int] = field(default_factory=list)
+    tick: list[int] = field(default_factory=list)
+    arg: list[int] = field(default_factory=list)
+    arg2: list[int] = field(default_factory=list)
+    line: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def add(
+        self,
+        kind: int,
+        pid: int,
+        tid: int,
+        cpu: int,
+        tick: int,
+        line: int,
+        arg: int = 0,
+        arg2: int = 0,
+    ) -> None:
+        self.kind.append(kind)
+        self.pid.append(pid)
+        self.tid.append(tid)
+        self.cpu.append(cpu)
+        self.tick.append(tick)
+        self.arg.append(arg)
+        self.arg2.append(arg2)
+        self.line.append(line)
+
+
+@dataclass
+class Preflight:
+    """What the trace could not say for sure (`kreplay show`)."""
+
+    has_tids: bool = True
+    preexisting_procs: int = 0
+    preexisting_threads: int = 0
+    exits_of_unknown: int = 0
+    reaps_of_unknown: int = 0
+    unmatched_faults: int = 0
+    calls_without_ret: int = 0
+    dropped_markers: int = 0
+
+    def findings(self) -> list[tuple[str, object]]:
+        out = [] if self.has_tids else [("no -H tid column", "threads are known per process only")]
+        out += [
+            ("processes that existed before tracing", self.preexisting_procs),
+            ("threads that existed before tracing", self.preexisting_threads),
+            ("exits of unknown threads", self.exits_of_unknown),
+            ("reaps of unknown children", self.reaps_of_unknown),
+            ("PFLT without PRET (or PRET without PFLT)", self.unmatched_faults),
+            ("CALLs without RET at the end", self.calls_without_ret),
+            ("dropped-event markers", self.dropped_markers),
+        ]
+        return out
+
+
+@dataclass
+class Derived:
+    ops: Ops
+    preflight: Preflight
+    initial: list[tuple[int, int]]  # (pid, tid) threads alive when tracing started
+
+
+class _Deriver:
+    def __init__(self, has_tids: bool):
+        self.ops, self.pre = Ops(), Preflight(has_tids=has_tids)
+        self.has_tids = has_tids
+        self.threads: dict[int, list[int]] = {}  # pid -> live tids, creation order
+        self.exited: set[int] = set()  # zombie pids, awaiting reap
+        self.initial: list[tuple[int, int]] = []
+        self.resident: dict[int, set[int]] = {}  # pid -> pages touched since last free
+        self.pending_fault: dict[tuple[int, int], int] = {}
+        self.open_calls: dict[tuple[int, int | None], str] = {}  # by (pid, printed tid)
+        self.pending_thr_new: dict[int, int] = {}
+        self._synthetic = 1 << 40  # tids for traces without -H
+
+    def _new_tid(self) -> int:
+        self._synthetic += 1
+        return self._synthetic
+
+    def _ensure(self, pid: int, tid: int | None) -> int:
+        """The thread of this record; one never seen before existed before tracing."""
+        if pid not in self.threads:
+            self.pre.preexisting_procs += 1
+            tid = tid if tid is not None else self._new_tid()
+            self.threads[pid] = [tid]
+            self.initial.append((pid, tid))
+            self.pre.preexisting_threads += 1
+            return tid
+        if tid is None:
+            return self.threads[pid][-1] if self.threads[pid] else self._new_tid()
+        if tid not in self.threads[pid]:
+            self.pre.preexisting_threads += 1
+            self.threads[pid].append(tid)
+            self.initial.append((pid, tid))
+        return tid
+
+    def event(self, e: dict) -> None:
+        pid, tid, kind = e["pid"], e["tid"], e["kind"]
+        if kind == "DROP":
+            self.pre.dropped_markers += 1
+            return
+        if pid in self.exited:
+            return  # queued records written after the exit (spec kdump §2.4)
+        if kind == "RET" and self._child_start(e):
+            return
+        tid = self._ensure(pid, tid)
+        where = (pid, tid, e["cpu"] or 0, e["tick"], e["line"])
+        if kind == "CALL":
+            self._call(e, where)
+        elif kind == "RET":
+            self.open_calls.pop((pid, e["tid"]), None)
+            self._ret(e, where)
+        elif kind == "PSIG" and e["sig_action"] == "SIG_DFL" and e["signal"] in FATAL_SIGNALS:
+            self._proc_exit(where)
+        elif kind == "PFLT":
+            if (pid, tid) in self.pending_fault:
+                self.pre.unmatched_faults += 1
+            self.pending_fault[(pid, tid)] = e["addr"] >> PAGE_SHIFT
+        elif kind == "PRET":
+            page = self.pending_fault.pop((pid, tid), None)
+            if page is None:
+                self.pre.unmatched_faults += 1
+            elif e["fault_result"] == "KERN_SUCCESS":
+                self._fault(page, where)
+
+    def _child_start(self, e: dict) -> bool:
+        """`RET fork 0` (14+: `RET <parent's syscall> 0`) as the first record of a new
+        process or thread. True when the record was consumed as a creation."""
+        if e["retval"] != 0 or e["syscall"] not in FORKS + ("thr_new",):
+            return False
+        pid, tid = e["pid"], e["tid"]
+        threads = self.threads.get(pid)
+        where = (pid, tid, e["cpu"] or 0, e["tick"], e["line"])
+        if threads is None:  # a process never seen before starts
+            if e["syscall"] == "thr_new":
+                return False  # the return of a pre-existing process's thr_new
+            first = tid if tid is not None else self._new_tid()
+            self.threads[pid] = [first]
+            self._op(PROC_NEW, (pid, first) + where[2:])
+            return True
+        if not threads:  # created by the parent's `RET fork N`: its first thread starts
+            threads.append(tid if tid is not None else self._new_tid())
+            return True
+        if tid is None:  # without -H, a parent's `RET thr_new 0` answers a pending CALL
+            return not (e["syscall"] == "thr_new" and self.pending_thr_new.get(pid))
+        if tid in threads:
+            return False  # the parent's own `RET thr_new 0`
+        threads.append(tid)
+        self._op(THREAD_NEW, where)
+        return True
+
+    def _call(self, e: dict, where: tuple) -> None:
+        name = e["syscall"]
+        if name == "thr_exit":
+            self._thread_exit(where)
+        elif name == "exit":
+            self._proc_exit(where)
+        else:
+            args = e["args"] or ""
+            self.open_calls[(e["pid"], e["tid"])] = f"{name}:{args}"
+            if name == "thr_new":
+                self.pending_thr_new[e["pid"]] = self.pending_thr_new.get(e["pid"], 0) + 1
+
+    def _ret(self, e: dict, where: tuple) -> None:
+        name, value, ok = e["syscall"], e["retval"], e["ret_kind"] in ("value", "justreturn")
+        pid = where[0]
+        if name in FORKS and ok and value and value > 0 and value not in self.threads:
+            self.threads[value] = []  # the child's thread appears with its first record
+            self._op(PROC_NEW, (value, 0) + where[2:], arg=pid)
+        elif name == "thr_new" and ok and value == 0 and self.pending_thr_new.get(pid):
+            self.pending_thr_new[pid] -= 1
+            if not self.has_tids:  # with -H the new tid announces itself
+                tid = self._new_tid()
+                self.threads[pid].append(tid)
+                self._op(THREAD_NEW, (pid, tid) + where[2:])
+        elif name == "execve" and ok:
+            self._exec(where)
+        elif name in WAITS and ok and value and value > 0:
+            if value in self.exited:
+                self.exited.discard(value)
+                self._op(REAP, (value, 0) + where[2:], arg=pid)
+            else:
+                self.pre.reaps_of_unknown += 1
+
+    def _thread_exit(self, where: tuple) -> None:
+        pid, tid = where[0], where[1]
+        live = self.threads.get(pid, [])
+        if tid not in live:
+            self.pre.exits_of_unknown += 1
+            return
+        if len(live) == 1:  # the last thread: libthr calls exit next
+            return
+        live.remove(tid)
+        self._op(THREAD_EXIT, where)
+
+    def _proc_exit(self, where: tuple) -> None:
+        pid = where[0]
+        self.threads.pop(pid, None)
+        self.exited.add(pid)
+        self.resident.pop(pid, None)
+        self._op(PROC_EXIT, where)
+
+    def _exec(self, where: tuple) -> None:
+        pid, tid = where[0], where[1]
+        self.threads[pid] = [tid]
+        self.resident.pop(pid, None)
+        self._op(EXEC, where)
+
+    def _fault(self, page: int, where: tuple) -> None:
+        pages = self.resident.setdefault(where[0], set())
+        if page not in pages:  # a fault on a resident page changes nothing
+            pages.add(page)
+            self._op(FAULT, where, arg=page)
+
+    def munmap_done(self, where: tuple, args: str) -> None:
+        addr, length = _two_numbers(args)
+        if addr is None or not length:
+            return
+        first = addr >> PAGE_SHIFT
+        npages = (length + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
+        pages = self.resident.get(where[0])
+        if pages:
+            pages.difference_update(range(first, first + npages))
+        self._op(UNMAP, where, arg=first, arg2=npages)
+
+    def _op(self, kind: int, where: tuple, arg: int = 0, arg2: int = 0) -> None:
+        pid, tid, cpu, tick, line = where
+        self.ops.add(kind, pid, tid or 0, cpu, tick, line, arg, arg2)
+
+
+def _two_numbers(args: str) -> tuple[int | None, int | None]:
+    parts = args.split(",")
+    try:
+        return int(parts[0], 0), int(parts[1], 0)
+    except (ValueError, IndexError):
+        return None, None
+
+
+def derive(rows: list[tuple], has_tids: bool, hz: int = 1000) -> Derived:
+    """Ops from the lifecycle events of one trace (store.lifecycle_events), in seq order."""
+    d = _Deriver(has_tids)
+    first_ts = None
+    for row in rows:
+        e = dict(zip(EVENT_FIELDS, row, strict=True))
+        if e["ts"] is not None and first_ts is None:
+            first_ts = e["ts"]
+        e["tick"] = (e["ts"] - first_ts) * hz // 1_000_000_000 if e["ts"] is not None else e["seq"]
+        call = d.open_calls.get((e["pid"], e["tid"]), "")
+        d.event(e)
+        if (
+            e["kind"] == "RET"
+            and e["syscall"] == "munmap"
+            and e["retval"] == 0
+            and call.startswith("munmap:")
+            and e["pid"] in d.threads
+        ):
+            where = (e["pid"], e["tid"] or 0, e["cpu"] or 0, e["tick"], e["line"])
+            d.munmap_done(where, call[len("munmap:") :])
+    d.pre.calls_without_ret = len(d.open_calls)
+    return Derived(d.ops, d.pre, d.initial)

@@ -1,0 +1,287 @@
+"""One machine: the layers composed, and the lifecycle ops applied to them.
+
+Processes and threads follow spec/freebsd-thread-lifecycle.md §1 and §9.1: thr_new reaps
+the current domain's zombie threads and then takes a kstack (thread_alloc); a fork reuses
+the kstack parked with a struct proc in proc_zone, and only a never-used proc item costs a
+new kstack; an exiting non-last thread becomes a zombie whose kstack is disposed at the next
+reap of its domain; the last thread of an exiting process keeps its kstack through the
+zombie state and wait4, and parks with the proc. User pages come from each process's
+anonymous object through the same reservations as kstacks.
+"""
+
+from dataclasses import dataclass, field, fields, replace
+
+from kreplay import lifecycle as lc
+from kreplay.errors import UsageError
+from kreplay.model import KernelHang
+from kreplay.model.kstack import (
+    KstackAllocator,
+    KstackConfig,
+    KstackPolicy,
+    Stack,
+    chunk_layouts,
+    kstack_metrics,
+)
+from kreplay.model.phys import PhysMemory
+from kreplay.model.reserv import NPAGES, ORDER, Reservations, VMObject
+
+USER_OBJECT_SIZE = 1 << 36  # pages of a process's address space (anon: no size cap)
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """A machine preset; every field can be changed with `--set name=value`."""
+
+    preset: str = "amd64"
+    kstack_pages: int = 4
+    guard_pages: int = 1
+    domains: int = 1
+    ncpu: int = 8
+    mem_per_domain_mb: int = 8192
+    kstack_cache_size: int = 0  # 0: imax(128, 4 * ncpu)
+    uma_burst: int = 16
+    kva_limit_mb: int = 0  # 0: the whole 2 TiB kernel map
+    ilp32: bool = False
+    boot_threads: int = 200  # kernel threads alive after boot (spec lifecycle §7)
+    hz: int = 1000
+
+    def kstack(self) -> KstackConfig:
+        kva_limit = self.kva_limit_mb * 256 if self.kva_limit_mb else KstackConfig.kva_limit
+        return KstackConfig(
+            kstack_pages=self.kstack_pages,
+            guard_pages=self.guard_pages,
+            domains=self.domains,
+            ncpu=self.ncpu,
+            kstack_cache_size=self.kstack_cache_size,
+            uma_burst=self.uma_burst,
+            kva_limit=kva_limit,
+            ilp32=self.ilp32,
+        )
+
+    def domain_of_cpu(self, cpu: int) -> int:
+        """cpus are split evenly and in order across domains."""
+        return (cpu % self.ncpu) * self.domains // self.ncpu
+
+
+PRESETS = {
+    "amd64": MachineConfig(),
+    "amd64-kasan": MachineConfig(preset="amd64-kasan", kstack_pages=6),
+    "amd64-numa2": MachineConfig(preset="amd64-numa2", domains=2, ncpu=16),
+    "i386": MachineConfig(
+        preset="i386",
+        ilp32=True,
+        ncpu=4,
+        mem_per_domain_mb=3072,
+        kva_limit_mb=1024,
+        boot_threads=120,
+    ),
+    "arm64": MachineConfig(preset="arm64"),
+}
+
+
+def machine_config(preset: str, settings: dict[str, str]) -> MachineConfig:
+    """A preset with `--set` overrides, each checked and converted to its field's type."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown machine {preset!r} (presets: {', '.join(sorted(PRESETS))})")
+    types = {f.name: f.type for f in fields(MachineConfig) if f.name != "preset"}
+    values = {}
+    for name, text in settings.items():
+        if name not in types:
+            raise UsageError(
+                f"unknown machine parameter {name!r} (parameters: {', '.join(sorted(types))})"
+            )
+        values[name] = _convert(name, text, types[name])
+    cfg = replace(PRESETS[preset], **values)
+    if cfg.kstack_pages < 1 or cfg.guard_pages < 0 or cfg.domains < 1 or cfg.ncpu < cfg.domains:
+        raise UsageError("need kstack_pages >= 1, guard_pages >= 0, 1 <= domains <= ncpu")
+    return cfg
+
+
+def _convert(name: str, text: str, type_: object) -> object:
+    try:
+        if type_ in (bool, "bool"):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        return int(text, 0)
+    except ValueError:
+        raise UsageError(f"--set {name}={text}: not a valid value") from None
+
+
+@dataclass
+class Proc:
+    threads: dict[int, Stack | None] = field(default_factory=dict)
+    kept: Stack | None = None  # the exited process's last kstack, until reaped
+
+
+class Machine:
+    def __init__(self, cfg: MachineConfig, policy: KstackPolicy):
+        self.cfg = cfg
+        pages = cfg.mem_per_domain_mb * 256
+        self.phys = PhysMemory(cfg.domains, pages)
+        self.reservs = Reservations(self.phys)
+        self.kstack = KstackAllocator(cfg.kstack(), policy, self.reservs)
+        self.procs: dict[int, Proc] = {}
+        self.zombies: list[list[Stack | None]] = [[] for _ in range(cfg.domains)]
+        self.proc_zone: list[Stack | None] = []
+        self.user: dict[int, VMObject] = {}
+        self.user_pages = self.user_pages_peak = 0
+        self.remote_pages = 0
+
+    # ------------------------------------------------------------------ boot
+
+    def boot(self, initial: list[tuple[int, int]]) -> None:
+        """Kernel threads of the preset, then the threads alive when tracing started."""
+        for i in range(self.cfg.boot_threads):
+            self.kstack.thread_new(i * self.cfg.domains // max(1, self.cfg.boot_threads))
+        for pid, tid in initial:
+            self.procs.setdefault(pid, Proc()).threads[tid] = self.kstack.thread_new(0)
+
+    # ------------------------------------------------------------------ ops
+
+    def apply(
+        self, kind: int, pid: int, tid: int, cpu: int, tick: int, arg: int, arg2: int
+    ) -> None:
+        self.reservs.ticks = tick
+        domain = self.cfg.domain_of_cpu(cpu)
+        if kind == lc.FAULT:
+            self._fault(pid, arg, domain)
+        elif kind == lc.THREAD_NEW:
+            self.procs.setdefault(pid, Proc()).threads[tid] = self._thread_alloc(domain)
+        elif kind == lc.PROC_NEW:
+            self._fork(pid, tid, domain)
+        elif kind == lc.THREAD_EXIT:
+            self._zombie(self.procs[pid].threads.pop(tid, None), domain)
+        elif kind == lc.PROC_EXIT:
+            self._exit(pid, tid, domain)
+        elif kind == lc.REAP:
+            self._reap(pid, domain)
+        elif kind == lc.EXEC:
+            self._exec(pid, tid, domain)
+        elif kind == lc.UNMAP:
+            self._unmap(pid, arg, arg2)
+
+    def _thread_alloc(self, domain: int) -> Stack | None:
+        """thread_alloc(): thread_count_inc() reaps this domain's zombies first."""
+        self._reap_domain(domain)
+        return self.kstack.thread_new(domain)
+
+    def _reap_domain(self, domain: int) -> None:
+        """thread_reap_domain(): dispose zombies newest first."""
+        zombies, self.zombies[domain] = self.zombies[domain], []
+        for stack in reversed(zombies):
+            if stack is not None:
+                self.kstack.thread_dispose(stack)
+
+    def _zombie(self, stack: Stack | None, domain: int) -> None:
+        self.zombies[domain].append(stack)
+
+    def _fork(self, pid: int, tid: int, domain: int) -> None:
+        """fork1(): a parked proc item brings its kstack; a never-used one allocates."""
+        stack = self.proc_zone.pop() if self.proc_zone else None
+        if stack is None:
+            stack = self._thread_alloc(domain)
+        self.procs[pid] = Proc({tid: stack})
+
+    def _exit(self, pid: int, tid: int, domain: int) -> None:
+        """exit1(): other threads become zombies; the last one stays with the proc."""
+        proc = self.procs.get(pid)
+        if proc is None:
+            return
+        keep = tid if tid in proc.threads else next(iter(proc.threads), None)
+        for other in [t for t in proc.threads if t != keep]:
+            self._zombie(proc.threads.pop(other), domain)
+        proc.kept = proc.threads.pop(keep, None) if keep is not None else None
+        self._free_user(pid)
+
+    def _reap(self, pid: int, domain: int) -> None:
+        """proc_reap(): thread_wait() reaps, then the proc parks in proc_zone."""
+        proc = self.procs.pop(pid, None)
+        self._reap_domain(domain)
+        if proc is not None:
+            self.proc_zone.append(proc.kept)
+
+    def _exec(self, pid: int, tid: int, domain: int) -> None:
+        proc = self.procs.get(pid)
+        if proc is not None:
+            for other in [t for t in proc.threads if t != tid]:
+                self._zombie(proc.threads.pop(other), domain)
+        self._free_user(pid)
+
+    # ------------------------------------------------------------------ user pages
+
+    def _fault(self, pid: int, page: int, domain: int) -> None:
+        obj = self.user.get(pid)
+        if obj is None:
+            obj = self.user[pid] = VMObject(f"anon {pid}", USER_OBJECT_SIZE, anon=True)
+        if page in obj.pages:
+            return
+        frame = self.reservs.alloc_page(obj, page, domain)
+        if frame is None:
+            raise KernelHang(
+                f"vm_fault: no free page in domain {domain} and nothing left to "
+                "reclaim (pid {pid} waits for the page daemon forever)"
+            )
+        if self.phys.domain_of(frame) != domain:
+            self.remote_pages += 1
+        self.user_pages += 1
+        self.user_pages_peak = max(self.user_pages_peak, self.user_pages)
+
+    def _unmap(self, pid: int, first: int, npages: int) -> None:
+        obj = self.user.get(pid)
+        if obj is None:
+            return
+        resident = [p for p in obj._sorted if first <= p < first + npages]
+        for page in resident:
+            self.reservs.free_page(obj, page)
+        self.user_pages -= len(resident)
+
+    def _free_user(self, pid: int) -> None:
+        obj = self.user.pop(pid, None)
+        if obj is None:
+            return
+        self.user_pages -= len(obj.pages)
+        for page in list(obj._sorted):
+            self.reservs.free_page(obj, page)
+
+    # ------------------------------------------------------------------ results
+
+    def metrics(self) -> dict[str, float]:
+        out = kstack_metrics(self.kstack)
+        queued = [rv for q in self.reservs.partpop for rv in q]
+        free_pages = self.phys.free_pages
+        big = sum(
+            count << order
+            for d in self.phys.domains
+            for order, count in d.free_blocks().items()
+            if order >= ORDER
+        )
+        out.update(
+            {
+                "kstack.guard_both_ends": self._guard_both_ends(),
+                "reserv.fullpop": self.reservs.fullpop,
+                "reserv.partpopq_unused_kb": sum(NPAGES - rv.popcnt for rv in queued) * 4,
+                "reserv.broken": self.reservs.broken,
+                "reserv.freed": self.reservs.freed,
+                "reserv.reclaimed": self.reservs.reclaimed,
+                "phys.free_pages": free_pages,
+                "phys.fmfi": round(1 - big / free_pages, 6) if free_pages else 0.0,
+                "numa.remote_pages": self.remote_pages,
+                "user.pages_peak": self.user_pages_peak,
+            }
+        )
+        return out
+
+    def _guard_both_ends(self) -> float:
+        """Fraction of live stacks whose page above the top is unmapped: the next slot's
+        guard page, or KVA nobody holds."""
+        live = self.kstack.live
+        if not live:
+            return 0.0
+        pages = self.kstack.cfg.kstack_pages
+        mapped = {s.ks + i for s in list(live.values()) + self.kstack.cache for i in range(pages)}
+        guarded = sum(1 for ks in live if ks + pages not in mapped)
+        return round(guarded / len(live), 6)
+
+    def chunks(self):
+        return chunk_layouts(self.kstack)

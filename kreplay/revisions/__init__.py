@@ -1,0 +1,162 @@
+"""Patch revisions: named compositions of kstack policies (DESIGN.md §5).
+
+Built in: the history of the D38852 series. Users add revisions without touching kreplay:
+a TOML file (`--revisions FILE`, or every *.toml in a revisions/ folder next to the store)
+composing existing policies, or a Python plugin registered under the entry point group
+`kreplay.policies` whose object is a Revision or a list of them.
+
+    [[revision]]
+    name = "D38852-noreserv"
+    based_on = "D38852"
+    description = "D38852 with kstack_object not using reservations"
+    reservations = false
+"""
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from kreplay.errors import KreplayError, UnknownRevision
+from kreplay.model.kstack import (
+    KVA_KERNEL_ARENA,
+    KVA_KSTACK_ARENA,
+    KVA_KSTACK_FFFF,
+    PINDEX_GUARD1,
+    PINDEX_KSTACK,
+    PINDEX_LINEAR,
+    KstackPolicy,
+)
+
+REVIEW = "https://reviews.freebsd.org/D38852"
+
+
+@dataclass(frozen=True)
+class Revision:
+    name: str
+    description: str
+    source: str
+    policy: KstackPolicy
+    origin: str = "built-in"
+
+
+BUILTIN = (
+    Revision(
+        "base",
+        "Before D38852: kstack KVA from kernel_arena (kva_alloc), linear pindex "
+        "atop(ks - VM_MIN_KERNEL_ADDRESS), guard pages leave pindex holes; page allocation "
+        "waits (VM_ALLOC_WAITFAIL loop) rather than failing.",
+        "sys/vm/vm_glue.c before 7a79d066 (spec/freebsd-kstack.md §1)",
+        KstackPolicy(kva=KVA_KERNEL_ARENA, pindex=PINDEX_LINEAR, wait_for_pages=True),
+    ),
+    Revision(
+        "D38852",
+        "As committed (7a79d066): per-domain kstack arenas importing 10 MiB chunks aligned "
+        "to 2 MiB and bumped to a slot boundary (511 stacks per chunk), vm_kstack_pindex() "
+        "skipping guard pages; allocation fails with ENOMEM instead of waiting.",
+        f"{REVIEW} (spec/freebsd-kstack.md §2)",
+        KstackPolicy(kva=KVA_KSTACK_ARENA, pindex=PINDEX_KSTACK),
+    ),
+    Revision(
+        "later",
+        "Later upstream (CHERI-carried 2025 tree): D38852's geometry with the domain policy "
+        "iterated directly and pages freed explicitly on failure. Same as D38852 on one "
+        "domain.",
+        "spec/freebsd-kstack.md §3 (D45163 itself not found)",
+        KstackPolicy(kva=KVA_KSTACK_ARENA, pindex=PINDEX_KSTACK),
+    ),
+    Revision(
+        "later-phys",
+        "As 'later', with kstack_object OBJT_PHYS and no OBJ_COLORED: kstack pages no "
+        "longer come from reservations (the open point of spec §3 item 5).",
+        "spec/freebsd-kstack.md §3 item 5 [inference, needs upstream check]",
+        KstackPolicy(kva=KVA_KSTACK_ARENA, pindex=PINDEX_KSTACK, reservations=False),
+    ),
+    Revision(
+        "ffff",
+        "The review's proposal: 512 stacks per chunk and chunks aligned to "
+        "512 * (K + G) pages, so that every reservation of a chunk fills (FFFF).",
+        f"{REVIEW} (reviewers' 'FFFF' comment; spec/freebsd-kstack.md §6.1)",
+        KstackPolicy(kva=KVA_KSTACK_FFFF, pindex=PINDEX_KSTACK),
+    ),
+)
+
+_POLICY_VALUES = {
+    "kva": (KVA_KERNEL_ARENA, KVA_KSTACK_ARENA, KVA_KSTACK_FFFF),
+    "pindex": (PINDEX_LINEAR, PINDEX_KSTACK, PINDEX_GUARD1),
+}
+
+
+def registry(extra_files: list[str] = (), store_dir: str | None = None) -> dict[str, Revision]:
+    """Built-in revisions, then plugins, then TOML files (later ones may not shadow)."""
+    revs = {r.name: r for r in BUILTIN}
+    for rev in _plugins():
+        _add(revs, rev)
+    paths = [Path(p) for p in extra_files]
+    if store_dir is not None and (Path(store_dir) / "revisions").is_dir():
+        paths += sorted((Path(store_dir) / "revisions").glob("*.toml"))
+    for path in paths:
+        for rev in load_toml(path, revs):
+            _add(revs, rev)
+    return revs
+
+
+def lookup(revs: dict[str, Revision], name: str) -> Revision:
+    if name not in revs:
+        raise UnknownRevision(f"unknown revision {name!r} (known: {', '.join(revs)})")
+    return revs[name]
+
+
+def _add(revs: dict[str, Revision], rev: Revision) -> None:
+    if rev.name in revs:
+        raise KreplayError(
+            f"revision {rev.name!r} from {rev.origin} is defined twice "
+            f"(also {revs[rev.name].origin})"
+        )
+    revs[rev.name] = rev
+
+
+def _plugins() -> list[Revision]:
+    out = []
+    for ep in sorted(entry_points(group="kreplay.policies"), key=lambda e: e.name):
+        obj = ep.load()
+        for rev in obj if isinstance(obj, list | tuple) else [obj]:
+            if not isinstance(rev, Revision):
+                raise KreplayError(f"plugin {ep.value}: {rev!r} is not a kreplay Revision")
+            out.append(replace(rev, origin=f"plugin {ep.value}"))
+    return out
+
+
+def load_toml(path: Path, known: dict[str, Revision]) -> list[Revision]:
+    """[[revision]] tables: name, based_on, description, source, and policy fields."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise KreplayError(f"cannot read revisions: {e}", path=str(path)) from None
+    policy_fields = {f.name for f in fields(KstackPolicy)}
+    out = []
+    for i, table in enumerate(data.get("revision", [])):
+        where = f"{path} [[revision]] #{i + 1}"
+        unknown = set(table) - policy_fields - {"name", "based_on", "description", "source"}
+        if unknown or "name" not in table:
+            raise KreplayError(f"{where}: needs a name; unknown keys: {sorted(unknown)}")
+        base = {r.name: r for r in out} | known
+        parent = base.get(table.get("based_on", "D38852"))
+        if parent is None:
+            raise KreplayError(f"{where}: based_on {table['based_on']!r} is not a revision")
+        changes = {k: v for k, v in table.items() if k in policy_fields}
+        for key, value in changes.items():
+            if key in _POLICY_VALUES and value not in _POLICY_VALUES[key]:
+                raise KreplayError(
+                    f"{where}: {key} = {value!r} (one of {', '.join(_POLICY_VALUES[key])})"
+                )
+        out.append(
+            Revision(
+                table["name"],
+                table.get("description", f"{parent.name} with {changes}"),
+                table.get("source", str(path)),
+                replace(parent.policy, **changes),
+                origin=str(path),
+            )
+        )
+    return out
