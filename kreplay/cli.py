@@ -9,6 +9,7 @@ import click
 from kreplay import __version__
 from kreplay.errors import EXIT_OK, EXIT_TROUBLE, KreplayError, exit_code_for
 from kreplay.ingest import FORMATS, ingest
+from kreplay.lifecycle import derive_trace
 from kreplay.model.machine import PRESETS, machine_config
 from kreplay.replay import replay
 from kreplay.report import text
@@ -111,6 +112,7 @@ def show_cmd(trace, db, as_json, max_errors) -> None:
         kinds = store.kind_counts(info.trace_id)
         entities = store.entity_counts(info.trace_id)
         errors = store.first_parse_errors(info.trace_id, max_errors)
+        preflight = derive_trace(store, info.trace_id, info.options).preflight.findings()
     if as_json:
         click.echo(
             text.to_json(
@@ -120,12 +122,13 @@ def show_cmd(trace, db, as_json, max_errors) -> None:
                     "processes": entities[0],
                     "threads": entities[1],
                     "parse_errors": [{"line": ln, "reason": r, "text": t} for ln, r, t in errors],
+                    "preflight": dict(preflight),
                 }
             ),
             nl=False,
         )
     else:
-        click.echo(text.trace_summary(info, kinds, entities, errors), nl=False)
+        click.echo(text.trace_summary(info, kinds, entities, errors, preflight), nl=False)
 
 
 @cli.command("sql")

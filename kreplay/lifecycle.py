@@ -115,7 +115,7 @@ class Preflight:
             ("exits of unknown threads", self.exits_of_unknown),
             ("reaps of unknown children", self.reaps_of_unknown),
             ("PFLT without PRET (or PRET without PFLT)", self.unmatched_faults),
-            ("CALLs without RET at the end", self.calls_without_ret),
+            ("lifecycle CALLs (thr_new, munmap) without RET at the end", self.calls_without_ret),
             ("dropped-event markers", self.dropped_markers),
         ]
         return out
@@ -302,6 +302,12 @@ def _two_numbers(args: str) -> tuple[int | None, int | None]:
         return int(parts[0], 0), int(parts[1], 0)
     except (ValueError, IndexError):
         return None, None
+
+
+def derive_trace(store, trace_id: int, options: str, hz: int = 1000) -> Derived:
+    """The ops of a stored trace (store: kreplay.store.Store)."""
+    rows = store.lifecycle_events(trace_id, EVENT_FIELDS, CALLS, RETS)
+    return derive(rows, has_tids="H" in options, hz=hz)
 
 
 def derive(rows: list[tuple], has_tids: bool, hz: int = 1000) -> Derived:

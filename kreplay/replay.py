@@ -12,8 +12,7 @@ def replay(
     store: Store, trace: str, revision: Revision, cfg: MachineConfig, settings: dict[str, str]
 ) -> Result:
     info = store.trace(trace)
-    rows = store.lifecycle_events(info.trace_id, lc.EVENT_FIELDS, lc.CALLS, lc.RETS)
-    derived = lc.derive(rows, has_tids="H" in info.options, hz=cfg.hz)
+    derived = lc.derive_trace(store, info.trace_id, info.options, hz=cfg.hz)
     machine = Machine(cfg, revision.policy)
     outcome = run(machine, derived)
     return Result(

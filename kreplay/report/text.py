@@ -86,6 +86,7 @@ def trace_summary(
     kinds: list[tuple[str, int]],
     entities: tuple[int, int | None],
     errors: list[tuple[int, str, str]],
+    preflight: list[tuple[str, object]] = (),
 ) -> str:
     span = "-"
     if t.first_ts is not None:
@@ -109,6 +110,8 @@ def trace_summary(
         ("dropped-event markers", t.dropped),
     ]
     out = [facts(rows), "\n", table(("kind", "events"), kinds)]
+    if preflight:
+        out += ["\npreflight (what the replay has to assume):\n", facts(list(preflight))]
     if errors:
         shown = [(line, reason, _clip(text)) for line, reason, text in errors]
         out += [

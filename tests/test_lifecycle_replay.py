@@ -1,0 +1,195 @@
+"""Lifecycle ops from real kdump lines, and replays of them through the model."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import header, ingest_text
+
+from kreplay import lifecycle as lc
+from kreplay.cli import cli
+from kreplay.model import KernelPanic
+from kreplay.model.machine import Machine, machine_config
+from kreplay.replay import replay, run
+from kreplay.revisions import BUILTIN, lookup, registry
+from kreplay.store import Store
+
+
+class Trace:
+    """kdump -H -T -c lines, one timestamp apart (1 ms) on cpu 0."""
+
+    def __init__(self):
+        self.lines, self.ms = [], 0
+
+    def rec(self, pid, tid, comm, tag, body):
+        self.ms += 1
+        ts = f"1700000000.{self.ms * 1_000_000:09d}"
+        self.lines.append(header(pid, comm, tag, tid=tid, ts=(ts,), cpu=0) + body)
+        return self
+
+    def text(self):
+        return "\n".join(self.lines) + "\n"
+
+
+def workload() -> Trace:
+    t = Trace()
+    t.rec(100, 100100, "sh", "CALL", "fork")
+    t.rec(200, 100200, "sh", "RET", "fork 0")  # child starts
+    t.rec(100, 100100, "sh", "RET", "fork 200/0xc8")
+    t.rec(200, 100200, "sh", "PFLT", "0x801000123 0x2<VM_PROT_WRITE>")
+    t.rec(200, 100200, "sh", "PRET", "KERN_SUCCESS")
+    t.rec(200, 100200, "sh", "PFLT", "0x801000456 0x1<VM_PROT_READ>")  # same page again
+    t.rec(200, 100200, "sh", "PRET", "KERN_SUCCESS")
+    t.rec(200, 100200, "sh", "CALL", "thr_new(0x7fffdfbfaf48,0x68)")
+    t.rec(200, 100201, "sh", "RET", "fork 0")  # the new thread
+    t.rec(200, 100200, "sh", "RET", "thr_new 0")
+    t.rec(200, 100201, "sh", "CALL", "thr_exit(0)")
+    t.rec(200, 100200, "sh", "CALL", "execve(0x1,0x2,0x3)")
+    t.rec(200, 100200, "cc", "RET", "execve JUSTRETURN")
+    t.rec(200, 100200, "cc", "CALL", "exit(0)")
+    t.rec(100, 100100, "sh", "RET", "wait4 200/0xc8")
+    return t
+
+
+@pytest.fixture
+def store(tmp_path):
+    ingest_text(tmp_path, workload().text(), name="w")
+    with Store(str(tmp_path / "store.duckdb"), read_only=True) as s:
+        yield s
+
+
+def derive(store):
+    info = store.trace("w")
+    rows = store.lifecycle_events(info.trace_id, lc.EVENT_FIELDS, lc.CALLS, lc.RETS)
+    return lc.derive(rows, has_tids=True)
+
+
+def test_ops_follow_the_lifecycle_and_count_each_creation_once(store):
+    d = derive(store)
+    names = [lc.OP_NAMES[k] for k in d.ops.kind]
+    assert names == ["PROC_NEW", "FAULT", "THREAD_NEW", "THREAD_EXIT", "EXEC", "PROC_EXIT", "REAP"]
+    # the child's first record came before the parent's RET: created there, parent unknown
+    assert d.ops.pid[0] == 200 and d.ops.arg[0] == 0 and d.ops.line[0] == 2
+    assert d.ops.arg[1] == 0x801000  # the page, once
+    assert d.ops.tid[2] == 100201 and d.ops.line[2] == 9
+    assert d.initial == [(100, 100100)]  # sh existed before tracing
+    assert d.preflight.preexisting_procs == 1 and d.preflight.unmatched_faults == 0
+
+
+def test_without_tids_threads_come_from_the_parents_ret(tmp_path):
+    text = "".join(
+        line + "\n"
+        for line in (
+            "  2121 qt       CALL  thr_new(0x7fffff9f80,0x1a0)",
+            "  2121 qt       RET   thr_new 0",
+            "  2121 qt       RET   fork 0",  # the new thread's first record (13.x)
+            "  2121 qt       CALL  thr_exit(0)",
+        )
+    )
+    ingest_text(tmp_path, text, name="w")
+    with Store(str(tmp_path / "store.duckdb"), read_only=True) as s:
+        info = s.trace("w")
+        d = lc.derive(
+            s.lifecycle_events(info.trace_id, lc.EVENT_FIELDS, lc.CALLS, lc.RETS), has_tids=False
+        )
+    assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["THREAD_NEW", "THREAD_EXIT"]
+    assert not d.preflight.has_tids
+
+
+def test_the_zombie_kstack_is_disposed_at_the_next_thread_allocation_not_at_exit(store):
+    d = derive(store)
+    machine = Machine(
+        machine_config("amd64", {"boot_threads": "0"}), lookup(registry(), "D38852").policy
+    )
+    machine.boot(d.initial)
+    ops = d.ops
+    for i in range(4):  # up to THREAD_EXIT
+        machine.apply(
+            ops.kind[i], ops.pid[i], ops.tid[i], ops.cpu[i], ops.tick[i], ops.arg[i], ops.arg2[i]
+        )
+    assert machine.kstack.stats.disposed == 0 and len(machine.zombies[0]) == 1
+    live_before = machine.kstack.stats.live
+    for i in range(4, len(ops)):
+        machine.apply(
+            ops.kind[i], ops.pid[i], ops.tid[i], ops.cpu[i], ops.tick[i], ops.arg[i], ops.arg2[i]
+        )
+    # the reap in wait4 disposed the zombie to the cache; the exited child's kstack parked
+    assert machine.zombies[0] == [] and len(machine.proc_zone) == 1
+    assert machine.kstack.stats.live == live_before - 1
+
+
+@pytest.mark.parametrize("rev", [r.name for r in BUILTIN])
+def test_replay_is_deterministic_and_ok_for_every_builtin(store, rev):
+    cfg = machine_config("amd64", {})
+    a = replay(store, "w", lookup(registry(), rev), cfg, {})
+    b = replay(store, "w", lookup(registry(), rev), cfg, {})
+    assert a == b and a.outcome.status == "ok" and a.ops == 7
+    assert a.metrics["user.pages_peak"] == 1
+
+
+def test_a_kernel_panic_is_an_outcome_with_its_place_in_the_trace(store):
+    d = derive(store)
+    policy = lookup(registry(), "D38852").policy
+    machine = Machine(machine_config("amd64", {"boot_threads": "0"}), policy)
+    real_apply = machine.apply
+
+    def apply(kind, *args):
+        if kind == lc.EXEC:
+            raise KernelPanic("vm_thread_stack_dispose: kstack already missing?")
+        real_apply(kind, *args)
+
+    machine.apply = apply
+    outcome = run(machine, d)
+    assert (outcome.status, outcome.op, outcome.op_index) == ("panic", "EXEC", 4)
+    assert (outcome.pid, outcome.tid, outcome.line) == (200, 100200, 13)
+    assert "kstack already missing" in outcome.message
+
+
+def test_cli_replay_json_and_set(tmp_path):
+    ingest_text(tmp_path, workload().text(), name="w")
+    db = str(tmp_path / "store.duckdb")
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "replay",
+            "w",
+            "--rev",
+            "D38852",
+            "--db",
+            db,
+            "--set",
+            "kstack_pages=6",
+            "--json",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["settings"] == {"kstack_pages": "6"} and data["outcome"]["status"] == "ok"
+    assert out.read_text() == result.output
+    assert set(data["metrics"]) >= {"kstack.created", "reserv.fullpop", "phys.fmfi"}
+
+
+def test_unknown_revision_and_parameter_are_one_line_errors(tmp_path, capsys):
+    from conftest import assert_one_line_error, run_main
+
+    ingest_text(tmp_path, workload().text(), name="w")
+    db = str(tmp_path / "store.duckdb")
+    code, _, err = run_main(["replay", "w", "--rev", "nope", "--db", db], capsys)
+    assert code == 2
+    assert_one_line_error(err, "unknown revision 'nope'")
+    code, _, err = run_main(["replay", "w", "--rev", "base", "--db", db, "--set", "x=1"], capsys)
+    assert code == 2
+    assert_one_line_error(err, "unknown machine parameter 'x'")
+
+
+def test_user_revisions_from_toml(tmp_path):
+    f = tmp_path / "revs.toml"
+    f.write_text(
+        '[[revision]]\nname = "D38852-noreserv"\nbased_on = "D38852"\nreservations = false\n'
+    )
+    revs = registry([str(f)])
+    assert revs["D38852-noreserv"].policy.reservations is False
+    assert revs["D38852-noreserv"].policy.kva == revs["D38852"].policy.kva
