@@ -29,6 +29,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/replay.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check kreplay tests bench

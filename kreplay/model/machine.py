@@ -127,6 +127,8 @@ class Machine:
         self.user: dict[int, VMObject] = {}
         self.user_pages = self.user_pages_peak = 0
         self.remote_pages = 0
+        self._cpu_domain = [cfg.domain_of_cpu(cpu) for cpu in range(cfg.ncpu)]
+        self._pages_per_domain = pages
 
     # ------------------------------------------------------------------ boot
 
@@ -143,7 +145,7 @@ class Machine:
         self, kind: int, pid: int, tid: int, cpu: int, tick: int, arg: int, arg2: int
     ) -> None:
         self.reservs.ticks = tick
-        domain = self.cfg.domain_of_cpu(cpu)
+        domain = self._cpu_domain[cpu % self.cfg.ncpu]
         if kind == lc.FAULT:
             self._fault(pid, arg, domain)
         elif kind == lc.THREAD_NEW:
@@ -222,7 +224,7 @@ class Machine:
                 f"vm_fault: no free page in domain {domain} and nothing left to "
                 "reclaim (pid {pid} waits for the page daemon forever)"
             )
-        if self.phys.domain_of(frame) != domain:
+        if frame // self._pages_per_domain != domain:  # vm_phys_domain()
             self.remote_pages += 1
         self.user_pages += 1
         self.user_pages_peak = max(self.user_pages_peak, self.user_pages)

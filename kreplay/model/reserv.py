@@ -101,27 +101,26 @@ class Reservations:
 
     def _reserv_alloc_page(self, obj: VMObject, pindex: int, domain: int) -> int | None:
         """vm_reserv_alloc_page() (spec §4.3)."""
-        index = obj.index(pindex)
+        index = (obj.pg_color + pindex) & (NPAGES - 1)  # VM_RESERV_INDEX()
         if pindex < index or pindex >= obj.size:
             return None
         mpred, msucc = obj.neighbours(pindex)
-        for neighbour in (mpred, msucc):
-            rv = self.reserv_of(obj.pages[neighbour]) if neighbour is not None else None
-            if rv is not None and rv.object is obj and (pindex - rv.pindex) & ~(NPAGES - 1) == 0:
+        rv_pred = self.reserv_of(obj.pages[mpred]) if mpred is not None else None
+        rv_succ = self.reserv_of(obj.pages[msucc]) if msucc is not None else None
+        for rv in (rv_pred, rv_succ):  # vm_reserv_from_object(): mpred's, then msucc's
+            if rv is not None and rv.object is obj and 0 <= pindex - rv.pindex < NPAGES:
                 if rv.popmap[index]:
                     return None
                 self._populate(rv, index)
                 return rv.frame + index
         first = pindex - index
         if mpred is not None:
-            rv = self.reserv_of(obj.pages[mpred])
-            leftcap = rv.pindex + NPAGES if rv is not None and rv.object is obj else mpred + 1
-            if leftcap > first:
+            own = rv_pred is not None and rv_pred.object is obj
+            if (rv_pred.pindex + NPAGES if own else mpred + 1) > first:  # leftcap
                 return None
         if msucc is not None:
-            rv = self.reserv_of(obj.pages[msucc])
-            rightcap = rv.pindex if rv is not None and rv.object is obj else msucc
-            if first + NPAGES > rightcap:
+            own = rv_succ is not None and rv_succ.object is obj
+            if first + NPAGES > (rv_succ.pindex if own else msucc):  # rightcap
                 return None
         if not obj.anon and first + NPAGES > obj.size:
             return None
@@ -140,9 +139,13 @@ class Reservations:
         if self.ticks - rv.lasttick < PARTPOPSLOP and rv.inpartpopq and rv.popcnt != NPAGES:
             return
         rv.lasttick = self.ticks
-        self._dequeue(rv)
-        if rv.popcnt < NPAGES:
-            self._enqueue(rv)
+        if rv.popcnt < NPAGES:  # to the tail of the LRU queue
+            if rv.inpartpopq:
+                self.partpop[rv.domain].move_to_end(rv)
+            else:
+                self._enqueue(rv)
+        else:  # fully populated: off the queue
+            self._dequeue(rv)
 
     # ------------------------------------------------------------------ free
 

@@ -1,0 +1,91 @@
+"""Replay benchmark: model ops per second, against a bare loop over the same op columns.
+
+Builds (seeded) a 1,000,000-op workload of thread churn and page faults as lifecycle op
+columns, replays it on the amd64 machine for a revision (default D38852), and in the same
+run times a loop that iterates the same columns and does nothing else. Prints both rates
+and their ratio; the issue's target is at least 300,000 ops/s for D38852. A benchmark, not
+a test: it exits 0 unless something crashes. Usage: `python bench/replay.py [--ops N]
+[--rev NAME]`.
+"""
+
+import argparse
+import random
+import time
+
+from kreplay import lifecycle as lc
+from kreplay.model.machine import Machine, machine_config
+from kreplay.replay import run
+from kreplay.revisions import lookup, registry
+
+TARGET_OPS_PER_S = 300_000
+
+
+def workload(n_ops: int, seed: int = 2026) -> lc.Derived:
+    """Processes fork, fault in pages, spawn and end threads, exec, exit and are reaped."""
+    rng = random.Random(seed)
+    ops = lc.Ops()
+    procs: dict[int, dict] = {}
+    next_pid, next_tid, tick = 1000, 100_000, 0
+    while len(ops) < n_ops:
+        tick += 1
+        cpu = rng.randrange(8)
+        if len(procs) < 64 or rng.random() < 0.002:
+            pid, next_pid, next_tid = next_pid, next_pid + 1, next_tid + 1
+            procs[pid] = {"threads": [next_tid], "page": 0x800000 + rng.randrange(4096)}
+            ops.add(lc.PROC_NEW, pid, next_tid, cpu, tick, len(ops), arg=1)
+            continue
+        pid = rng.choice(list(procs))
+        p, r = procs[pid], rng.random()
+        if r < 0.80:  # first touch of the next page of the process's heap
+            p["page"] += 1
+            ops.add(lc.FAULT, pid, p["threads"][0], cpu, tick, len(ops), arg=p["page"])
+        elif r < 0.90:
+            next_tid += 1
+            p["threads"].append(next_tid)
+            ops.add(lc.THREAD_NEW, pid, next_tid, cpu, tick, len(ops))
+        elif r < 0.98 and len(p["threads"]) > 1:
+            ops.add(lc.THREAD_EXIT, pid, p["threads"].pop(), cpu, tick, len(ops))
+        elif r < 0.99:
+            p["threads"] = p["threads"][:1]
+            ops.add(lc.EXEC, pid, p["threads"][0], cpu, tick, len(ops))
+        else:
+            ops.add(lc.PROC_EXIT, pid, p["threads"][0], cpu, tick, len(ops))
+            ops.add(lc.REAP, pid, 0, cpu, tick, len(ops), arg=1)
+            del procs[pid]
+    return lc.Derived(ops, lc.Preflight(), [])
+
+
+def bare_loop(ops: lc.Ops) -> int:
+    n = 0
+    for _args in zip(ops.kind, ops.pid, ops.tid, ops.cpu, ops.tick, ops.arg, ops.arg2, strict=True):
+        n += 1
+    return n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=1_000_000)
+    parser.add_argument("--rev", default="D38852")
+    args = parser.parse_args()
+    derived = workload(args.ops)
+    n = len(derived.ops)
+    start = time.perf_counter()
+    bare_loop(derived.ops)
+    bare = time.perf_counter() - start
+    machine = Machine(machine_config("amd64", {}), lookup(registry(), args.rev).policy)
+    start = time.perf_counter()
+    outcome = run(machine, derived)
+    model = time.perf_counter() - start
+    print(f"workload: {n:,} ops, revision {args.rev}, machine amd64, outcome {outcome.status}")
+    print(f"{'measurement':40s} {'seconds':>8s} {'ops/s':>12s}")
+    print(f"{'bare loop over the op columns':40s} {bare:8.2f} {n / bare:12,.0f}")
+    print(f"{'replay through the model':40s} {model:8.2f} {n / model:12,.0f}")
+    verdict = "PASS" if n / model >= TARGET_OPS_PER_S else "MISS"
+    print(
+        f"replay / bare loop: {model / bare:.1f}x slower; target >= "
+        f"{TARGET_OPS_PER_S:,} ops/s: {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    main()
