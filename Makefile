@@ -23,6 +23,9 @@ demo: $(STAMP)
 	rm -f $(DB) $(DB).wal
 	$(BIN)/kreplay ingest --db $(DB) traces/*.kdump*
 	$(BIN)/kreplay traces --db $(DB)
+	$(BIN)/kreplay revisions
+	$(BIN)/kreplay replay build-j16 --rev base --db $(DB)
+	$(BIN)/kreplay replay build-j16 --rev D38852 --db $(DB)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -193,3 +193,26 @@ def test_user_revisions_from_toml(tmp_path):
     revs = registry([str(f)])
     assert revs["D38852-noreserv"].policy.reservations is False
     assert revs["D38852-noreserv"].policy.kva == revs["D38852"].policy.kva
+
+
+def test_result_json_is_byte_identical_across_runs_and_reads_back(tmp_path):
+    from kreplay.result import from_json, to_json
+
+    ingest_text(tmp_path, workload().text(), name="w")
+    db = str(tmp_path / "store.duckdb")
+    runs = [
+        CliRunner().invoke(cli, ["replay", "w", "--rev", "ffff", "--db", db, "--json"])
+        for _ in range(2)
+    ]
+    assert runs[0].exit_code == 0 and runs[0].stdout_bytes == runs[1].stdout_bytes
+    assert runs[0].stdout.endswith("}\n")
+    result = from_json(runs[0].stdout_bytes, "r.json")
+    assert to_json(result) == runs[0].stdout_bytes
+
+
+def test_a_result_of_another_format_version_is_a_clear_error():
+    from kreplay.errors import KreplayError
+    from kreplay.result import from_json
+
+    with pytest.raises(KreplayError, match="format version 0"):
+        from_json(b'{"format_version": 0}', "old.json")
