@@ -207,7 +207,7 @@ def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_jso
     revision = lookup(_registry(db, revision_files), rev_name)
     settings = _settings(sets)
     cfg = machine_config(preset, settings)
-    with Store(resolve_db(db), read_only=True) as store:
+    with Store(resolve_db(db)) as store:  # writes the ops cache on first use
         result = replay(store, trace, revision, cfg, settings)
     data = result_json(result)
     if output:

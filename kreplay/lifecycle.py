@@ -19,7 +19,11 @@ Threads and processes seen without a creation event existed before tracing start
 are created before the first op and reported by the preflight.
 """
 
+import json
 from dataclasses import dataclass, field
+
+# Bump when the derivation changes: cached ops of another version are derived again.
+VERSION = "1"
 
 PROC_NEW, THREAD_NEW, THREAD_EXIT, PROC_EXIT, REAP, EXEC, FAULT, UNMAP = range(8)
 OP_NAMES = ("PROC_NEW", "THREAD_NEW", "THREAD_EXIT", "PROC_EXIT", "REAP", "EXEC", "FAULT", "UNMAP")
@@ -305,9 +309,34 @@ def _two_numbers(args: str) -> tuple[int | None, int | None]:
 
 
 def derive_trace(store, trace_id: int, options: str, hz: int = 1000) -> Derived:
-    """The ops of a stored trace (store: kreplay.store.Store)."""
+    """The ops of a stored trace (store: kreplay.store.Store), derived afresh."""
     rows = store.lifecycle_events(trace_id, EVENT_FIELDS, CALLS, RETS)
     return derive(rows, has_tids="H" in options, hz=hz)
+
+
+def cached_trace_ops(store, trace_id: int, options: str, hz: int = 1000) -> Derived:
+    """The ops of a stored trace from the store's cache, deriving and caching them once
+    per lifecycle version and hz (a read-only store is not written: derived every time)."""
+    version = f"{VERSION}/hz={hz}"
+    cached = store.cached_ops(trace_id, version)
+    if cached is not None:
+        columns, preflight, initial = cached
+        return Derived(
+            Ops(**columns),
+            Preflight(**json.loads(preflight)),
+            [tuple(pair) for pair in json.loads(initial)],
+        )
+    derived = derive_trace(store, trace_id, options, hz)
+    if store.read_only:
+        return derived
+    store.save_ops(
+        trace_id,
+        version,
+        vars(derived.ops),
+        json.dumps(vars(derived.preflight)),
+        json.dumps(derived.initial),
+    )
+    return derived
 
 
 def derive(rows: list[tuple], has_tids: bool, hz: int = 1000) -> Derived:

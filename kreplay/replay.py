@@ -12,7 +12,7 @@ def replay(
     store: Store, trace: str, revision: Revision, cfg: MachineConfig, settings: dict[str, str]
 ) -> Result:
     info = store.trace(trace)
-    derived = lc.derive_trace(store, info.trace_id, info.options, hz=cfg.hz)
+    derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
     machine = Machine(cfg, revision.policy)
     outcome = run(machine, derived)
     return Result(

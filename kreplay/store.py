@@ -76,6 +76,26 @@ CREATE TABLE IF NOT EXISTS events (
     cont_lines INTEGER,
     cont VARCHAR
 );
+CREATE TABLE IF NOT EXISTS ops (
+    trace_id INTEGER NOT NULL,
+    version VARCHAR NOT NULL,
+    idx BIGINT NOT NULL,
+    kind TINYINT,
+    pid INTEGER,
+    tid BIGINT,
+    cpu INTEGER,
+    tick BIGINT,
+    arg BIGINT,
+    arg2 BIGINT,
+    line BIGINT
+);
+CREATE TABLE IF NOT EXISTS op_sets (
+    trace_id INTEGER NOT NULL,
+    version VARCHAR NOT NULL,
+    ops BIGINT,
+    preflight VARCHAR,
+    initial VARCHAR
+);
 CREATE TABLE IF NOT EXISTS parse_errors (
     trace_id INTEGER NOT NULL,
     line BIGINT,
@@ -129,7 +149,7 @@ def resolve_db(db: str | None) -> str:
 
 class Store:
     def __init__(self, path: str, *, read_only: bool = False):
-        self.path = path
+        self.path, self.read_only = path, read_only
         if read_only and not os.path.exists(path):
             raise StoreError("no store here (run `kreplay ingest` first)", path=path)
         try:
@@ -287,7 +307,7 @@ class Store:
         row = self.con.execute("SELECT trace_id FROM traces WHERE name = ?", [name]).fetchone()
         if row is None:
             return
-        for table in ("events", "parse_errors", "traces"):
+        for table in ("events", "parse_errors", "ops", "op_sets", "traces"):
             self.con.execute(f"DELETE FROM {table} WHERE trace_id = ?", [row[0]])
 
     # ------------------------------------------------------------------ queries
@@ -333,6 +353,55 @@ class Store:
             " OR (kind = 'RET' AND list_contains(?, syscall))) ORDER BY seq",
             [trace_id, list(calls), list(rets)],
         ).fetchall()
+
+    # ------------------------------------------------------------------ ops cache
+
+    _OP_COLUMNS = ("kind", "pid", "tid", "cpu", "tick", "arg", "arg2", "line")
+
+    def cached_ops(self, trace_id: int, version: str) -> tuple[dict, str, str] | None:
+        """(columns, preflight JSON, initial-threads JSON) of a derivation, if cached."""
+        meta = self.con.execute(
+            "SELECT preflight, initial FROM op_sets WHERE trace_id = ? AND version = ?",
+            [trace_id, version],
+        ).fetchone()
+        if meta is None:
+            return None
+        lists = ", ".join(f"coalesce(list({c} ORDER BY idx), [])" for c in self._OP_COLUMNS)
+        row = self.con.execute(
+            f"SELECT {lists} FROM ops WHERE trace_id = ? AND version = ?", [trace_id, version]
+        ).fetchone()
+        return dict(zip(self._OP_COLUMNS, row, strict=True)), meta[0], meta[1]
+
+    def save_ops(
+        self,
+        trace_id: int,
+        version: str,
+        columns: dict[str, list[int]],
+        preflight: str,
+        initial: str,
+    ) -> None:
+        """Cache a derivation: one bulk insert of the columns, in one transaction."""
+        unnests = ", ".join(f"unnest(${i + 3}::BIGINT[])" for i in range(len(self._OP_COLUMNS)))
+        n = len(columns["kind"])
+        try:
+            with self.transaction():
+                self.con.execute(
+                    "DELETE FROM ops WHERE trace_id = ? AND version = ?", [trace_id, version]
+                )
+                self.con.execute(
+                    "DELETE FROM op_sets WHERE trace_id = ? AND version = ?", [trace_id, version]
+                )
+                if n:
+                    self.con.execute(
+                        f"INSERT INTO ops SELECT $1, $2, unnest(range({n})), {unnests}",
+                        [trace_id, version] + [columns[c] for c in self._OP_COLUMNS],
+                    )
+                self.con.execute(
+                    "INSERT INTO op_sets VALUES (?, ?, ?, ?, ?)",
+                    [trace_id, version, n, preflight, initial],
+                )
+        except duckdb.Error as e:
+            raise StoreError(f"cannot cache ops: {_first_line(e)}", path=self.path) from None
 
     def first_parse_errors(self, trace_id: int, limit: int) -> list[tuple[int, str, str]]:
         return self.con.execute(

@@ -216,3 +216,16 @@ def test_a_result_of_another_format_version_is_a_clear_error():
 
     with pytest.raises(KreplayError, match="format version 0"):
         from_json(b'{"format_version": 0}', "old.json")
+
+
+def test_ops_are_cached_in_the_store_and_read_back_unchanged(tmp_path):
+    ingest_text(tmp_path, workload().text(), name="w")
+    with Store(str(tmp_path / "store.duckdb")) as s:
+        info = s.trace("w")
+        fresh = lc.derive_trace(s, info.trace_id, info.options)
+        first = lc.cached_trace_ops(s, info.trace_id, info.options)
+        again = lc.cached_trace_ops(s, info.trace_id, info.options)
+        (n,) = s.con.execute("SELECT count(*) FROM op_sets").fetchone()
+    assert n == 1
+    assert vars(again.ops) == vars(fresh.ops) == vars(first.ops)
+    assert again.preflight == fresh.preflight and again.initial == fresh.initial
