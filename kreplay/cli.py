@@ -208,12 +208,24 @@ def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_jso
     settings = _settings(sets)
     cfg = machine_config(preset, settings)
     with Store(resolve_db(db)) as store:  # writes the ops cache on first use
-        result = replay(store, trace, revision, cfg, settings)
+        result = replay(store, trace, revision, cfg, settings, _progress_bar("replay"))
     data = result_json(result)
     if output:
         with open(output, "wb") as f:
             f.write(data)
     click.echo(data.decode() if as_json else text.result_view(result), nl=False)
+
+
+def _progress_bar(label: str):
+    """A one-line progress report on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        click.echo(f"\r{label}: {done:,} of {total:,} ops ({percent}%)", err=True, nl=done == total)
+
+    return report
 
 
 def main(argv: list[str] | None = None) -> None:

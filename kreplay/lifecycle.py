@@ -119,7 +119,7 @@ class Preflight:
             ("exits of unknown threads", self.exits_of_unknown),
             ("reaps of unknown children", self.reaps_of_unknown),
             ("PFLT without PRET (or PRET without PFLT)", self.unmatched_faults),
-            ("lifecycle CALLs (thr_new, munmap) without RET at the end", self.calls_without_ret),
+            ("CALLs without RET at the end", self.calls_without_ret),
             ("dropped-event markers", self.dropped_markers),
         ]
         return out
@@ -311,7 +311,9 @@ def _two_numbers(args: str) -> tuple[int | None, int | None]:
 def derive_trace(store, trace_id: int, options: str, hz: int = 1000) -> Derived:
     """The ops of a stored trace (store: kreplay.store.Store), derived afresh."""
     rows = store.lifecycle_events(trace_id, EVENT_FIELDS, CALLS, RETS)
-    return derive(rows, has_tids="H" in options, hz=hz)
+    derived = derive(rows, has_tids="H" in options, hz=hz)
+    derived.preflight.calls_without_ret = store.calls_without_ret(trace_id)
+    return derived
 
 
 def cached_trace_ops(store, trace_id: int, options: str, hz: int = 1000) -> Derived:
@@ -359,5 +361,4 @@ def derive(rows: list[tuple], has_tids: bool, hz: int = 1000) -> Derived:
         ):
             where = (e["pid"], e["tid"] or 0, e["cpu"] or 0, e["tick"], e["line"])
             d.munmap_done(where, call[len("munmap:") :])
-    d.pre.calls_without_ret = len(d.open_calls)
     return Derived(d.ops, d.pre, d.initial)

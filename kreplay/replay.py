@@ -1,5 +1,7 @@
 """(trace, revision, machine) -> Result: derive the ops, run them through the model."""
 
+from collections.abc import Callable
+
 from kreplay import lifecycle as lc
 from kreplay.model import KernelHang, KernelPanic
 from kreplay.model.machine import Machine, MachineConfig
@@ -7,14 +9,22 @@ from kreplay.result import FORMAT_VERSION, MODEL_VERSION, KstackChunk, Outcome, 
 from kreplay.revisions import Revision
 from kreplay.store import Store
 
+Progress = Callable[[int, int], None]  # (ops done, ops in all)
+PROGRESS_EVERY = 1 << 16
+
 
 def replay(
-    store: Store, trace: str, revision: Revision, cfg: MachineConfig, settings: dict[str, str]
+    store: Store,
+    trace: str,
+    revision: Revision,
+    cfg: MachineConfig,
+    settings: dict[str, str],
+    progress: Progress | None = None,
 ) -> Result:
     info = store.trace(trace)
     derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
     machine = Machine(cfg, revision.policy)
-    outcome = run(machine, derived)
+    outcome = run(machine, derived, progress)
     return Result(
         format_version=FORMAT_VERSION,
         trace=info.name,
@@ -33,9 +43,10 @@ def replay(
     )
 
 
-def run(machine: Machine, derived: lc.Derived) -> Outcome:
+def run(machine: Machine, derived: lc.Derived, progress: Progress | None = None) -> Outcome:
     """Apply every op; a kernel panic or hang ends the replay as its outcome."""
     ops, index = derived.ops, -1
+    total = len(ops)
     try:
         machine.boot(derived.initial)
         apply = machine.apply
@@ -43,6 +54,10 @@ def run(machine: Machine, derived: lc.Derived) -> Outcome:
         for args in zip(*columns, strict=True):
             index += 1
             apply(*args)
+            if progress is not None and not index % PROGRESS_EVERY:
+                progress(index, total)
+        if progress is not None:
+            progress(total, total)
     except (KernelPanic, KernelHang) as e:
         status = "panic" if isinstance(e, KernelPanic) else "hang"
         if index < 0:

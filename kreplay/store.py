@@ -354,6 +354,16 @@ class Store:
             [trace_id, list(calls), list(rets)],
         ).fetchall()
 
+    def calls_without_ret(self, trace_id: int) -> int:
+        """Threads whose last CALL/RET record is a CALL that returns (not exit/thr_exit):
+        the trace ended while they were in a syscall."""
+        return self.con.execute(
+            "SELECT count(*) FROM (SELECT arg_max(kind, seq) AS k, arg_max(syscall, seq) AS s "
+            "FROM events WHERE trace_id = ? AND kind IN ('CALL', 'RET') GROUP BY pid, tid) "
+            "WHERE k = 'CALL' AND s NOT IN ('exit', 'thr_exit')",
+            [trace_id],
+        ).fetchone()[0]
+
     # ------------------------------------------------------------------ ops cache
 
     _OP_COLUMNS = ("kind", "pid", "tid", "cpu", "tick", "arg", "arg2", "line")

@@ -5,6 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 from conftest import header, ingest_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kreplay import lifecycle as lc
 from kreplay.cli import cli
@@ -229,3 +231,84 @@ def test_ops_are_cached_in_the_store_and_read_back_unchanged(tmp_path):
     assert n == 1
     assert vars(again.ops) == vars(fresh.ops) == vars(first.ops)
     assert again.preflight == fresh.preflight and again.initial == fresh.initial
+
+
+def test_plugin_revisions_come_from_the_entry_point_group(monkeypatch):
+    import kreplay.revisions as revisions
+    from kreplay.model.kstack import KstackPolicy
+
+    class EntryPoint:
+        name, value = "mine", "my_pkg:REVS"
+
+        def load(self):
+            return [
+                revisions.Revision(
+                    "mine", "a plugin revision", "my_pkg", KstackPolicy(reservations=False)
+                )
+            ]
+
+    monkeypatch.setattr(revisions, "entry_points", lambda group: [EntryPoint()])
+    revs = revisions.registry()
+    assert revs["mine"].origin == "plugin my_pkg:REVS"
+    assert revs["mine"].policy.reservations is False
+
+
+ops_strategy = st.lists(
+    st.tuples(st.integers(0, 5), st.integers(0, 7), st.integers(0, 300)), max_size=300
+)
+
+
+@pytest.mark.parametrize("rev", ["base", "D38852", "ffff", "later-phys"])
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(script=ops_strategy)
+def test_machine_gives_all_memory_back_when_everything_ends(rev, script):
+    """Random lifecycles with page faults: no frame is ever held twice, and once every
+    process has exited and been reaped and the caches are drained, memory is whole."""
+    cfg = machine_config(
+        "amd64",
+        {
+            "boot_threads": "0",
+            "mem_per_domain_mb": "256",
+            "kstack_cache_size": "8",
+            "uma_burst": "3",
+        },
+    )
+    m = Machine(cfg, lookup(registry(), rev).policy)
+    total = m.phys.free_pages
+    live: dict[int, list[int]] = {}
+    next_id = 1000
+    for tick, (action, cpu, n) in enumerate(script):
+        next_id += 1
+        pids = sorted(live)
+        if action == 0 or not pids:
+            live[next_id] = [next_id]
+            m.apply(lc.PROC_NEW, next_id, next_id, cpu, tick, 0, 0)
+            continue
+        pid = pids[n % len(pids)]
+        if action == 1:
+            live[pid].append(next_id)
+            m.apply(lc.THREAD_NEW, pid, next_id, cpu, tick, 0, 0)
+        elif action == 2 and len(live[pid]) > 1:
+            m.apply(lc.THREAD_EXIT, pid, live[pid].pop(), cpu, tick, 0, 0)
+        elif action == 3:
+            m.apply(lc.FAULT, pid, live[pid][0], cpu, tick, 0x800000 + n, 0)
+        elif action == 4:
+            m.apply(lc.UNMAP, pid, live[pid][0], cpu, tick, 0x800000 + n, 8)
+        else:
+            m.apply(lc.PROC_EXIT, pid, live[pid][0], cpu, tick, 0, 0)
+            m.apply(lc.REAP, pid, 0, cpu, tick, 0, 0)
+            del live[pid]
+        frames = [f for obj in m.user.values() for f in obj.pages.values()]
+        frames += list(m.kstack.object.pages.values())
+        assert len(frames) == len(set(frames))
+    for pid in sorted(live):
+        m.apply(lc.PROC_EXIT, pid, live[pid][0], 0, len(script), 0, 0)
+        m.apply(lc.REAP, pid, 0, 0, len(script), 0, 0)
+    for domain in range(cfg.domains):
+        m._reap_domain(domain)
+    for stack in m.proc_zone:
+        if stack is not None:
+            m.kstack.thread_dispose(stack)
+    m.kstack.drain_cache()
+    assert m.user_pages == 0 and not m.reservs.by_block
+    assert m.phys.free_pages == total
