@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB     ?= demo.duckdb
 
-.PHONY: all demo test bench lint clean
+.PHONY: all demo test bench lint clean nightly
 
 all: test
 
@@ -30,9 +30,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+nightly: $(STAMP)
+	$(BIN)/kreplay check --db $(DB) --report reports/nightly
+
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/check.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check kreplay tests bench

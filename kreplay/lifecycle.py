@@ -143,6 +143,7 @@ class _Deriver:
         self.pending_fault: dict[tuple[int, int], int] = {}
         self.open_calls: dict[tuple[int, int | None], str] = {}  # by (pid, printed tid)
         self.pending_thr_new: dict[int, int] = {}
+        self.created_by_child: set[int] = set()  # created by their own first record
         self._synthetic = 1 << 40  # tids for traces without -H
 
     def _new_tid(self) -> int:
@@ -172,7 +173,9 @@ class _Deriver:
             self.pre.dropped_markers += 1
             return
         if pid in self.exited:
-            return  # queued records written after the exit (spec kdump §2.4)
+            if not (kind == "RET" and e["retval"] == 0 and e["syscall"] in FORKS):
+                return  # queued records written after the exit (spec kdump §2.4)
+            self._reaped_unseen(pid, e)  # the pid is reused: its zombie was reaped unseen
         if kind == "RET" and self._child_start(e):
             return
         tid = self._ensure(pid, tid)
@@ -208,6 +211,7 @@ class _Deriver:
                 return False  # the return of a pre-existing process's thr_new
             first = tid if tid is not None else self._new_tid()
             self.threads[pid] = [first]
+            self.created_by_child.add(pid)  # its parent's `RET fork pid` may still come
             self._op(PROC_NEW, (pid, first) + where[2:])
             return True
         if not threads:  # created by the parent's `RET fork N`: its first thread starts
@@ -236,7 +240,13 @@ class _Deriver:
     def _ret(self, e: dict, where: tuple) -> None:
         name, value, ok = e["syscall"], e["retval"], e["ret_kind"] in ("value", "justreturn")
         pid = where[0]
-        if name in FORKS and ok and value and value > 0 and value not in self.threads:
+        if name in FORKS and ok and value and value > 0 and value in self.threads:
+            self.created_by_child.discard(value)  # both sides seen: one creation
+        elif name in FORKS and ok and value and value > 0 and value not in self.threads:
+            if value in self.exited:
+                if value in self.created_by_child:
+                    return  # the child ran, exited, and announced itself before this RET
+                self._reaped_unseen(value, e)
             self.threads[value] = []  # the child's thread appears with its first record
             self._op(PROC_NEW, (value, 0) + where[2:], arg=pid)
         elif name == "thr_new" and ok and value == 0 and self.pending_thr_new.get(pid):
@@ -253,6 +263,14 @@ class _Deriver:
                 self._op(REAP, (value, 0) + where[2:], arg=pid)
             else:
                 self.pre.reaps_of_unknown += 1
+
+    def _reaped_unseen(self, pid: int, e: dict) -> None:
+        """A zombie reaped out of the trace's sight (by init, or a parent that ignores
+        SIGCHLD, spec lifecycle §4.3): reap it where its pid is seen reused."""
+        self.exited.discard(pid)
+        self.created_by_child.discard(pid)
+        self.pre.reaps_of_unknown += 1
+        self._op(REAP, (pid, 0, e["cpu"] or 0, e["tick"], e["line"]))
 
     def _thread_exit(self, where: tuple) -> None:
         pid, tid = where[0], where[1]

@@ -1,11 +1,22 @@
 """(trace, revision, machine) -> Result: derive the ops, run them through the model."""
 
+import hashlib
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 
 from kreplay import lifecycle as lc
 from kreplay.model import KernelHang, KernelPanic
 from kreplay.model.machine import Machine, MachineConfig
-from kreplay.result import FORMAT_VERSION, MODEL_VERSION, KstackChunk, Outcome, Result
+from kreplay.result import (
+    FORMAT_VERSION,
+    MODEL_VERSION,
+    KstackChunk,
+    Outcome,
+    Result,
+    from_json,
+    to_json,
+)
 from kreplay.revisions import Revision
 from kreplay.store import Store
 
@@ -23,12 +34,26 @@ def replay(
 ) -> Result:
     info = store.trace(trace)
     derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
+    return replay_ops(derived, info.name, info.sha256, revision, cfg, settings, progress)
+
+
+def replay_ops(
+    derived: lc.Derived,
+    trace: str,
+    sha256: str,
+    revision: Revision,
+    cfg: MachineConfig,
+    settings: dict[str, str],
+    progress: Progress | None = None,
+) -> Result:
+    """The replay itself, with no store: what a worker process or Dask task runs."""
     machine = Machine(cfg, revision.policy)
-    outcome = run(machine, derived, progress)
+    checkpoints: list = []
+    outcome = run(machine, derived, progress, checkpoints)
     return Result(
         format_version=FORMAT_VERSION,
-        trace=info.name,
-        sha256=info.sha256,
+        trace=trace,
+        sha256=sha256,
         revision=revision.name,
         machine=cfg.preset,
         settings=dict(sorted(settings.items())),
@@ -40,22 +65,41 @@ def replay(
             KstackChunk(c.kva, c.slots, c.pattern, c.populated) for c in machine.chunks()
         ],
         partpopq=machine.reservs.partpopq_text(),
+        checkpoints=checkpoints,
     )
 
 
-def run(machine: Machine, derived: lc.Derived, progress: Progress | None = None) -> Outcome:
-    """Apply every op; a kernel panic or hang ends the replay as its outcome."""
+def checkpoint_interval(total: int) -> int:
+    """2**k ops between state digests: at most ~256 checkpoints, at least every 64 ops."""
+    interval = 64
+    while total // interval > 256:
+        interval *= 2
+    return interval
+
+
+def run(
+    machine: Machine,
+    derived: lc.Derived,
+    progress: Progress | None = None,
+    checkpoints: list | None = None,
+) -> Outcome:
+    """Apply every op; a kernel panic or hang ends the replay as its outcome. Appends
+    [op index, state digest] to `checkpoints` every checkpoint_interval() ops."""
+    checkpoints = [] if checkpoints is None else checkpoints
     ops, index = derived.ops, -1
     total = len(ops)
     try:
         machine.boot(derived.initial)
         apply = machine.apply
         columns = (ops.kind, ops.pid, ops.tid, ops.cpu, ops.tick, ops.arg, ops.arg2)
+        mask = checkpoint_interval(total) - 1
         for args in zip(*columns, strict=True):
             index += 1
             apply(*args)
-            if progress is not None and not index % PROGRESS_EVERY:
-                progress(index, total)
+            if not (index + 1) & mask:  # after op index: ops 0..index are applied
+                checkpoints.append([index, machine.digest()])
+                if progress is not None and not (index + 1) % PROGRESS_EVERY:
+                    progress(index + 1, total)
         if progress is not None:
             progress(total, total)
     except (KernelPanic, KernelHang) as e:
@@ -72,3 +116,48 @@ def run(machine: Machine, derived: lc.Derived, progress: Progress | None = None)
             ops.line[index],
         )
     return Outcome("ok")
+
+
+def run_key(sha256: str, revision: Revision, cfg: MachineConfig) -> str:
+    """What a Result depends on: the trace content, the revision's policies (not just its
+    name: a user's TOML can change), the whole machine and the model and lifecycle code."""
+    what = {
+        "trace": sha256,
+        "revision": revision.name,
+        "policy": asdict(revision.policy),
+        "machine": asdict(cfg),
+        "model": MODEL_VERSION,
+        "lifecycle": lc.VERSION,
+        "format": FORMAT_VERSION,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def cached_replay(
+    store: Store,
+    trace: str,
+    revision: Revision,
+    cfg: MachineConfig,
+    settings: dict[str, str],
+    progress: Progress | None = None,
+) -> Result:
+    """replay(), served from the store's runs table when the same key was replayed."""
+    info = store.trace(trace)
+    key = run_key(info.sha256, revision, cfg)
+    cached = store.cached_run(key)
+    if cached is not None:
+        result = from_json(cached.encode(), f"runs[{key[:12]}]")
+        if result.settings == dict(sorted(settings.items())):
+            return result
+    result = replay(store, trace, revision, cfg, settings, progress)
+    store.save_run(
+        key,
+        info.sha256,
+        revision.name,
+        cfg.preset,
+        MODEL_VERSION,
+        result.outcome.status,
+        to_json(result).decode(),
+        result.metrics,
+    )
+    return result

@@ -69,6 +69,7 @@ class Result(msgspec.Struct, forbid_unknown_fields=True):
     metrics: dict[str, float | int]
     kstack_chunks: list[KstackChunk]
     partpopq: str
+    checkpoints: list[tuple[int, str]] = []  # (op index, state digest) every 2**k ops
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.metrics) - set(METRICS))

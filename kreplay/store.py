@@ -96,6 +96,20 @@ CREATE TABLE IF NOT EXISTS op_sets (
     preflight VARCHAR,
     initial VARCHAR
 );
+CREATE TABLE IF NOT EXISTS runs (
+    run_key VARCHAR PRIMARY KEY,
+    trace_sha256 VARCHAR NOT NULL,
+    revision VARCHAR NOT NULL,
+    machine VARCHAR NOT NULL,
+    model_version VARCHAR NOT NULL,
+    outcome VARCHAR,
+    result VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_key VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    value DOUBLE
+);
 CREATE TABLE IF NOT EXISTS parse_errors (
     trace_id INTEGER NOT NULL,
     line BIGINT,
@@ -363,6 +377,42 @@ class Store:
             "WHERE k = 'CALL' AND s NOT IN ('exit', 'thr_exit')",
             [trace_id],
         ).fetchone()[0]
+
+    # ------------------------------------------------------------------ results cache
+
+    def cached_run(self, run_key: str) -> str | None:
+        row = self.con.execute("SELECT result FROM runs WHERE run_key = ?", [run_key]).fetchone()
+        return row[0] if row else None
+
+    def save_run(
+        self,
+        run_key: str,
+        sha256: str,
+        revision: str,
+        machine: str,
+        model_version: str,
+        outcome: str,
+        result: str,
+        metrics: dict[str, float],
+    ) -> None:
+        """One replay's Result, and its metrics in long form for SQL across revisions."""
+        if self.read_only:
+            return
+        try:
+            with self.transaction():
+                self.con.execute("DELETE FROM metrics WHERE run_key = ?", [run_key])
+                self.con.execute("DELETE FROM runs WHERE run_key = ?", [run_key])
+                self.con.execute(
+                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [run_key, sha256, revision, machine, model_version, outcome, result],
+                )
+                names = sorted(metrics)
+                self.con.execute(
+                    "INSERT INTO metrics SELECT $1, unnest($2::VARCHAR[]), unnest($3::DOUBLE[])",
+                    [run_key, names, [float(metrics[n]) for n in names]],
+                )
+        except duckdb.Error as e:
+            raise StoreError(f"cannot cache the result: {_first_line(e)}", path=self.path) from None
 
     # ------------------------------------------------------------------ ops cache
 

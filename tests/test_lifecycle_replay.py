@@ -312,3 +312,58 @@ def test_machine_gives_all_memory_back_when_everything_ends(rev, script):
     m.kstack.drain_cache()
     assert m.user_pages == 0 and not m.reservs.by_block
     assert m.phys.free_pages == total
+
+
+def _machine_after(text_lines, tmp_path, has_tids=True):
+    ingest_text(tmp_path, "".join(line + "\n" for line in text_lines), name="w")
+    with Store(str(tmp_path / "store.duckdb"), read_only=True) as s:
+        info = s.trace("w")
+        d = lc.derive_trace(s, info.trace_id, info.options)
+    m = Machine(machine_config("amd64", {"boot_threads": "0"}), lookup(registry(), "D38852").policy)
+    assert run(m, d).status == "ok"
+    return d, m
+
+
+def test_a_recycled_fork_reuses_the_parked_kstack_even_when_the_parents_ret_comes_first(
+    tmp_path,
+):
+    t = Trace()
+    for child, tid in ((200, 100200), (201, 100201)):
+        t.rec(100, 100100, "sh", "CALL", "fork")
+        t.rec(100, 100100, "sh", "RET", f"fork {child}/{child:#x}")  # before the child
+        t.rec(child, tid, "sh", "RET", "fork 0")
+        t.rec(child, tid, "sh", "CALL", "execve(0x1,0x2,0x3)")
+        t.rec(child, tid, "cc", "RET", "execve JUSTRETURN")
+        t.rec(child, tid, "cc", "CALL", "exit(0)")
+        t.rec(100, 100100, "sh", "RET", f"wait4 {child}/{child:#x}")
+    d, m = _machine_after(t.lines, tmp_path)
+    assert [lc.OP_NAMES[k] for k in d.ops.kind].count("PROC_NEW") == 2
+    # sh (pre-existing) and the first child took stacks; the second fork reused the
+    # first child's parked stack; after its reap that stack is parked again
+    assert m.kstack.stats.cache_misses + m.kstack.stats.cache_hits == 2
+    assert len(m.proc_zone) == 1 and m.proc_zone[0] is not None
+    assert not any(m.zombies)
+
+
+def test_a_vfork_child_that_exits_before_the_parents_ret_is_created_once(tmp_path):
+    t = Trace()
+    t.rec(100, 100100, "sh", "CALL", "vfork")
+    t.rec(200, 100200, "sh", "RET", "vfork 0")
+    t.rec(200, 100200, "sh", "CALL", "exit(1)")
+    t.rec(100, 100100, "sh", "RET", "vfork 200/0xc8")
+    t.rec(100, 100100, "sh", "RET", "wait4 200/0xc8")
+    d, m = _machine_after(t.lines, tmp_path)
+    assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP"]
+    assert m.kstack.stats.live == 2 and len(m.proc_zone) == 1
+
+
+def test_a_pid_reused_after_an_unseen_reap_is_a_new_process(tmp_path):
+    t = Trace()
+    t.rec(200, 100200, "a", "RET", "fork 0")
+    t.rec(200, 100200, "a", "CALL", "exit(0)")  # reaped by init, unseen
+    t.rec(200, 100300, "b", "RET", "fork 0")  # pid 200 again, a new process
+    t.rec(200, 100300, "b", "CALL", "thr_exit(0)")
+    d, m = _machine_after(t.lines, tmp_path)
+    assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP", "PROC_NEW"]
+    assert d.preflight.reaps_of_unknown == 1
+    assert m.procs[200].threads and len(m.proc_zone) == 0  # the parked stack was reused

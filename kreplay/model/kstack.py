@@ -211,17 +211,19 @@ class KstackAllocator:
             made.append(stack)
         if not made:
             return None
-        first, rest = made[0], made[1:]
-        self.cache.extend(reversed(rest))  # LIFO: the next allocation gets made[1]
-        return first
+        # cache_bucket_pop() takes ub_bucket[--cnt]: the last stack made is handed out
+        # first, the others stay in the bucket in creation order.
+        self.cache.extend(made[:-1])
+        return made[-1]
 
     def thread_dispose(self, stack: Stack) -> None:
         """vm_thread_dispose(): back to kstack_cache; past its limit, freed."""
         del self.live[stack.ks]
         self.stats.live = len(self.live)
         self.cache.append(stack)
-        while len(self.cache) > self.cfg.cache_size:  # kstack_release of the oldest
-            self.stack_dispose(self.cache.pop(0))
+        while len(self.cache) > self.cfg.cache_size:
+            # zone_put_bucket() over uz_bucket_max frees the incoming bucket: the newest
+            self.stack_dispose(self.cache.pop())
 
     def drain_cache(self) -> None:
         """uma_zone_reclaim(kstack_cache): release every cached stack."""

@@ -153,7 +153,9 @@ class Machine:
         elif kind == lc.PROC_NEW:
             self._fork(pid, tid, domain)
         elif kind == lc.THREAD_EXIT:
-            self._zombie(self.procs[pid].threads.pop(tid, None), domain)
+            proc = self.procs.get(pid)
+            if proc is not None:
+                self._zombie(proc.threads.pop(self._thread_key(proc, tid), None), domain)
         elif kind == lc.PROC_EXIT:
             self._exit(pid, tid, domain)
         elif kind == lc.REAP:
@@ -179,17 +181,31 @@ class Machine:
         self.zombies[domain].append(stack)
 
     def _fork(self, pid: int, tid: int, domain: int) -> None:
-        """fork1(): a parked proc item brings its kstack; a never-used one allocates."""
-        stack = self.proc_zone.pop() if self.proc_zone else None
-        if stack is None:
+        """fork1(): a parked proc item brings its kstack (thread_recycle: no reap); an item
+        parked without one gets a new stack; only a never-used item goes through
+        thread_alloc, which reaps first."""
+        if self.proc_zone:
+            stack = self.proc_zone.pop()
+            if stack is None:
+                stack = self.kstack.thread_new(domain)
+        else:
             stack = self._thread_alloc(domain)
         self.procs[pid] = Proc({tid: stack})
+
+    @staticmethod
+    def _thread_key(proc: Proc, tid: int) -> int:
+        """The child of a fork seen only through its parent's `RET fork N` holds its first
+        thread under 0 until the child's own records name its tid."""
+        if tid not in proc.threads and 0 in proc.threads:
+            proc.threads[tid] = proc.threads.pop(0)
+        return tid
 
     def _exit(self, pid: int, tid: int, domain: int) -> None:
         """exit1(): other threads become zombies; the last one stays with the proc."""
         proc = self.procs.get(pid)
         if proc is None:
             return
+        self._thread_key(proc, tid)
         keep = tid if tid in proc.threads else next(iter(proc.threads), None)
         for other in [t for t in proc.threads if t != keep]:
             self._zombie(proc.threads.pop(other), domain)
@@ -206,6 +222,7 @@ class Machine:
     def _exec(self, pid: int, tid: int, domain: int) -> None:
         proc = self.procs.get(pid)
         if proc is not None:
+            self._thread_key(proc, tid)
             for other in [t for t in proc.threads if t != tid]:
                 self._zombie(proc.threads.pop(other), domain)
         self._free_user(pid)
@@ -215,7 +232,7 @@ class Machine:
     def _fault(self, pid: int, page: int, domain: int) -> None:
         obj = self.user.get(pid)
         if obj is None:
-            obj = self.user[pid] = VMObject(f"anon {pid}", USER_OBJECT_SIZE, anon=True)
+            obj = self.user[pid] = VMObject(f"anon {pid}", USER_OBJECT_SIZE, anon=True, oid=pid + 1)
         if page in obj.pages:
             return
         frame = self.reservs.alloc_page(obj, page, domain)
@@ -247,6 +264,22 @@ class Machine:
             self.reservs.free_page(obj, page)
 
     # ------------------------------------------------------------------ results
+
+    def digest(self) -> str:
+        """A fingerprint of the allocator state: the page map, the stacks held by
+        threads, in the cache and parked, zombies, and the reservation counters."""
+        k = self.kstack
+        parts = (
+            self.reservs.state_hash & 0xFFFFFFFFFFFFFFFF,
+            hash(tuple(sorted(k.live))) & 0xFFFFFFFF,
+            hash(tuple(s.ks for s in k.cache)) & 0xFFFFFFFF,
+            len(self.proc_zone),
+            sum(len(z) for z in self.zombies),
+            self.reservs.broken,
+            self.reservs.freed,
+            self.user_pages,
+        )
+        return "-".join(f"{p:x}" for p in parts)
 
     def metrics(self) -> dict[str, float]:
         out = kstack_metrics(self.kstack)

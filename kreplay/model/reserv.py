@@ -22,9 +22,16 @@ class VMObject:
     """The parts of struct vm_object that page allocation reads."""
 
     def __init__(
-        self, name: str, size: int, *, reserv: bool = True, anon: bool = False, pg_color: int = 0
+        self,
+        name: str,
+        size: int,
+        *,
+        reserv: bool = True,
+        anon: bool = False,
+        pg_color: int = 0,
+        oid: int = 0,
     ):
-        self.name, self.size = name, size
+        self.name, self.size, self.oid = name, size, oid  # oid: a number for state digests
         self.reserv = reserv  # vm_object_reserv(): OBJ_COLORED and not fictitious
         self.anon, self.pg_color = anon, pg_color
         self.pages: dict[int, int] = {}  # pindex -> frame (the memq / radix tree)
@@ -80,6 +87,9 @@ class Reservations:
         self.by_block: dict[int, Reservation] = {}  # frame >> ORDER -> rv
         self.partpop = [OrderedDict() for _ in phys.domains]  # head = least recently changed
         self.broken = self.freed = self.reclaimed = 0
+        # XOR of hash((object id, pindex, frame)) over every resident page: equal page maps
+        # give equal values on any machine (hashes of int tuples are not randomised).
+        self.state_hash = 0
 
     def reserv_of(self, frame: int) -> Reservation | None:
         rv = self.by_block.get(frame >> ORDER)
@@ -97,6 +107,7 @@ class Reservations:
                 frame = self.phys.domains[domain].alloc(0)
         if frame is not None:
             obj.insert(pindex, frame)
+            self.state_hash ^= hash((obj.oid, pindex, frame))
         return frame
 
     def _reserv_alloc_page(self, obj: VMObject, pindex: int, domain: int) -> int | None:
@@ -152,6 +163,7 @@ class Reservations:
     def free_page(self, obj: VMObject, pindex: int) -> None:
         """vm_page_free(): back to its reservation, or to the buddy allocator."""
         frame = obj.remove(pindex)
+        self.state_hash ^= hash((obj.oid, pindex, frame))
         rv = self.reserv_of(frame)
         if rv is None:
             self.phys.domains[self.phys.domain_of(frame)].free(frame, 0)

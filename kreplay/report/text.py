@@ -191,3 +191,158 @@ def result_view(result) -> str:
 
 def _number(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def diff_view(comparisons: list, as_json: bool, only_changed: bool = False) -> str:
+    """Per trace: metric, unit, both values, change, mark; a verdict line; an overall one."""
+    overall = _overall(comparisons)
+    if as_json:
+        return to_json(
+            {
+                "verdict": overall,
+                "traces": [
+                    {
+                        "trace": c.trace,
+                        "a": c.a,
+                        "b": c.b,
+                        "verdict": c.verdict(),
+                        "divergence": _divergence(c.divergence),
+                        "rows": [
+                            {
+                                "name": r.name,
+                                "unit": r.unit,
+                                "a": r.a,
+                                "b": r.b,
+                                "change": r.change,
+                                "mark": r.mark,
+                            }
+                            for r in c.rows
+                            if r.change or r.mark or not only_changed
+                        ],
+                    }
+                    for c in comparisons
+                ],
+            }
+        )
+    out = []
+    for c in comparisons:
+        rows = [
+            (r.mark, r.name, r.unit, _value(r.a), _value(r.b), r.change)
+            for r in c.rows
+            if r.change or r.mark or not only_changed
+        ]
+        out.append(f"{c.trace}: {c.a} -> {c.b}\n")
+        out.append(
+            table(("", "metric", "unit", c.a, c.b, "change"), rows)
+            if rows
+            else "(no metric changed)\n"
+        )
+        where = _divergence(c.divergence)
+        tail = f"; state first differs after op {where['after_op']}" if where else ""
+        out.append(f"verdict {c.trace}: {c.verdict()}{tail}\n\n")
+    out.append(f"overall: {overall} ({len(comparisons)} traces)\n")
+    return "".join(out)
+
+
+def _overall(comparisons: list) -> str:
+    verdicts = {c.verdict() for c in comparisons}
+    for v in ("worse", "better", "changed"):
+        if v in verdicts:
+            return v
+    return "same"
+
+
+def _divergence(div) -> dict | None:
+    if div is None:
+        return None
+    last_equal, first_diff = div
+    return {"after_op": last_equal, "by_op": first_diff}
+
+
+def _value(v) -> str:
+    if v is None:
+        return "-"
+    return _number(v) if not isinstance(v, str) else v
+
+
+def check_view(report, as_json: bool) -> str:
+    """The trace x revision matrix, then the details of every difference."""
+    if as_json:
+        return to_json(
+            {
+                "failed": report.failed,
+                "orphans": report.orphans,
+                "cells": [
+                    {
+                        "trace": c.trace,
+                        "revision": c.revision,
+                        "status": c.status,
+                        "detail": c.detail,
+                        "first_op": c.first_op,
+                        "changes": [
+                            {
+                                "name": r.name,
+                                "golden": r.a,
+                                "obtained": r.b,
+                                "change": r.change,
+                                "mark": r.mark,
+                            }
+                            for r in (c.comparison.rows if c.comparison else [])
+                            if r.change or r.mark
+                        ],
+                    }
+                    for c in report.cells
+                ],
+            }
+        )
+    traces = list(dict.fromkeys(c.trace for c in report.cells))
+    revisions = list(dict.fromkeys(c.revision for c in report.cells))
+    status = {(c.trace, c.revision): c.status for c in report.cells}
+    rows = [[t] + [status.get((t, r), "-") for r in revisions] for t in traces]
+    out = [table(["trace"] + revisions, rows)]
+    for c in report.cells:
+        if c.status in ("ok", "panic", "hang") and c.comparison is None:
+            continue
+        out.append(f"\n{c.trace} / {c.revision}: {c.status} {c.detail}\n")
+        if c.comparison is not None:
+            changed = [
+                (r.mark, r.name, _value(r.a), _value(r.b), r.change)
+                for r in c.comparison.rows
+                if r.change or r.mark
+            ]
+            if changed:
+                out.append(table(("", "metric", "golden", "obtained", "change"), changed))
+        if c.first_op:
+            f = c.first_op
+            out.append(
+                f"first divergent op: #{f['op_index']} {f['kind']} pid {f['pid']} "
+                f"tid {f['tid']} (trace line {f['line']}); state differs by op "
+                f"#{f['window_end']}\n"
+            )
+    for path in report.orphans:
+        out.append(f"orphaned golden (trace or revision gone): {path}\n")
+    failed = sum(
+        1
+        for c in report.cells
+        if c.status not in ("ok", "panic", "hang") or c.comparison is not None
+    )
+    out.append(
+        f"\n{len(report.cells)} cells, {failed} not matching golden, "
+        f"{len(report.orphans)} orphaned goldens\n"
+    )
+    return "".join(out)
+
+
+def golden_view(done: list) -> str:
+    out = []
+    for path, state, change in done:
+        out.append(f"{state}: {path}\n")
+        if change is not None:
+            rows = [
+                (r.mark, r.name, _value(r.a), _value(r.b), r.change)
+                for r in change.rows
+                if r.change or r.mark
+            ]
+            if rows:
+                out.append(table(("", "metric", "old", "new", "change"), rows))
+    return "".join(out)

@@ -59,9 +59,9 @@ BUILTIN = (
     ),
     Revision(
         "later",
-        "Later upstream (CHERI-carried 2025 tree): D38852's geometry with the domain policy "
-        "iterated directly and pages freed explicitly on failure. Same as D38852 on one "
-        "domain.",
+        "Later upstream (CHERI-carried 2025 tree): D38852's geometry; upstream also iterates "
+        "the domain policy directly (not modelled yet: NUMA fallback is issue 5's), so on one "
+        "domain it replays as D38852.",
         "spec/freebsd-kstack.md §3 (D45163 itself not found)",
         KstackPolicy(kva=KVA_KSTACK_ARENA, pindex=PINDEX_KSTACK),
     ),

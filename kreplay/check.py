@@ -1,0 +1,314 @@
+"""The nightly matrix: every trace in traces/ x every revision, against golden/.
+
+Only this process touches the store: it ingests traces that are missing, derives (or reads
+the cached) ops, and hands each cell (ops, revision, machine) to an executor: in-process
+for one job, worker processes for several, or a Dask cluster. Results come back as Result
+JSON bytes; the comparison with golden/<trace>/<revision>.json happens here.
+"""
+
+import os
+import tomllib
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kreplay import lifecycle as lc
+from kreplay.compare import Comparison, compare
+from kreplay.errors import KreplayError, UsageError
+from kreplay.ingest import ingest
+from kreplay.ingest.source import default_trace_name
+from kreplay.model.machine import MachineConfig, machine_config
+from kreplay.replay import replay_ops
+from kreplay.result import Result, from_json, to_json
+from kreplay.revisions import Revision
+from kreplay.store import Store
+
+TRACE_SUFFIXES = (".kdump", ".kdump.gz", ".kdump.xz", ".kdump.bz2")
+
+
+@dataclass
+class Unit:
+    """One cell of the matrix, self-contained so that any process can run it."""
+
+    trace: str
+    sha256: str
+    revision: Revision
+    cfg: MachineConfig
+    derived: lc.Derived
+
+
+@dataclass
+class Cell:
+    trace: str
+    revision: str
+    status: str  # ok | differs | panic | hang | no golden | error
+    detail: str = ""
+    comparison: Comparison | None = None
+    first_op: dict | None = None
+    result: Result | None = field(default=None, repr=False)
+
+
+@dataclass
+class CheckReport:
+    cells: list[Cell]
+    orphans: list[str]  # golden files whose trace or revision is gone
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.orphans) or any(
+            c.status not in ("ok", "panic", "hang") or c.comparison is not None for c in self.cells
+        )
+
+
+def trace_files(traces_dir: str) -> dict[str, Path]:
+    """name -> file of every recorded workload in the folder."""
+    folder = Path(traces_dir)
+    if not folder.is_dir():
+        raise UsageError(f"no traces folder {traces_dir!r}")
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(TRACE_SUFFIXES))
+    return {default_trace_name(str(p)): p for p in files}
+
+
+def sidecar_machine(path: Path) -> str:
+    """The machine preset of a trace's <name>.toml sidecar (amd64 without one)."""
+    sidecar = path.parent / (default_trace_name(str(path)) + ".toml")
+    if not sidecar.exists():
+        return "amd64"
+    try:
+        return tomllib.loads(sidecar.read_text()).get("replay", {}).get("machine", "amd64")
+    except tomllib.TOMLDecodeError as e:
+        raise KreplayError(f"bad sidecar: {e}", path=str(sidecar)) from None
+
+
+def plan(
+    store: Store, traces_dir: str, revisions: list[Revision], names: list[str] = ()
+) -> list[Unit]:
+    """The cells, trace by trace; traces not yet in the store are ingested first."""
+    files = trace_files(traces_dir)
+    unknown = sorted(set(names) - set(files))
+    if unknown:
+        raise UsageError(f"no trace file for {', '.join(unknown)} in {traces_dir}")
+    units = []
+    for name, path in files.items():
+        if names and name not in names:
+            continue
+        if not store.has_name(name):
+            ingest(store, str(path), name=name)
+        info = store.trace(name)
+        cfg = machine_config(sidecar_machine(path), {})
+        derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
+        units += [Unit(name, info.sha256, rev, cfg, derived) for rev in revisions]
+    return units
+
+
+def run_unit(unit: Unit) -> bytes:
+    """A worker's job: replay one cell, return its Result as JSON."""
+    result = replay_ops(unit.derived, unit.trace, unit.sha256, unit.revision, unit.cfg, {})
+    return to_json(result)
+
+
+Outcomes = list[bytes | str]  # Result JSON, or the error text of a failed cell
+
+
+def execute(
+    units: list[Unit], jobs: int, executor: str = "local", scheduler: str | None = None
+) -> Outcomes:
+    if executor == "dask":
+        return _execute_dask(units, scheduler)
+    if jobs <= 1 or len(units) <= 1:
+        return [_guarded(run_unit, unit) for unit in units]
+    return _execute_processes(units, jobs)
+
+
+def _guarded(fn: Callable[[Unit], bytes], unit: Unit) -> bytes | str:
+    try:
+        return fn(unit)
+    except Exception as e:  # a bug in one cell must not stop the others
+        return f"{type(e).__name__}: {e}"
+
+
+def _execute_processes(units: list[Unit], jobs: int) -> Outcomes:
+    out: Outcomes = [b""] * len(units)
+    # Longest cells first, so that the last ones to finish are short (LPT scheduling).
+    order = sorted(range(len(units)), key=lambda i: -len(units[i].derived.ops))
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {i: pool.submit(run_unit, units[i]) for i in order}
+        for i, future in sorted(futures.items()):
+            try:
+                out[i] = future.result()
+            except BrokenProcessPool:
+                out[i] = ""  # retried alone below
+            except Exception as e:
+                out[i] = f"{type(e).__name__}: {e}"
+    for i, value in enumerate(out):
+        if value == "":  # the pool broke: run the cell in a pool of its own
+            with ProcessPoolExecutor(max_workers=1) as pool:
+                try:
+                    out[i] = pool.submit(run_unit, units[i]).result()
+                except Exception as e:
+                    out[i] = f"worker died: {type(e).__name__}: {e}"
+    return out
+
+
+def _execute_dask(units: list[Unit], scheduler: str | None) -> Outcomes:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError("--executor dask needs Dask: pip install 'kreplay[dask]'") from None
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+    try:
+        with Client(scheduler or cluster) as client:
+            futures = client.map(run_unit, units, pure=False)
+            return [_dask_result(f) for f in futures]
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _dask_result(future) -> bytes | str:
+    try:
+        return future.result()
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+
+
+# ---------------------------------------------------------------------------- golden
+
+
+def golden_path(golden_dir: str, trace: str, revision: str) -> Path:
+    return Path(golden_dir) / trace / f"{revision}.json"
+
+
+def judge(units: list[Unit], outcomes: Outcomes, golden_dir: str) -> list[Cell]:
+    cells = []
+    for unit, outcome in zip(units, outcomes, strict=True):
+        name = unit.revision.name
+        if isinstance(outcome, str):
+            cells.append(Cell(unit.trace, name, "error", outcome))
+            continue
+        obtained = from_json(outcome, f"{unit.trace}/{name}")
+        status = obtained.outcome.status if obtained.outcome.status != "ok" else "ok"
+        path = golden_path(golden_dir, unit.trace, name)
+        if not path.exists():
+            cells.append(Cell(unit.trace, name, "no golden", str(path), result=obtained))
+            continue
+        data = path.read_bytes()
+        if data == outcome:
+            cells.append(Cell(unit.trace, name, status, result=obtained))
+            continue
+        golden = from_json(data, str(path))
+        cmp = compare(golden, obtained, labels=("golden", "obtained"))
+        cells.append(
+            Cell(
+                unit.trace,
+                name,
+                "differs",
+                str(path),
+                cmp,
+                _first_op(unit.derived.ops, cmp.divergence),
+                obtained,
+            )
+        )
+    return cells
+
+
+def _first_op(ops: lc.Ops, divergence: tuple[int, int] | None) -> dict | None:
+    """The first op after the last checkpoint both runs agree on."""
+    if divergence is None or not len(ops):
+        return None
+    i = min(divergence[0] + 1, len(ops) - 1)
+    return {
+        "op_index": i,
+        "window_end": divergence[1],
+        "kind": lc.OP_NAMES[ops.kind[i]],
+        "pid": ops.pid[i],
+        "tid": ops.tid[i] or None,
+        "line": ops.line[i],
+    }
+
+
+def orphans(golden_dir: str, traces: list[str], revisions: list[str]) -> list[str]:
+    folder = Path(golden_dir)
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.glob("*/*.json")):
+        if path.parent.name not in traces or path.stem not in revisions:
+            out.append(str(path))
+    return out
+
+
+def write_golden(cells: list[Cell], golden_dir: str, new_only: bool) -> list[tuple]:
+    """(path, what happened, metric comparison of an update) per cell: written, updated,
+    unchanged, or kept (--new-only)."""
+    if os.environ.get("CI"):
+        raise UsageError(
+            "golden update refuses to run in CI (the CI variable is set): "
+            "goldens change only by a reviewed commit"
+        )
+    done = []
+    for cell in cells:
+        if cell.result is None:
+            done.append((f"{cell.trace}/{cell.revision}", f"not written: {cell.detail}", None))
+            continue
+        path = golden_path(golden_dir, cell.trace, cell.revision)
+        data = to_json(cell.result)
+        change = None
+        if path.exists():
+            old = path.read_bytes()
+            if new_only or old == data:
+                done.append((str(path), "unchanged" if old == data else "kept", None))
+                continue
+            state = "updated"
+            change = compare(from_json(old, str(path)), cell.result, labels=("old", "new"))
+        else:
+            state = "written"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        done.append((str(path), state, change))
+    return done
+
+
+def check(
+    store: Store,
+    traces_dir: str,
+    golden_dir: str,
+    revisions: list[Revision],
+    names: list[str] = (),
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> CheckReport:
+    """Replay the matrix and judge every cell against its golden file."""
+    units = plan(store, traces_dir, revisions, names)
+    cells = judge(units, execute(units, jobs, executor, scheduler), golden_dir)
+    known_traces = list(trace_files(traces_dir))
+    return CheckReport(cells, orphans(golden_dir, known_traces, [r.name for r in revisions]))
+
+
+def golden_update(
+    store: Store,
+    traces_dir: str,
+    golden_dir: str,
+    revisions: list[Revision],
+    names: list[str] = (),
+    new_only: bool = False,
+    jobs: int = 1,
+) -> list[tuple]:
+    if os.environ.get("CI"):
+        raise UsageError(
+            "golden update refuses to run in CI (the CI variable is set): "
+            "goldens change only by a reviewed commit"
+        )
+    units = plan(store, traces_dir, revisions, names)
+    cells = judge(units, execute(units, jobs), golden_dir)
+    return write_golden(cells, golden_dir, new_only)

@@ -1,0 +1,137 @@
+"""diff, golden files and check: the nightly regression (issue 4)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kreplay.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A copy of two bundled traces with their sidecars, a store and a golden folder."""
+    monkeypatch.delenv("CI", raising=False)
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    for name in (
+        "build-j16.kdump.gz",
+        "build-j16.toml",
+        "uul-freebsd12.kdump",
+        "uul-freebsd12.toml",
+    ):
+        shutil.copy(REPO / "traces" / name, traces / name)
+    return tmp_path
+
+
+def invoke(work, *args):
+    return CliRunner().invoke(cli, [*args, "--db", str(work / "s.duckdb")])
+
+
+def matrix(work, *args):
+    return invoke(work, *args, "--traces", str(work / "traces"), "--golden", str(work / "golden"))
+
+
+def test_diff_marks_what_d38852_changes_against_base(work):
+    matrix(work, "check", "--jobs", "1")  # ingests the traces
+    result = invoke(work, "diff", "base", "D38852", "build-j16", "--json")
+    assert result.exit_code == 1, result.output  # kva_imported_bytes got worse
+    rows = {r["name"]: r for r in json.loads(result.output)["traces"][0]["rows"]}
+    assert set(rows["kstack.pindex_holes"]) == {"name", "unit", "a", "b", "change", "mark"}
+    assert rows["kstack.pindex_holes"]["b"] == 0 < rows["kstack.pindex_holes"]["a"]
+    assert rows["kstack.pindex_holes"]["mark"] == "-"
+    assert rows["kstack.reserv_full"]["mark"] == "-"
+    assert rows["kstack.kva_imported_bytes"]["mark"] == "+"
+    assert rows["outcome"]["mark"] == ""
+
+
+def test_a_threshold_keeps_a_small_change_from_counting(work):
+    matrix(work, "check", "--jobs", "1")
+    result = invoke(
+        work, "diff", "base", "D38852", "build-j16", "--threshold", "kstack.kva_imported_bytes=100"
+    )
+    assert result.exit_code == 0, result.output
+    assert "verdict build-j16: better" in result.output
+
+
+def test_a_second_diff_is_served_from_the_runs_cache(work):
+    matrix(work, "check", "--jobs", "1")
+    first = invoke(work, "diff", "base", "ffff", "--json")
+    second = invoke(work, "diff", "base", "ffff", "--json")
+    assert first.output == second.output
+    runs = invoke(work, "sql", "SELECT count(*) AS n FROM runs", "--json")
+    assert json.loads(runs.output) == [{"n": 4}]  # 2 traces x 2 revisions, once each
+
+
+def test_golden_round_trip_then_an_edited_golden_names_the_first_divergent_op(work):
+    written = matrix(work, "golden", "update", "--jobs", "1")
+    assert written.exit_code == 0 and written.output.count("written:") == 10
+    assert matrix(work, "check", "--jobs", "1").exit_code == 0
+    path = work / "golden" / "build-j16" / "D38852.json"
+    golden = json.loads(path.read_text())
+    golden["checkpoints"][3][1] = "edited"
+    golden["metrics"]["kstack.created"] += 1
+    path.write_text(json.dumps(golden, indent=2, sort_keys=True) + "\n")
+    result = matrix(work, "check", "--jobs", "1")
+    assert result.exit_code == 1
+    assert "build-j16 / D38852: differs" in result.output
+    first = golden["checkpoints"][2][0] + 1
+    assert f"first divergent op: #{first} " in result.output and "trace line" in result.output
+
+
+def test_golden_update_refuses_in_ci(work, monkeypatch, capsys):
+    from conftest import run_main
+
+    monkeypatch.setenv("CI", "true")
+    args = [
+        "golden",
+        "update",
+        "--db",
+        work / "s.duckdb",
+        "--traces",
+        work / "traces",
+        "--golden",
+        work / "golden",
+    ]
+    code, _, err = run_main(args, capsys)
+    assert code == 2 and "refuses to run in CI" in err
+    assert not (work / "golden").exists()
+
+
+def test_missing_and_orphaned_goldens_fail_the_check(work):
+    matrix(work, "golden", "update", "--jobs", "1", "--rev", "base")
+    (work / "golden" / "uul-freebsd12" / "base.json").unlink()
+    orphan = work / "golden" / "gone" / "base.json"
+    orphan.parent.mkdir()
+    orphan.write_text("{}")
+    result = matrix(work, "check", "--jobs", "1", "--rev", "base", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    status = {c["trace"]: c["status"] for c in report["cells"]}
+    assert status == {"build-j16": "ok", "uul-freebsd12": "no golden"}
+    assert report["orphans"] == [str(orphan)]
+
+
+def test_local_processes_and_dask_give_identical_results(work):
+    pytest.importorskip("dask.distributed")
+    matrix(work, "golden", "update", "--jobs", "1", "--rev", "base", "--rev", "D38852")
+    outputs = [
+        matrix(work, "check", "--rev", "base", "--rev", "D38852", "--json", *extra).output
+        for extra in (["--jobs", "1"], ["--jobs", "2"], ["--executor", "dask"])
+    ]
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert json.loads(outputs[0])["failed"] is False
+
+
+def test_report_json_is_written(work):
+    matrix(work, "golden", "update", "--jobs", "1", "--rev", "ffff")
+    result = matrix(
+        work, "check", "--jobs", "1", "--rev", "ffff", "--report", str(work / "reports")
+    )
+    assert result.exit_code == 0
+    report = json.loads((work / "reports" / "report.json").read_text())
+    assert len(report["cells"]) == 2
