@@ -1,0 +1,141 @@
+"""The command line: parse options, call one core function, render. No logic here.
+
+Commands live in store_cmds.py (ingest, traces, show, sql) and model_cmds.py (revisions,
+replay, diff, check, golden); this module holds the group, the shared options and the
+error boundary.
+"""
+
+import os
+import sys
+import traceback
+
+import click
+
+from kreplay import __version__
+from kreplay.errors import EXIT_OK, EXIT_TROUBLE, KreplayError, exit_code_for
+from kreplay.revisions import lookup, registry
+from kreplay.store import resolve_db
+
+db_option = click.option(
+    "--db", metavar="FILE", help="The store (default: $KREPLAY_DB, else ./kreplay.duckdb)."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kreplay")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """Replay FreeBSD ktrace/kdump recordings against a model of the kernel's kstack
+    and physical page allocators, and compare patch revisions."""
+    ctx.obj = {"traceback": traceback}
+
+
+revisions_option = click.option(
+    "--revisions",
+    "revision_files",
+    multiple=True,
+    metavar="FILE",
+    help="A TOML file of extra revisions (also: every *.toml in revisions/ next to the store).",
+)
+
+
+def _registry(db: str | None, files: tuple[str, ...]):
+    path = resolve_db(db)
+    return registry(list(files), store_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"--set takes name=value, not {pair!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _revision_list(db, files, names: tuple[str, ...]) -> list:
+    revs = _registry(db, files)
+    if names:
+        return [lookup(revs, n) for n in names]
+    return [r for r in revs.values() if r.origin == "built-in"]
+
+
+matrix_options = [
+    click.option("--rev", "rev_names", multiple=True, help="Revisions (default: all built-in)."),
+    click.option(
+        "--traces",
+        "traces_dir",
+        default="traces",
+        show_default=True,
+        help="Folder of recorded workloads.",
+    ),
+    click.option(
+        "--golden",
+        "golden_dir",
+        default="golden",
+        show_default=True,
+        help="Folder of golden results.",
+    ),
+    click.option(
+        "--jobs", type=int, default=os.cpu_count() or 1, show_default=True, help="Worker processes."
+    ),
+]
+
+
+def _matrix_options(fn):
+    for option in reversed(matrix_options):
+        fn = option(fn)
+    return fn
+
+
+def _progress_bar(label: str):
+    """A one-line progress report on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        click.echo(f"\r{label}: {done:,} of {total:,} ops ({percent}%)", err=True, nl=done == total)
+
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the one place where errors become messages and exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    show_tb = "--traceback" in args
+    try:
+        code = cli.main(args=args, prog_name="kreplay", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except click.exceptions.Abort:
+        click.echo("kreplay: interrupted", err=True)
+        code = EXIT_TROUBLE
+    except KreplayError as e:
+        if show_tb:
+            traceback.print_exc()
+        click.echo(f"kreplay: error: {e}", err=True)
+        code = exit_code_for(e)
+    except KeyboardInterrupt:
+        click.echo("kreplay: interrupted", err=True)
+        code = EXIT_TROUBLE
+    except Exception as e:  # a bug in kreplay: still one line, the traceback on request
+        if show_tb:
+            traceback.print_exc()
+        click.echo(
+            f"kreplay: internal error: {type(e).__name__}: {e} "
+            "(run with --traceback and report it)",
+            err=True,
+        )
+        code = EXIT_TROUBLE
+    sys.exit(EXIT_OK if code is None else code)
+
+
+# Register the commands (they import the group and the options above).
+from kreplay.cli import model_cmds, store_cmds  # noqa: E402, F401

@@ -1,0 +1,192 @@
+"""Commands over the model: revisions, replay, diff, check, golden update."""
+
+import os
+
+import click
+
+from kreplay.check import check, golden_update
+from kreplay.cli import (
+    _matrix_options,
+    _progress_bar,
+    _registry,
+    _revision_list,
+    _settings,
+    cli,
+    db_option,
+    json_option,
+    revisions_option,
+)
+from kreplay.compare import compare
+from kreplay.errors import EXIT_DIFFERENCES
+from kreplay.model.machine import PRESETS, machine_config
+from kreplay.replay import cached_replay
+from kreplay.report import text
+from kreplay.result import METRICS
+from kreplay.result import to_json as result_json
+from kreplay.revisions import lookup
+from kreplay.store import Store, resolve_db
+
+
+@cli.command("revisions")
+@db_option
+@revisions_option
+@json_option
+def revisions_cmd(db, revision_files, as_json) -> None:
+    """List the built-in and user revisions."""
+    revs = _registry(db, revision_files)
+    click.echo(text.revisions_view(list(revs.values()), as_json), nl=False)
+
+
+@cli.command("replay")
+@click.argument("trace")
+@click.option("--rev", "rev_name", required=True, help="The revision to replay against.")
+@click.option(
+    "--machine",
+    "preset",
+    default="amd64",
+    show_default=True,
+    type=click.Choice(sorted(PRESETS)),
+    help="Machine preset.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a machine parameter (kstack_pages, guard_pages, domains, ncpu, "
+    "mem_per_domain_mb, kstack_cache_size, ...).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the Result JSON.")
+@db_option
+@revisions_option
+@json_option
+def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_json) -> None:
+    """Replay a stored trace against a revision of the kernel's allocators."""
+    revision = lookup(_registry(db, revision_files), rev_name)
+    settings = _settings(sets)
+    cfg = machine_config(preset, settings)
+    with Store(resolve_db(db)) as store:  # writes the ops cache on first use
+        result = cached_replay(store, trace, revision, cfg, settings, _progress_bar("replay"))
+    data = result_json(result)
+    if output:
+        with open(output, "wb") as f:
+            f.write(data)
+    click.echo(data.decode() if as_json else text.result_view(result), nl=False)
+
+
+def _thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            out[name] = float(value.rstrip("%"))
+        except ValueError:
+            raise click.UsageError(f"--threshold takes METRIC=PCT, not {pair!r}") from None
+        if not sep or name not in METRICS:
+            raise click.UsageError(f"--threshold {pair!r}: unknown metric {name!r}")
+    return out
+
+
+@cli.command("diff")
+@click.argument("rev_a", metavar="REV1")
+@click.argument("rev_b", metavar="REV2")
+@click.argument("traces", nargs=-1, metavar="[TRACE...]")
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="METRIC=PCT",
+    help="Count a change of METRIC only beyond PCT percent (default: any change).",
+)
+@click.option("--only-changed", is_flag=True, help="List only metrics that changed.")
+@click.option(
+    "--machine", "preset", default="amd64", show_default=True, type=click.Choice(sorted(PRESETS))
+)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
+@db_option
+@revisions_option
+@json_option
+def diff_cmd(
+    rev_a, rev_b, traces, thresholds, only_changed, preset, sets, db, revision_files, as_json
+) -> None:
+    """What REV2 changes against REV1, per trace (default: every trace in the store).
+    Exit 1 when anything got worse or a new panic/hang appeared."""
+    revs = _registry(db, revision_files)
+    a, b = lookup(revs, rev_a), lookup(revs, rev_b)
+    settings = _settings(sets)
+    cfg = machine_config(preset, settings)
+    limits = _thresholds(thresholds)
+    with Store(resolve_db(db)) as store:
+        names = list(traces) or [t.name for t in store.traces()]
+        comparisons = [
+            compare(
+                cached_replay(store, name, a, cfg, settings),
+                cached_replay(store, name, b, cfg, settings),
+                limits,
+            )
+            for name in names
+        ]
+    click.echo(text.diff_view(comparisons, as_json, only_changed), nl=False)
+    if any(c.worse for c in comparisons):
+        raise click.exceptions.Exit(EXIT_DIFFERENCES)
+
+
+@cli.command("check")
+@click.argument("traces", nargs=-1, metavar="[TRACE...]")
+@_matrix_options
+@click.option(
+    "--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True
+)
+@click.option("--scheduler", metavar="ADDR", help="Dask scheduler (default: a LocalCluster).")
+@click.option("--report", "report_dir", metavar="DIR", help="Write DIR/report.json.")
+@db_option
+@revisions_option
+@json_option
+def check_cmd(
+    traces,
+    rev_names,
+    traces_dir,
+    golden_dir,
+    jobs,
+    executor,
+    scheduler,
+    report_dir,
+    db,
+    revision_files,
+    as_json,
+) -> None:
+    """Every trace in traces/ x every revision, compared with golden/. Exit 1 on any
+    mismatch, missing golden or orphaned golden."""
+    revisions = _revision_list(db, revision_files, rev_names)
+    with Store(resolve_db(db)) as store:
+        report = check(
+            store, traces_dir, golden_dir, revisions, list(traces), jobs, executor, scheduler
+        )
+    if report_dir:
+        os.makedirs(report_dir, exist_ok=True)
+        with open(os.path.join(report_dir, "report.json"), "w") as f:
+            f.write(text.check_view(report, as_json=True))
+    click.echo(text.check_view(report, as_json), nl=False)
+    if report.failed:
+        raise click.exceptions.Exit(EXIT_DIFFERENCES)
+
+
+@cli.group("golden")
+def golden_group() -> None:
+    """Golden results (golden/<trace>/<revision>.json)."""
+
+
+@golden_group.command("update")
+@click.argument("traces", nargs=-1, metavar="[TRACE...]")
+@_matrix_options
+@click.option("--new-only", is_flag=True, help="Only write goldens that do not exist yet.")
+@db_option
+@revisions_option
+def golden_update_cmd(
+    traces, rev_names, traces_dir, golden_dir, jobs, new_only, db, revision_files
+) -> None:
+    """Replay and write golden files; prints what changed. Refuses when CI is set."""
+    revisions = _revision_list(db, revision_files, rev_names)
+    with Store(resolve_db(db)) as store:
+        done = golden_update(store, traces_dir, golden_dir, revisions, list(traces), new_only, jobs)
+    click.echo(text.golden_view(done), nl=False)
