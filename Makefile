@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/kreplay revisions
 	$(BIN)/kreplay replay build-j16 --rev base --db $(DB)
 	$(BIN)/kreplay replay build-j16 --rev D38852 --db $(DB)
+	$(BIN)/kreplay check --db $(DB)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

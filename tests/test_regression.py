@@ -135,3 +135,14 @@ def test_report_json_is_written(work):
     assert result.exit_code == 0
     report = json.loads((work / "reports" / "report.json").read_text())
     assert len(report["cells"]) == 2
+
+
+def test_the_committed_goldens_match_the_model(tmp_path, monkeypatch):
+    """The nightly check on the bundled corpus: a model change that moves any result must
+    come with its golden update (`kreplay golden update`, reviewed as a git diff)."""
+    monkeypatch.delenv("CI", raising=False)
+    shutil.copytree(REPO / "traces", tmp_path / "traces")
+    shutil.copytree(REPO / "golden", tmp_path / "golden")
+    result = matrix(tmp_path, "check", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert "20 cells, 0 not matching golden, 0 orphaned goldens" in result.output
