@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 
 # Bump when the derivation changes: cached ops of another version are derived again.
-VERSION = "1"
+VERSION = "2"
 
 PROC_NEW, THREAD_NEW, THREAD_EXIT, PROC_EXIT, REAP, EXEC, FAULT, UNMAP = range(8)
 OP_NAMES = ("PROC_NEW", "THREAD_NEW", "THREAD_EXIT", "PROC_EXIT", "REAP", "EXEC", "FAULT", "UNMAP")
@@ -40,7 +40,7 @@ PAGE_SHIFT = 12
 
 # What lifecycle reads from the store (store.lifecycle_events): these columns, for the
 # CALLs and RETs of these syscalls (plus faults, signals and dropped markers).
-CALLS = ("thr_exit", "exit", "munmap", "thr_new")
+CALLS = ("thr_exit", "exit", "munmap", "thr_new", "wait6")  # wait6: WNOWAIT
 RETS = FORKS + WAITS + ("thr_new", "execve", "munmap")
 EVENT_FIELDS = (
     "seq",
@@ -183,8 +183,7 @@ class _Deriver:
         if kind == "CALL":
             self._call(e, where)
         elif kind == "RET":
-            self.open_calls.pop((pid, e["tid"]), None)
-            self._ret(e, where)
+            self._ret(e, where, self.open_calls.pop((pid, e["tid"]), ""))
         elif kind == "PSIG" and e["sig_action"] == "SIG_DFL" and e["signal"] in FATAL_SIGNALS:
             self._proc_exit(where)
         elif kind == "PFLT":
@@ -237,7 +236,7 @@ class _Deriver:
             if name == "thr_new":
                 self.pending_thr_new[e["pid"]] = self.pending_thr_new.get(e["pid"], 0) + 1
 
-    def _ret(self, e: dict, where: tuple) -> None:
+    def _ret(self, e: dict, where: tuple, call: str) -> None:
         name, value, ok = e["syscall"], e["retval"], e["ret_kind"] in ("value", "justreturn")
         pid = where[0]
         if name in FORKS and ok and value and value > 0 and value in self.threads:
@@ -257,8 +256,8 @@ class _Deriver:
                 self._op(THREAD_NEW, (pid, tid) + where[2:])
         elif name == "execve" and ok:
             self._exec(where)
-        elif name in WAITS and ok and value and value > 0:
-            if value in self.exited:
+        elif name in WAITS and ok and value and value > 0 and "WNOWAIT" not in call:
+            if value in self.exited:  # (WNOWAIT only reports the child: no reap)
                 self.exited.discard(value)
                 self._op(REAP, (value, 0) + where[2:], arg=pid)
             else:

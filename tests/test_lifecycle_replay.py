@@ -367,3 +367,16 @@ def test_a_pid_reused_after_an_unseen_reap_is_a_new_process(tmp_path):
     assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP", "PROC_NEW"]
     assert d.preflight.reaps_of_unknown == 1
     assert m.procs[200].threads and len(m.proc_zone) == 0  # the parked stack was reused
+
+
+def test_wait6_with_wnowait_reports_a_child_without_reaping_it(tmp_path):
+    t = Trace()
+    t.rec(200, 100200, "a", "RET", "fork 0")
+    t.rec(200, 100200, "a", "CALL", "exit(0)")
+    t.rec(100, 100100, "sh", "CALL", "wait6(P_PID,200,0x7fff0,0x1000004<WEXITED|WNOWAIT>,0,0)")
+    t.rec(100, 100100, "sh", "RET", "wait6 200/0xc8")
+    t.rec(100, 100100, "sh", "CALL", "wait4(200,0x7fff0,0,0)")
+    t.rec(100, 100100, "sh", "RET", "wait4 200/0xc8")
+    d, _ = _machine_after(t.lines, tmp_path)
+    assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP"]
+    assert d.ops.line[-1] == 6

@@ -149,7 +149,9 @@ class Machine:
         if kind == lc.FAULT:
             self._fault(pid, arg, domain)
         elif kind == lc.THREAD_NEW:
-            self.procs.setdefault(pid, Proc()).threads[tid] = self._thread_alloc(domain)
+            proc = self.procs.setdefault(pid, Proc())
+            if tid not in proc.threads:  # a tid is created once; never leak its stack
+                proc.threads[tid] = self._thread_alloc(domain)
         elif kind == lc.PROC_NEW:
             self._fork(pid, tid, domain)
         elif kind == lc.THREAD_EXIT:
