@@ -91,12 +91,13 @@ def run(
     try:
         machine.boot(derived.initial)
         apply = machine.apply
+        interval = checkpoint_interval(total)
         columns = (ops.kind, ops.pid, ops.tid, ops.cpu, ops.tick, ops.arg, ops.arg2)
-        mask = checkpoint_interval(total) - 1
-        for args in zip(*columns, strict=True):
-            index += 1
-            apply(*args)
-            if not (index + 1) & mask:  # after op index: ops 0..index are applied
+        for start in range(0, total, interval):  # a block of ops, then a checkpoint
+            block = zip(*(column[start : start + interval] for column in columns), strict=True)
+            for index, args in enumerate(block, start):  # noqa: B007 (index: see except)
+                apply(*args)
+            if index + 1 == start + interval:
                 checkpoints.append([index, machine.digest()])
                 if progress is not None and not (index + 1) % PROGRESS_EVERY:
                     progress(index + 1, total)

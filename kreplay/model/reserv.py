@@ -87,38 +87,53 @@ class Reservations:
         self.by_block: dict[int, Reservation] = {}  # frame >> ORDER -> rv
         self.partpop = [OrderedDict() for _ in phys.domains]  # head = least recently changed
         self.broken = self.freed = self.reclaimed = 0
-        # XOR of hash((object id, pindex, frame)) over every resident page: equal page maps
-        # give equal values on any machine (hashes of int tuples are not randomised).
+        # XOR of (frame << 24) ^ pindex ^ (object id << 52) over every resident page: a
+        # fingerprint of the page map, the same on any machine, a few shifts per allocation
+        # (a tuple hash per page cost the replay 10% of its speed).
         self.state_hash = 0
 
     def reserv_of(self, frame: int) -> Reservation | None:
-        rv = self.by_block.get(frame >> ORDER)
-        return rv if rv is not None and rv.popmap[frame - rv.frame] else None
+        """The active reservation whose 2 MiB block holds the frame (vm_reserv_from_page()
+        with rv->object != NULL). Every frame of an active block is one of its pages: an
+        order-0 page is never carved from a block while a reservation owns it."""
+        return self.by_block.get(frame >> ORDER)
 
     # ------------------------------------------------------------------ allocation
 
     def alloc_page(self, obj: VMObject, pindex: int, domain: int) -> int | None:
         """vm_page_alloc_domain_after(): a reservation page, else an order-0 page, else
         reclaim a partially populated reservation and retry. None when the domain is out."""
-        frame = self._reserv_alloc_page(obj, pindex, domain) if obj.reserv else None
+        resident = obj._sorted
+        at = bisect.bisect_left(resident, pindex)  # one lookup serves mpred, msucc, insert
+        frame = None
+        if obj.reserv:
+            mpred = resident[at - 1] if at else None
+            msucc = resident[at] if at < len(resident) else None
+            frame = self._reserv_alloc_page(obj, pindex, domain, mpred, msucc)
         if frame is None:
             frame = self.phys.domains[domain].alloc(0)
             while frame is None and self.reclaim_inactive(domain):
                 frame = self.phys.domains[domain].alloc(0)
         if frame is not None:
-            obj.insert(pindex, frame)
-            self.state_hash ^= hash((obj.oid, pindex, frame))
+            obj.pages[pindex] = frame
+            resident.insert(at, pindex)
+            self.state_hash ^= (frame << 24) ^ pindex ^ (obj.oid << 52)  # see __init__
         return frame
 
-    def _reserv_alloc_page(self, obj: VMObject, pindex: int, domain: int) -> int | None:
-        """vm_reserv_alloc_page() (spec §4.3)."""
+    def _reserv_alloc_page(
+        self, obj: VMObject, pindex: int, domain: int, mpred: int | None, msucc: int | None
+    ) -> int | None:
+        """vm_reserv_alloc_page() (spec §4.3); mpred/msucc: the resident pindices around."""
         index = (obj.pg_color + pindex) & (NPAGES - 1)  # VM_RESERV_INDEX()
         if pindex < index or pindex >= obj.size:
             return None
-        mpred, msucc = obj.neighbours(pindex)
-        rv_pred = self.reserv_of(obj.pages[mpred]) if mpred is not None else None
-        rv_succ = self.reserv_of(obj.pages[msucc]) if msucc is not None else None
-        for rv in (rv_pred, rv_succ):  # vm_reserv_from_object(): mpred's, then msucc's
+        by_block, pages = self.by_block, obj.pages
+        rv_pred = by_block.get(pages[mpred] >> ORDER) if mpred is not None else None
+        rv_succ = None
+        for side in (0, 1):  # vm_reserv_from_object(): mpred's reservation, then msucc's
+            if side:
+                rv_succ = by_block.get(pages[msucc] >> ORDER) if msucc is not None else None
+            rv = rv_succ if side else rv_pred
             if rv is not None and rv.object is obj and 0 <= pindex - rv.pindex < NPAGES:
                 if rv.popmap[index]:
                     return None
@@ -163,8 +178,8 @@ class Reservations:
     def free_page(self, obj: VMObject, pindex: int) -> None:
         """vm_page_free(): back to its reservation, or to the buddy allocator."""
         frame = obj.remove(pindex)
-        self.state_hash ^= hash((obj.oid, pindex, frame))
-        rv = self.reserv_of(frame)
+        self.state_hash ^= (frame << 24) ^ pindex ^ (obj.oid << 52)
+        rv = self.by_block.get(frame >> ORDER)  # reserv_of()
         if rv is None:
             self.phys.domains[self.phys.domain_of(frame)].free(frame, 0)
             return
