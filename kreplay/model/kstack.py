@@ -338,7 +338,7 @@ def _window_letter(first: int, last: int, count: int) -> str:
 def pindex_holes(alloc: KstackAllocator) -> int:
     """Unpopulated pindices between the pages of consecutive resident stacks: gaps no
     wider than a slot are guard-page (or skipped-slot) holes; wider ones are unrelated."""
-    resident = alloc.object._sorted
+    resident = alloc.object.resident
     return sum(
         gap - 1
         for gap in (b - a for a, b in zip(resident, resident[1:], strict=False))

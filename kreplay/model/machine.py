@@ -252,7 +252,7 @@ class Machine:
         obj = self.user.get(pid)
         if obj is None:
             return
-        resident = [p for p in obj._sorted if first <= p < first + npages]
+        resident = [p for p in obj.resident if first <= p < first + npages]
         for page in resident:
             self.reservs.free_page(obj, page)
         self.user_pages -= len(resident)
@@ -262,7 +262,7 @@ class Machine:
         if obj is None:
             return
         self.user_pages -= len(obj.pages)
-        for page in list(obj._sorted):
+        for page in list(obj.resident):
             self.reservs.free_page(obj, page)
 
     # ------------------------------------------------------------------ results

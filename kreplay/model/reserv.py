@@ -35,26 +35,11 @@ class VMObject:
         self.reserv = reserv  # vm_object_reserv(): OBJ_COLORED and not fictitious
         self.anon, self.pg_color = anon, pg_color
         self.pages: dict[int, int] = {}  # pindex -> frame (the memq / radix tree)
-        self._sorted: list[int] = []  # resident pindices in order
-
-    def index(self, pindex: int) -> int:
-        """VM_RESERV_INDEX()."""
-        return (self.pg_color + pindex) & (NPAGES - 1)
-
-    def neighbours(self, pindex: int) -> tuple[int | None, int | None]:
-        """(mpred, msucc): the resident pindices just below and just above."""
-        i = bisect.bisect_left(self._sorted, pindex)
-        mpred = self._sorted[i - 1] if i else None
-        msucc = self._sorted[i] if i < len(self._sorted) else None
-        return mpred, msucc
-
-    def insert(self, pindex: int, frame: int) -> None:
-        self.pages[pindex] = frame
-        bisect.insort(self._sorted, pindex)
+        self.resident: list[int] = []  # resident pindices in order (mpred/msucc lookups)
 
     def remove(self, pindex: int) -> int:
         frame = self.pages.pop(pindex)
-        del self._sorted[bisect.bisect_left(self._sorted, pindex)]
+        del self.resident[bisect.bisect_left(self.resident, pindex)]
         return frame
 
 
@@ -103,7 +88,7 @@ class Reservations:
     def alloc_page(self, obj: VMObject, pindex: int, domain: int) -> int | None:
         """vm_page_alloc_domain_after(): a reservation page, else an order-0 page, else
         reclaim a partially populated reservation and retry. None when the domain is out."""
-        resident = obj._sorted
+        resident = obj.resident
         at = bisect.bisect_left(resident, pindex)  # one lookup serves mpred, msucc, insert
         frame = None
         if obj.reserv:
