@@ -150,7 +150,8 @@ def cached_replay(
         result = from_json(cached.encode(), f"runs[{key[:12]}]")
         if result.settings == dict(sorted(settings.items())):
             return result
-    result = replay(store, trace, revision, cfg, settings, progress)
+    derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
+    result = replay_ops(derived, info.name, info.sha256, revision, cfg, settings, progress)
     store.save_run(
         key,
         info.sha256,

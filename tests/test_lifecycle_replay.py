@@ -110,14 +110,14 @@ def test_the_zombie_kstack_is_disposed_at_the_next_thread_allocation_not_at_exit
             ops.kind[i], ops.pid[i], ops.tid[i], ops.cpu[i], ops.tick[i], ops.arg[i], ops.arg2[i]
         )
     assert machine.kstack.stats.disposed == 0 and len(machine.zombies[0]) == 1
-    live_before = machine.kstack.stats.live
+    live_before = len(machine.kstack.live)
     for i in range(4, len(ops)):
         machine.apply(
             ops.kind[i], ops.pid[i], ops.tid[i], ops.cpu[i], ops.tick[i], ops.arg[i], ops.arg2[i]
         )
     # the reap in wait4 disposed the zombie to the cache; the exited child's kstack parked
     assert machine.zombies[0] == [] and len(machine.proc_zone) == 1
-    assert machine.kstack.stats.live == live_before - 1
+    assert len(machine.kstack.live) == live_before - 1
 
 
 @pytest.mark.parametrize("rev", [r.name for r in BUILTIN])
@@ -354,7 +354,7 @@ def test_a_vfork_child_that_exits_before_the_parents_ret_is_created_once(tmp_pat
     t.rec(100, 100100, "sh", "RET", "wait4 200/0xc8")
     d, m = _machine_after(t.lines, tmp_path)
     assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP"]
-    assert m.kstack.stats.live == 2 and len(m.proc_zone) == 1
+    assert len(m.kstack.live) == 2 and len(m.proc_zone) == 1
 
 
 def test_a_pid_reused_after_an_unseen_reap_is_a_new_process(tmp_path):

@@ -88,7 +88,6 @@ class KstackStats:
     cache_hits: int = 0
     cache_misses: int = 0
     enomem: int = 0
-    live: int = 0
     live_peak: int = 0
     kva_imported: int = 0  # pages imported by kstack arenas (or kernel_arena)
 
@@ -197,8 +196,7 @@ class KstackAllocator:
                 self.stats.enomem += 1
                 return None
         self.live[stack.ks] = stack
-        self.stats.live = len(self.live)
-        self.stats.live_peak = max(self.stats.live_peak, self.stats.live)
+        self.stats.live_peak = max(self.stats.live_peak, len(self.live))
         return stack
 
     def _import_burst(self, domain: int) -> Stack | None:
@@ -219,7 +217,6 @@ class KstackAllocator:
     def thread_dispose(self, stack: Stack) -> None:
         """vm_thread_dispose(): back to kstack_cache; past its limit, freed."""
         del self.live[stack.ks]
-        self.stats.live = len(self.live)
         self.cache.append(stack)
         while len(self.cache) > self.cfg.cache_size:
             # zone_put_bucket() over uz_bucket_max frees the incoming bucket: the newest

@@ -301,7 +301,7 @@ def check_view(report, as_json: bool) -> str:
     rows = [[t] + [status.get((t, r), "-") for r in revisions] for t in traces]
     out = [table(["trace"] + revisions, rows)]
     for c in report.cells:
-        if c.status in ("ok", "panic", "hang") and c.comparison is None:
+        if c.matches:
             continue
         out.append(f"\n{c.trace} / {c.revision}: {c.status} {c.detail}\n")
         if c.comparison is not None:
@@ -321,11 +321,7 @@ def check_view(report, as_json: bool) -> str:
             )
     for path in report.orphans:
         out.append(f"orphaned golden (trace or revision gone): {path}\n")
-    failed = sum(
-        1
-        for c in report.cells
-        if c.status not in ("ok", "panic", "hang") or c.comparison is not None
-    )
+    failed = sum(1 for c in report.cells if not c.matches)
     out.append(
         f"\n{len(report.cells)} cells, {failed} not matching golden, "
         f"{len(report.orphans)} orphaned goldens\n"
