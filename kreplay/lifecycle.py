@@ -12,6 +12,8 @@ columns (one list per field), in trace order:
     EXEC         a successful execve: other threads end, user memory is freed
     FAULT        a user page is touched for the first time since its last unmap/exec/exit
     UNMAP        munmap of [arg, arg + arg2) pages
+    SLEEP        the process's last record before a silence of at least IDLE_GAP_NS
+    WAKE         its first record after that silence (both only with absolute timestamps)
 
 When the kernel really frees a kstack (at reap, deferred to the next thread allocation,
 kept with a parked proc) is the model's decision (model/machine.py), not this module's.
@@ -19,14 +21,29 @@ Threads and processes seen without a creation event existed before tracing start
 are created before the first op and reported by the preflight.
 """
 
+import heapq
 import json
 from dataclasses import dataclass, field
 
 # Bump when the derivation changes: cached ops of another version are derived again.
-VERSION = "2"
+VERSION = "3"
 
-PROC_NEW, THREAD_NEW, THREAD_EXIT, PROC_EXIT, REAP, EXEC, FAULT, UNMAP = range(8)
-OP_NAMES = ("PROC_NEW", "THREAD_NEW", "THREAD_EXIT", "PROC_EXIT", "REAP", "EXEC", "FAULT", "UNMAP")
+PROC_NEW, THREAD_NEW, THREAD_EXIT, PROC_EXIT, REAP, EXEC, FAULT, UNMAP, SLEEP, WAKE = range(10)
+OP_NAMES = (
+    "PROC_NEW",
+    "THREAD_NEW",
+    "THREAD_EXIT",
+    "PROC_EXIT",
+    "REAP",
+    "EXEC",
+    "FAULT",
+    "UNMAP",
+    "SLEEP",
+    "WAKE",
+)
+# The shortest silence worth a SLEEP/WAKE pair: the model swaps out processes idle for at
+# least its swap_idle_s (vm.swap_idle_threshold1, 2 s by default), never less than this.
+IDLE_GAP_NS = 1_000_000_000
 
 FORKS = ("fork", "vfork", "rfork", "pdfork")
 WAITS = ("wait4", "wait6")
@@ -171,6 +188,12 @@ class _Deriver:
         pid, tid, kind = e["pid"], e["tid"], e["kind"]
         if kind == "DROP":
             self.pre.dropped_markers += 1
+            return
+        if kind in ("SLEEP", "WAKE"):  # process-wide marks; a silent process exists too
+            if pid not in self.exited:
+                self._ensure(pid, tid)
+                mark = SLEEP if kind == "SLEEP" else WAKE
+                self._op(mark, (pid, 0, e["cpu"] or 0, e["tick"], e["line"]))
             return
         if pid in self.exited:
             if not (kind == "RET" and e["retval"] == 0 and e["syscall"] in FORKS):
@@ -328,7 +351,9 @@ def _two_numbers(args: str) -> tuple[int | None, int | None]:
 def derive_trace(store, trace_id: int, options: str, hz: int = 1000) -> Derived:
     """The ops of a stored trace (store: kreplay.store.Store), derived afresh."""
     rows = store.lifecycle_events(trace_id, EVENT_FIELDS, CALLS, RETS)
-    derived = derive(rows, has_tids="H" in options, hz=hz)
+    absolute = "T" in options or "E" in options  # -R prints deltas: no silences to find
+    gaps = store.idle_gaps(trace_id, IDLE_GAP_NS) if absolute else []
+    derived = derive(rows, has_tids="H" in options, hz=hz, gaps=gaps)
     derived.preflight.calls_without_ret = store.calls_without_ret(trace_id)
     return derived
 
@@ -358,14 +383,15 @@ def cached_trace_ops(store, trace_id: int, options: str, hz: int = 1000) -> Deri
     return derived
 
 
-def derive(rows: list[tuple], has_tids: bool, hz: int = 1000) -> Derived:
-    """Ops from the lifecycle events of one trace (store.lifecycle_events), in seq order."""
+def derive(rows: list[tuple], has_tids: bool, hz: int = 1000, gaps: list[tuple] = ()) -> Derived:
+    """Ops from the lifecycle events of one trace (store.lifecycle_events), in seq order,
+    with the SLEEP/WAKE marks of its silences (store.idle_gaps) in place."""
     d = _Deriver(has_tids)
-    first_ts = None
-    for row in rows:
+    stamps = [next((row[5] for row in rows if row[5] is not None), None)]
+    stamps = [ts for ts in stamps + [g[1] for g in gaps[:1]] if ts is not None]
+    first_ts = min(stamps) if stamps else None
+    for row in _with_marks(rows, gaps) if gaps else rows:
         e = dict(zip(EVENT_FIELDS, row, strict=True))
-        if e["ts"] is not None and first_ts is None:
-            first_ts = e["ts"]
         e["tick"] = (e["ts"] - first_ts) * hz // 1_000_000_000 if e["ts"] is not None else e["seq"]
         call = d.open_calls.get((e["pid"], e["tid"]), "")
         d.event(e)
@@ -379,3 +405,18 @@ def derive(rows: list[tuple], has_tids: bool, hz: int = 1000) -> Derived:
             where = (e["pid"], e["tid"] or 0, e["cpu"] or 0, e["tick"], e["line"])
             d.munmap_done(where, call[len("munmap:") :])
     return Derived(d.ops, d.pre, d.initial)
+
+
+def _with_marks(rows: list[tuple], gaps: list[tuple]):
+    """The lifecycle rows with a SLEEP row after each record that starts a silence and a
+    WAKE row before the record that ends it (rows in EVENT_FIELDS layout)."""
+    pad = (None,) * (len(EVENT_FIELDS) - 7)
+    sleeps = (((g[0], 1), (g[0], g[3], g[8], g[9], g[2], g[1], "SLEEP") + pad) for g in gaps)
+    wakes = sorted(
+        ((g[4], -1), (g[4], g[7], g[8], g[10], g[6], g[5], "WAKE") + pad)
+        for g in gaps
+        if g[4] is not None
+    )
+    events = (((row[0], 0), row) for row in rows)
+    for _, row in heapq.merge(events, sleeps, wakes):
+        yield row

@@ -10,7 +10,7 @@ import msgspec
 from kreplay.errors import KreplayError
 
 FORMAT_VERSION = 1
-MODEL_VERSION = "0.2"
+MODEL_VERSION = "0.3"
 
 LOWER, HIGHER, NEUTRAL = "lower", "higher", "neutral"
 
@@ -27,6 +27,8 @@ METRICS = {
     "kstack.reserv_full": ("reservations", HIGHER, "fully populated kstack reservations"),
     "kstack.reserv_partial": ("reservations", LOWER, "partially populated kstack reservations"),
     "kstack.guard_both_ends": ("fraction", HIGHER, "live stacks with an unmapped page above"),
+    "kstack.swapouts": ("stacks", NEUTRAL, "kernel stacks swapped out (vm_thread_swapout)"),
+    "kstack.swapins": ("stacks", NEUTRAL, "kernel stacks swapped back in (vm_thread_swapin)"),
     "reserv.fullpop": ("reservations", HIGHER, "vm.reserv.fullpop"),
     "reserv.partpopq_unused_kb": ("KiB", LOWER, "unused memory in partpop reservations"),
     "reserv.broken": ("reservations", LOWER, "vm.reserv.broken"),
@@ -35,6 +37,11 @@ METRICS = {
     "phys.free_pages": ("pages", NEUTRAL, "free physical pages at the end"),
     "phys.fmfi": ("ratio", LOWER, "free pages not in 2 MiB+ blocks / free pages"),
     "numa.remote_pages": ("pages", LOWER, "user pages from another domain than the CPU's"),
+    "numa.kstack_domain_mismatch": (
+        "stacks",
+        LOWER,
+        "kstacks created or swapped in with the first page outside the KVA's domain",
+    ),
     "user.pages_peak": ("pages", NEUTRAL, "most user pages resident at once"),
 }
 

@@ -368,6 +368,23 @@ class Store:
             [trace_id, list(calls), list(rets)],
         ).fetchall()
 
+    def idle_gaps(self, trace_id: int, min_gap_ns: int) -> list[tuple]:
+        """Where a process falls silent for at least min_gap_ns: (seq, ts, cpu, line,
+        next_seq, next_ts, next_cpu, next_line, pid, tid, next_tid) for each record that
+        is followed by no record of the same process for that long (next_* are NULL when
+        the silence lasts to the end of the trace), in seq order."""
+        return self.con.execute(
+            "SELECT seq, ts, cpu, line, nseq, nts, ncpu, nline, pid, tid, ntid FROM ("
+            " SELECT seq, ts, cpu, line, pid, tid, lead(seq) OVER w AS nseq,"
+            "  lead(ts) OVER w AS nts, lead(cpu) OVER w AS ncpu, lead(line) OVER w AS nline,"
+            "  lead(tid) OVER w AS ntid"
+            " FROM events WHERE trace_id = ? AND ts IS NOT NULL AND kind <> 'DROP'"
+            " WINDOW w AS (PARTITION BY pid ORDER BY seq))"
+            " WHERE coalesce(nts, (SELECT max(ts) FROM events WHERE trace_id = ?)) - ts >= ?"
+            " ORDER BY seq",
+            [trace_id, trace_id, min_gap_ns],
+        ).fetchall()
+
     def calls_without_ret(self, trace_id: int) -> int:
         """Threads whose last CALL/RET record is a CALL that returns (not exit/thr_exit):
         the trace ended while they were in a syscall."""

@@ -25,7 +25,8 @@ class Trace:
 
     def rec(self, pid, tid, comm, tag, body):
         self.ms += 1
-        ts = f"1700000000.{self.ms * 1_000_000:09d}"
+        sec, ms = divmod(self.ms, 1000)
+        ts = f"{1700000000 + sec}.{ms * 1_000_000:09d}"
         self.lines.append(header(pid, comm, tag, tid=tid, ts=(ts,), cpu=0) + body)
         return self
 
@@ -380,3 +381,42 @@ def test_wait6_with_wnowait_reports_a_child_without_reaping_it(tmp_path):
     d, _ = _machine_after(t.lines, tmp_path)
     assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP"]
     assert d.ops.line[-1] == 6
+
+
+def test_silences_of_a_second_or_more_become_sleep_and_wake_ops(tmp_path):
+    t = Trace()
+    t.rec(300, 100300, "srv", "CALL", "read(0x3,0x1000,0x10)")
+    t.rec(400, 100400, "cc", "CALL", "getpid")
+    t.ms += 1500  # 300 is silent for 1.5 s; 400 for 1.5 s as well, then speaks
+    t.rec(400, 100400, "cc", "RET", "getpid 400/0x190")
+    t.ms += 400
+    t.rec(300, 100300, "srv", "RET", "read 16/0x10")
+    t.rec(400, 100400, "cc", "CALL", "getpid")  # 400: only 0.4 s since its last record
+    ingest_text(tmp_path, t.text(), name="s")
+    with Store(str(tmp_path / "store.duckdb"), read_only=True) as s:
+        info = s.trace("s")
+        d = lc.derive_trace(s, info.trace_id, info.options)
+    marks = [
+        (lc.OP_NAMES[k], p, line)
+        for k, p, line in zip(d.ops.kind, d.ops.pid, d.ops.line, strict=True)
+    ]
+    assert marks == [
+        ("SLEEP", 300, 1),
+        ("SLEEP", 400, 2),
+        ("WAKE", 400, 3),
+        ("WAKE", 300, 4),
+    ]
+    assert d.ops.tick[d.ops.kind.index(lc.WAKE)] - d.ops.tick[1] == 1501
+
+
+def test_relative_timestamps_give_no_sleep_marks(tmp_path):
+    lines = [
+        header(300, "srv", "CALL", tid=100300, ts=("0.000001000",), cpu=0) + "read(0x3,0x1,0x1)",
+        header(300, "srv", "RET", tid=100300, ts=("5.000000000",), cpu=0) + "read 1",
+    ]
+    ingest_text(tmp_path, "\n".join(lines) + "\n", name="r", kdump_options="HRc")
+    with Store(str(tmp_path / "store.duckdb"), read_only=True) as s:
+        info = s.trace("r")
+        assert "R" in info.options
+        d = lc.derive_trace(s, info.trace_id, info.options)
+    assert lc.SLEEP not in d.ops.kind

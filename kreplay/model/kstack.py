@@ -10,9 +10,10 @@ kstack_cache UMA zone, which is refilled in bursts by kstack_import.
 All sizes and addresses are in pages; KVA is relative to VM_MIN_KERNEL_ADDRESS.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kreplay.model import KernelHang, KernelPanic
+from kreplay.model.domainset import pref
 from kreplay.model.reserv import NPAGES, Reservations, VMObject
 from kreplay.model.vmem import Arena
 
@@ -30,6 +31,15 @@ PINDEX_LINEAR = "linear"  # atop(ks - VM_MIN_KERNEL_ADDRESS)
 PINDEX_KSTACK = "kstack"  # vm_kstack_pindex() as committed
 PINDEX_GUARD1 = "guard1"  # the review's early formula: one page per slot
 
+# On NUMA machines, which domains a new stack's pages may come from.
+NUMA_WITH_KVA = "with-kva"  # D38852: per domain of the policy, KVA and pages together
+NUMA_PAGES_POLICY = "pages-policy"  # KVA from the preferred domain, pages wherever the
+#                                     policy finds them (the old scheme; r-wrongarena)
+
+# Where a swapped-out stack's pages come back from (vm_thread_swapin).
+SWAPIN_FALLBACK = "fallback"  # td_kstack_domain first, then the other domains
+SWAPIN_ORIGIN = "origin"  # td_kstack_domain only, retried until it succeeds
+
 
 @dataclass(frozen=True)
 class KstackPolicy:
@@ -39,6 +49,10 @@ class KstackPolicy:
     pindex: str = PINDEX_KSTACK
     reservations: bool = True  # vm_object_reserv(kstack_object)
     wait_for_pages: bool = False  # old scheme: VM_ALLOC_WAITFAIL loops, never fails
+    numa: str = NUMA_WITH_KVA
+    kva_wait: bool = False  # kstack KVA with M_WAITOK: sleep instead of ENOMEM
+    release_unbump: bool = True  # arena release undoes the slot-alignment bump
+    swapin: str = SWAPIN_FALLBACK
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,8 @@ class Stack:
     ks: int  # first stack page (td_kstack), above the guard pages
     pindex: int  # pindex of the first stack page in kstack_object
     domain: int  # td_kstack_domain: domain of the first page's frame
+    kva_domain: int = 0  # the kstack arena the KVA came from (kernel_arena: 0)
+    swapped: bool = False  # pages freed by vm_thread_swapout, KVA kept
 
 
 @dataclass
@@ -90,19 +106,24 @@ class KstackStats:
     enomem: int = 0
     live_peak: int = 0
     kva_imported: int = 0  # pages imported by kstack arenas (or kernel_arena)
+    swapouts: int = 0
+    swapins: int = 0
+    domain_mismatch: int = 0  # stacks created with pages outside their KVA's domain
 
 
 class KstackAllocator:
     def __init__(self, cfg: KstackConfig, policy: KstackPolicy, reservs: Reservations):
         if cfg.ilp32:  # "The behaviour on 32-bit platforms remains unchanged" (W1)
-            policy = KstackPolicy(
-                KVA_KERNEL_ARENA, PINDEX_LINEAR, policy.reservations, policy.wait_for_pages
-            )
+            policy = replace(policy, kva=KVA_KERNEL_ARENA, pindex=PINDEX_LINEAR)
         self.cfg, self.policy, self.reservs = cfg, policy, reservs
         self.object = VMObject("kstack", KSTACK_OBJECT_SIZE, reserv=policy.reservations)
         self.stats = KstackStats()
         self.chunks: list[Chunk] = []
-        self.cache: list[Stack] = []
+        # kstack_cache is a UMA_ZONE_FIRSTTOUCH zone: a freed stack goes to the cache of
+        # its page's domain, an allocation takes from the cache of the CPU's domain, and
+        # each domain caches at most uz_bucket_max = cache_size / vm_ndomains stacks.
+        self.caches: list[list[Stack]] = [[] for _ in range(cfg.domains)]
+        self.cache_limit = max(1, cfg.cache_size // cfg.domains)
         self.live: dict[int, Stack] = {}
         self._map_next = cfg.kva_start
         quantum = KVA_QUANTUM if cfg.domains == 1 else KVA_NUMA_IMPORT_QUANTUM
@@ -147,7 +168,7 @@ class KstackAllocator:
         def import_fn(size: int, _align: int) -> int | None:
             """vm_thread_kstack_arena_import(): a quantum-aligned parent range, bumped up
             to a slot boundary relative to VM_MIN_KERNEL_ADDRESS."""
-            addr = parent.xalloc(quantum, align)
+            addr = parent.xalloc(quantum, align, wait=self.policy.kva_wait)
             if addr is None:
                 return None
             addr += (slot - addr % slot) % slot
@@ -156,11 +177,12 @@ class KstackAllocator:
             return addr
 
         def release_fn(addr: int, size: int) -> None:
-            """vm_thread_kstack_arena_release(): undo the bump, free the whole quantum."""
+            """vm_thread_kstack_arena_release(): undo the bump, free the whole quantum
+            (a revision that forgets to undo it frees an address the parent never gave)."""
             for chunk in self.chunks:
                 if chunk.kva == addr and not chunk.released:
                     chunk.released = True
-            parent.xfree(addr - addr % align, quantum)
+            parent.xfree(addr - addr % align if self.policy.release_unbump else addr, quantum)
 
         return Arena(
             f"kstack arena {domain}",
@@ -184,11 +206,18 @@ class KstackAllocator:
 
     # ------------------------------------------------------------------ create / dispose
 
+    @property
+    def cache(self) -> list[Stack]:
+        """Every cached stack, domain by domain (read-only view)."""
+        return [stack for cache in self.caches for stack in cache]
+
     def thread_new(self, domain: int) -> Stack | None:
-        """vm_thread_new(): a cached stack, else a burst of new ones (kstack_import)."""
-        if self.cache:
+        """vm_thread_new(): a stack cached in the CPU's domain, else a burst of new ones
+        (kstack_import under DOMAINSET_PREF(domain))."""
+        cache = self.caches[domain]
+        if cache:
             self.stats.cache_hits += 1
-            stack = self.cache.pop()
+            stack = cache.pop()
         else:
             self.stats.cache_misses += 1
             stack = self._import_burst(domain)
@@ -202,7 +231,7 @@ class KstackAllocator:
     def _import_burst(self, domain: int) -> Stack | None:
         """UMA zone_import -> kstack_import(): fill a bucket, hand out its first item."""
         made = []
-        for _ in range(min(self.cfg.uma_burst, self.cfg.cache_size + 1)):
+        for _ in range(min(self.cfg.uma_burst, self.cache_limit + 1)):
             stack = self.stack_create(domain)
             if stack is None:
                 break
@@ -210,42 +239,64 @@ class KstackAllocator:
         if not made:
             return None
         # cache_bucket_pop() takes ub_bucket[--cnt]: the last stack made is handed out
-        # first, the others stay in the bucket in creation order.
-        self.cache.extend(made[:-1])
+        # first, the others stay in the CPU's bucket in creation order.
+        self.caches[domain].extend(made[:-1])
         return made[-1]
 
     def thread_dispose(self, stack: Stack) -> None:
-        """vm_thread_dispose(): back to kstack_cache; past its limit, freed."""
+        """vm_thread_dispose(): back to kstack_cache (its page's domain); past the
+        domain's limit, freed."""
         del self.live[stack.ks]
-        self.cache.append(stack)
-        while len(self.cache) > self.cfg.cache_size:
+        cache = self.caches[stack.domain]
+        cache.append(stack)
+        while len(cache) > self.cache_limit:
             # zone_put_bucket() over uz_bucket_max frees the incoming bucket: the newest
-            self.stack_dispose(self.cache.pop())
+            self.stack_dispose(cache.pop())
 
     def drain_cache(self) -> None:
         """uma_zone_reclaim(kstack_cache): release every cached stack."""
-        while self.cache:
-            self.stack_dispose(self.cache.pop())
+        for cache in self.caches:
+            while cache:
+                self.stack_dispose(cache.pop())
 
     def stack_create(self, domain: int) -> Stack | None:
-        """vm_thread_stack_create(): KVA, skip the guard pages, back the stack pages."""
+        """vm_thread_stack_create(DOMAINSET_PREF(domain)): KVA, skip the guard pages,
+        back the stack pages.
+
+        D38852 walks the policy's domains and takes KVA and pages from the same domain at
+        each step (spec §2.6). The old scheme (KVA from kernel_arena) and the review's
+        NUMA revision take KVA once, from the preferred domain, and let every page follow
+        the policy on its own (spec §1.5)."""
+        order = pref(domain, self.cfg.domains)
+        if self.policy.kva != KVA_KERNEL_ARENA and self.policy.numa == NUMA_WITH_KVA:
+            for d in order:
+                stack = self._create_in(d, [d])
+                if stack is not None:
+                    return stack
+            return None
+        return self._create_in(domain, order)
+
+    def _create_in(self, kva_domain: int, page_domains: list[int]) -> Stack | None:
         cfg = self.cfg
-        addr = self._alloc_kva(domain)
+        addr = self._alloc_kva(kva_domain)
         if addr is None:
             return None
         ks = addr + cfg.guard_pages
         pindex = self.pindex(ks)
-        frames = self._back(pindex, domain)
+        frames = self._back(pindex, page_domains)
         if frames is None:
-            self._free_kva(addr, domain)
+            self._free_kva(addr, kva_domain)
             return None
         self.stats.created += 1
-        return Stack(ks, pindex, self.reservs.phys.domain_of(frames[0]))
+        stack = Stack(ks, pindex, self.reservs.phys.domain_of(frames[0]), kva_domain)
+        if self.policy.kva != KVA_KERNEL_ARENA and stack.domain != kva_domain:
+            self.stats.domain_mismatch += 1
+        return stack
 
     def _alloc_kva(self, domain: int) -> int | None:
         if self.policy.kva == KVA_KERNEL_ARENA:
-            return self.kernel_arena.xalloc(self.cfg.slot)
-        addr = self.kstack_arenas[domain].xalloc(self.cfg.slot)
+            return self.kernel_arena.xalloc(self.cfg.slot, wait=self.policy.kva_wait)
+        addr = self.kstack_arenas[domain].xalloc(self.cfg.slot, wait=self.policy.kva_wait)
         if addr is not None and addr % self.cfg.slot:
             raise KernelPanic(
                 f"vm_thread_alloc_kstack_kva: kstack address {addr:#x} is not "
@@ -259,32 +310,72 @@ class KstackAllocator:
         else:
             self.kstack_arenas[domain].xfree(addr, self.cfg.slot)
 
-    def _back(self, pindex: int, domain: int) -> list[int] | None:
-        """vm_thread_stack_back(): one page at a time, in increasing pindex order."""
+    def _back(self, pindex: int, domains: list[int]) -> list[int] | None:
+        """vm_thread_stack_back(): one page at a time, in increasing pindex order, each
+        from the first of the domains that has one."""
         frames = []
+        alloc_page, obj = self.reservs.alloc_page, self.object
         for i in range(self.cfg.kstack_pages):
-            frame = self.reservs.alloc_page(self.object, pindex + i, domain)
+            for d in domains:
+                frame = alloc_page(obj, pindex + i, d)
+                if frame is not None:
+                    break
             if frame is None:
                 if self.policy.wait_for_pages:
                     raise KernelHang(
-                        "vm_thread_stack_back: sleeping for free pages "
-                        f"(domain {domain} is out of memory)"
+                        "vm_thread_stack_back: sleeping for free pages (domains "
+                        f"{', '.join(map(str, domains))} are out of memory)"
                     )
                 for j in range(i):  # later code frees what it got (spec §3 item 3)
-                    self.reservs.free_page(self.object, pindex + j)
+                    self.reservs.free_page(obj, pindex + j)
                 return None
             frames.append(frame)
         return frames
 
     def stack_dispose(self, stack: Stack) -> None:
         """vm_thread_stack_dispose(): free the pages in pindex order, then the KVA to
-        the arena of the domain of the first page (td_kstack_domain)."""
+        the arena of the domain of the first page (vm_phys_domain(vtophys(ks)))."""
+        pages = self.object.pages
+        if any(stack.pindex + i not in pages for i in range(self.cfg.kstack_pages)):
+            raise KernelPanic("vm_thread_stack_dispose: kstack already missing?")
+        domain = self.reservs.phys.domain_of(pages[stack.pindex])
         for i in range(self.cfg.kstack_pages):
-            if stack.pindex + i not in self.object.pages:
-                raise KernelPanic("vm_thread_stack_dispose: kstack already missing?")
             self.reservs.free_page(self.object, stack.pindex + i)
         self.stats.disposed += 1
-        self._free_kva(stack.ks - self.cfg.guard_pages, stack.domain)
+        self._free_kva(stack.ks - self.cfg.guard_pages, domain)
+
+    # ------------------------------------------------------------------ swapping
+
+    def swapout(self, stack: Stack) -> None:
+        """vm_thread_swapout(): the stack's pages are unwired and paged out (freed); the
+        KVA and td_kstack_domain stay with the thread."""
+        for i in range(self.cfg.kstack_pages):
+            self.reservs.free_page(self.object, stack.pindex + i)
+        stack.swapped = True
+        self.stats.swapouts += 1
+
+    def swapin(self, stack: Stack) -> None:
+        """vm_thread_swapin(): back the same pindices again, from td_kstack_domain, and
+        from the other domains too unless the revision insists on the original one."""
+        domains = [stack.domain]
+        if self.policy.swapin == SWAPIN_FALLBACK:
+            domains = pref(stack.domain, self.cfg.domains)
+        for i in range(self.cfg.kstack_pages):
+            for d in domains:
+                if self.reservs.alloc_page(self.object, stack.pindex + i, d) is not None:
+                    break
+            else:
+                where = f"domain {stack.domain}" if len(domains) == 1 else "any domain"
+                raise KernelHang(
+                    f"vm_thread_swapin: no free page in {where} for the kstack at "
+                    f"{stack.ks:#x}: vm_thread_stack_back() returns ENOMEM forever "
+                    "(the swap-in loop)"
+                )
+        stack.swapped = False
+        self.stats.swapins += 1
+        first = self.reservs.phys.domain_of(self.object.pages[stack.pindex])
+        if self.policy.kva != KVA_KERNEL_ARENA and first != stack.kva_domain:
+            self.stats.domain_mismatch += 1  # dispose would free the KVA to `first`
 
 
 @dataclass
@@ -359,4 +450,7 @@ def kstack_metrics(alloc: KstackAllocator) -> dict[str, float]:
         "kstack.reserv_overhead": round(len(kstack_rvs) * NPAGES / used, 6) if used else 0.0,
         "kstack.reserv_full": sum(1 for rv in kstack_rvs if rv.popcnt == NPAGES),
         "kstack.reserv_partial": sum(1 for rv in kstack_rvs if rv.popcnt < NPAGES),
+        "kstack.swapouts": stats.swapouts,
+        "kstack.swapins": stats.swapins,
+        "numa.kstack_domain_mismatch": stats.domain_mismatch,
     }

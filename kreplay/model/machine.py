@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from kreplay import lifecycle as lc
 from kreplay.errors import UsageError
 from kreplay.model import KernelHang
+from kreplay.model.domainset import RoundRobin, pref
 from kreplay.model.kstack import (
     KstackAllocator,
     KstackConfig,
@@ -44,6 +45,9 @@ class MachineConfig:
     ilp32: bool = False
     boot_threads: int = 200  # kernel threads alive after boot (spec lifecycle §7)
     hz: int = 1000
+    cpu_domains: str = ""  # "0,0,1,1,...": domain of each cpu; empty: split evenly
+    user_policy: str = "first-touch"  # user memory: first-touch or round-robin
+    swap_idle_s: int = 2  # vm.swap_idle_threshold1; 0: never swap kernel stacks out
 
     def kstack(self) -> KstackConfig:
         kva_limit = self.kva_limit_mb * 256 if self.kva_limit_mb else KstackConfig.kva_limit
@@ -59,8 +63,11 @@ class MachineConfig:
         )
 
     def domain_of_cpu(self, cpu: int) -> int:
-        """cpus are split evenly and in order across domains."""
-        return (cpu % self.ncpu) * self.domains // self.ncpu
+        """The cpu_domains map when given, else cpus split evenly and in order."""
+        cpu %= self.ncpu
+        if self.cpu_domains:
+            return int(self.cpu_domains.split(",")[cpu])
+        return cpu * self.domains // self.ncpu
 
 
 PRESETS = {
@@ -94,7 +101,26 @@ def machine_config(preset: str, settings: dict[str, str]) -> MachineConfig:
     cfg = replace(PRESETS[preset], **values)
     if cfg.kstack_pages < 1 or cfg.guard_pages < 0 or cfg.domains < 1 or cfg.ncpu < cfg.domains:
         raise UsageError("need kstack_pages >= 1, guard_pages >= 0, 1 <= domains <= ncpu")
+    if cfg.mem_per_domain_mb < 16:
+        raise UsageError("need mem_per_domain_mb >= 16 (one 16 MiB buddy block)")
+    if cfg.user_policy not in USER_POLICIES:
+        raise UsageError(f"user_policy must be one of {', '.join(USER_POLICIES)}")
+    if cfg.swap_idle_s and cfg.swap_idle_s * 1_000_000_000 < lc.IDLE_GAP_NS:
+        raise UsageError(f"swap_idle_s must be 0 or at least {lc.IDLE_GAP_NS // 10**9}")
+    if cfg.cpu_domains:
+        try:
+            cpu_map = [int(d) for d in cfg.cpu_domains.split(",")]
+        except ValueError:
+            cpu_map = []
+        if len(cpu_map) != cfg.ncpu or not all(0 <= d < cfg.domains for d in cpu_map):
+            raise UsageError(
+                f"cpu_domains must list a domain in [0, {cfg.domains}) for each of "
+                f"the {cfg.ncpu} cpus, e.g. {','.join(['0'] * cfg.ncpu)}"
+            )
     return cfg
+
+
+USER_POLICIES = ("first-touch", "round-robin")
 
 
 def _convert(name: str, text: str, type_: object) -> object:
@@ -103,6 +129,8 @@ def _convert(name: str, text: str, type_: object) -> object:
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(text)
             return text.lower() in ("true", "1", "yes")
+        if type_ in (str, "str"):
+            return text
         return int(text, 0)
     except ValueError:
         raise UsageError(f"--set {name}={text}: not a valid value") from None
@@ -111,6 +139,7 @@ def _convert(name: str, text: str, type_: object) -> object:
 @dataclass
 class Proc:
     threads: dict[int, Stack | None] = field(default_factory=dict)
+    domains: dict[int, int] = field(default_factory=dict)  # tid -> td_allocdomain
     kept: Stack | None = None  # the exited process's last kstack, until reaped
 
 
@@ -120,6 +149,7 @@ class Machine:
         pages = cfg.mem_per_domain_mb * 256
         self.phys = PhysMemory(cfg.domains, pages)
         self.reservs = Reservations(self.phys)
+        self.reservs.shortage = self._swapper if cfg.swap_idle_s else None
         self.kstack = KstackAllocator(cfg.kstack(), policy, self.reservs)
         self.procs: dict[int, Proc] = {}
         self.zombies: list[list[Stack | None]] = [[] for _ in range(cfg.domains)]
@@ -127,8 +157,11 @@ class Machine:
         self.user: dict[int, VMObject] = {}
         self.user_pages = self.user_pages_peak = 0
         self.remote_pages = 0
+        self.asleep: dict[int, int] = {}  # pid -> tick it fell silent, in that order
+        self.swapped: set[int] = set()  # pids whose kernel stacks are swapped out
         self._cpu_domain = [cfg.domain_of_cpu(cpu) for cpu in range(cfg.ncpu)]
-        self._pages_per_domain = pages
+        self._user_rr = RoundRobin(cfg.domains) if cfg.user_policy == "round-robin" else None
+        self._swap_ticks = cfg.swap_idle_s * cfg.hz
 
     # ------------------------------------------------------------------ boot
 
@@ -137,7 +170,8 @@ class Machine:
         for i in range(self.cfg.boot_threads):
             self.kstack.thread_new(i * self.cfg.domains // max(1, self.cfg.boot_threads))
         for pid, tid in initial:
-            self.procs.setdefault(pid, Proc()).threads[tid] = self.kstack.thread_new(0)
+            proc = self.procs.setdefault(pid, Proc())
+            proc.threads[tid], proc.domains[tid] = self.kstack.thread_new(0), 0
 
     # ------------------------------------------------------------------ ops
 
@@ -146,18 +180,20 @@ class Machine:
     ) -> None:
         self.reservs.ticks = tick
         domain = self._cpu_domain[cpu % self.cfg.ncpu]
+        if self.swapped and pid in self.swapped and kind != lc.REAP:
+            self._swapin(pid)  # faultin(): a swapped-out process runs again
         if kind == lc.FAULT:
             self._fault(pid, arg, domain)
         elif kind == lc.THREAD_NEW:
             proc = self.procs.setdefault(pid, Proc())
             if tid not in proc.threads:  # a tid is created once; never leak its stack
-                proc.threads[tid] = self._thread_alloc(domain)
+                proc.threads[tid], proc.domains[tid] = self._thread_alloc(domain), domain
         elif kind == lc.PROC_NEW:
             self._fork(pid, tid, domain)
         elif kind == lc.THREAD_EXIT:
             proc = self.procs.get(pid)
             if proc is not None:
-                self._zombie(proc.threads.pop(self._thread_key(proc, tid), None), domain)
+                self._zombie(proc, self._thread_key(proc, tid), domain)
         elif kind == lc.PROC_EXIT:
             self._exit(pid, tid, domain)
         elif kind == lc.REAP:
@@ -166,6 +202,11 @@ class Machine:
             self._exec(pid, tid, domain)
         elif kind == lc.UNMAP:
             self._unmap(pid, arg, arg2)
+        elif kind == lc.SLEEP:
+            if pid in self.procs:
+                self.asleep[pid] = tick
+        elif kind == lc.WAKE:
+            self.asleep.pop(pid, None)
 
     def _thread_alloc(self, domain: int) -> Stack | None:
         """thread_alloc(): thread_count_inc() reaps this domain's zombies first."""
@@ -179,8 +220,11 @@ class Machine:
             if stack is not None:
                 self.kstack.thread_dispose(stack)
 
-    def _zombie(self, stack: Stack | None, domain: int) -> None:
-        self.zombies[domain].append(stack)
+    def _zombie(self, proc: Proc, tid: int, domain: int) -> None:
+        """thread_zombie(): onto the zombie list of td_allocdomain, the domain the
+        struct thread came from (the creating CPU's; the exiting CPU's if unknown)."""
+        if tid in proc.threads:
+            self.zombies[proc.domains.pop(tid, domain)].append(proc.threads.pop(tid))
 
     def _fork(self, pid: int, tid: int, domain: int) -> None:
         """fork1(): a parked proc item brings its kstack (thread_recycle: no reap); an item
@@ -192,7 +236,7 @@ class Machine:
                 stack = self.kstack.thread_new(domain)
         else:
             stack = self._thread_alloc(domain)
-        self.procs[pid] = Proc({tid: stack})
+        self.procs[pid] = Proc({tid: stack}, {tid: domain})
 
     @staticmethod
     def _thread_key(proc: Proc, tid: int) -> int:
@@ -200,17 +244,19 @@ class Machine:
         thread under 0 until the child's own records name its tid."""
         if tid not in proc.threads and 0 in proc.threads:
             proc.threads[tid] = proc.threads.pop(0)
+            proc.domains[tid] = proc.domains.pop(0, 0)
         return tid
 
     def _exit(self, pid: int, tid: int, domain: int) -> None:
         """exit1(): other threads become zombies; the last one stays with the proc."""
         proc = self.procs.get(pid)
+        self.asleep.pop(pid, None)
         if proc is None:
             return
         self._thread_key(proc, tid)
         keep = tid if tid in proc.threads else next(iter(proc.threads), None)
         for other in [t for t in proc.threads if t != keep]:
-            self._zombie(proc.threads.pop(other), domain)
+            self._zombie(proc, other, domain)
         proc.kept = proc.threads.pop(keep, None) if keep is not None else None
         self._free_user(pid)
 
@@ -226,24 +272,62 @@ class Machine:
         if proc is not None:
             self._thread_key(proc, tid)
             for other in [t for t in proc.threads if t != tid]:
-                self._zombie(proc.threads.pop(other), domain)
+                self._zombie(proc, other, domain)
         self._free_user(pid)
+
+    # ------------------------------------------------------------------ swapping
+
+    def _swapper(self, domain: int) -> bool:
+        """The page daemon of a domain that cannot satisfy an allocation wakes the
+        swapper (vm_swapout.c: vm_swapout_procs): every process silent for at least
+        swap_idle_s has its threads' kernel stacks swapped out. True if any was."""
+        tick = self.reservs.ticks
+        idle = [
+            pid
+            for pid, since in self.asleep.items()
+            if tick - since >= self._swap_ticks and pid not in self.swapped
+        ]
+        for pid in idle:
+            for stack in self.procs[pid].threads.values():
+                if stack is not None and not stack.swapped:
+                    self.kstack.swapout(stack)
+            self.swapped.add(pid)
+        return bool(idle)
+
+    def _swapin(self, pid: int) -> None:
+        """faultin() -> swapin_proc(): every thread's stack comes back."""
+        self.swapped.discard(pid)
+        self.asleep.pop(pid, None)
+        for stack in self.procs[pid].threads.values():
+            if stack is not None and stack.swapped:
+                self.kstack.swapin(stack)
 
     # ------------------------------------------------------------------ user pages
 
     def _fault(self, pid: int, page: int, domain: int) -> None:
+        """vm_fault(): the page from the process's policy, first-touch (the faulting CPU's
+        domain first) or round-robin, falling back to the other domains; the fault
+        sleeps for memory, so with every domain out of it the process hangs."""
         obj = self.user.get(pid)
         if obj is None:
             obj = self.user[pid] = VMObject(f"anon {pid}", USER_OBJECT_SIZE, anon=True, oid=pid + 1)
         if page in obj.pages:
             return
-        frame = self.reservs.alloc_page(obj, page, domain)
-        if frame is None:
+        ndomains = self.cfg.domains
+        if self._user_rr is not None:
+            order = self._user_rr.order()
+        else:
+            order = (domain,) if ndomains == 1 else pref(domain, ndomains)
+        for d in order:
+            frame = self.reservs.alloc_page(obj, page, d)
+            if frame is not None:
+                break
+        else:
             raise KernelHang(
-                f"vm_fault: no free page in domain {domain} and nothing left to "
-                "reclaim (pid {pid} waits for the page daemon forever)"
+                f"vm_fault: no free page in any domain and nothing left to reclaim "
+                f"(pid {pid} sleeps in vm_waitpfault forever)"
             )
-        if frame // self._pages_per_domain != domain:  # vm_phys_domain()
+        if ndomains > 1 and self.phys.domain_of(frame) != domain:  # vm_phys_domain()
             self.remote_pages += 1
         self.user_pages += 1
         self.user_pages_peak = max(self.user_pages_peak, self.user_pages)
@@ -275,6 +359,7 @@ class Machine:
             self.reservs.state_hash & 0xFFFFFFFFFFFFFFFF,
             hash(tuple(sorted(k.live))) & 0xFFFFFFFF,
             hash(tuple(s.ks for s in k.cache)) & 0xFFFFFFFF,
+            len(self.swapped),
             len(self.proc_zone),
             sum(len(z) for z in self.zombies),
             self.reservs.broken,

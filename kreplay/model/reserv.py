@@ -72,6 +72,9 @@ class Reservations:
         self.by_block: dict[int, Reservation] = {}  # frame >> ORDER -> rv
         self.partpop = [OrderedDict() for _ in phys.domains]  # head = least recently changed
         self.broken = self.freed = self.reclaimed = 0
+        # The page daemon's last resort when a domain is out of pages: a callable
+        # (domain) -> bool that frees something (the machine's swapper), or None.
+        self.shortage = None
         # XOR of (frame << 24) ^ pindex ^ (object id << 52) over every resident page: a
         # fingerprint of the page map, the same on any machine, a few shifts per allocation
         # (a tuple hash per page cost the replay 10% of its speed).
@@ -96,9 +99,12 @@ class Reservations:
             msucc = resident[at] if at < len(resident) else None
             frame = self._reserv_alloc_page(obj, pindex, domain, mpred, msucc)
         if frame is None:
-            frame = self.phys.domains[domain].alloc(0)
-            while frame is None and self.reclaim_inactive(domain):
-                frame = self.phys.domains[domain].alloc(0)
+            free = self.phys.domains[domain]
+            frame = free.alloc(0)
+            while frame is None and (
+                self.reclaim_inactive(domain) or (self.shortage and self.shortage(domain))
+            ):
+                frame = free.alloc(0)
         if frame is not None:
             obj.pages[pindex] = frame
             resident.insert(at, pindex)

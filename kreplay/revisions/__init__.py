@@ -22,13 +22,21 @@ from kreplay.model.kstack import (
     KVA_KERNEL_ARENA,
     KVA_KSTACK_ARENA,
     KVA_KSTACK_FFFF,
+    NUMA_PAGES_POLICY,
+    NUMA_WITH_KVA,
     PINDEX_GUARD1,
     PINDEX_KSTACK,
     PINDEX_LINEAR,
+    SWAPIN_FALLBACK,
+    SWAPIN_ORIGIN,
     KstackPolicy,
 )
 
 REVIEW = "https://reviews.freebsd.org/D38852"
+# The review's intermediate revisions are not in any public copy: each is D38852 with the
+# one change the review thread reports as its bug (issue 5 lists them), reconstructed on
+# the committed code path. docs/model.md says, per revision, what is and is not known.
+RECONSTRUCTED = "[reconstructed: D38852 with the reported bug put back]"
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,10 @@ BUILTIN = (
     ),
     Revision(
         "later",
-        "Later upstream (CHERI-carried 2025 tree): D38852's geometry; upstream also iterates "
-        "the domain policy directly (not modelled yet: NUMA fallback is issue 5's), so on one "
-        "domain it replays as D38852.",
+        "Later upstream (CHERI-carried 2025 tree): D38852's geometry; the domain policy is "
+        "iterated directly instead of through the shared kstack_object policy, which gives "
+        "the same domain order in a replay (the difference is a race), so it replays as "
+        "D38852: KVA and pages from one domain per step, swap-in falling back.",
         "spec/freebsd-kstack.md §3 (D45163 itself not found)",
         KstackPolicy(kva=KVA_KSTACK_ARENA, pindex=PINDEX_KSTACK),
     ),
@@ -79,11 +88,57 @@ BUILTIN = (
         f"{REVIEW} (reviewers' 'FFFF' comment; spec/freebsd-kstack.md §6.1)",
         KstackPolicy(kva=KVA_KSTACK_FFFF, pindex=PINDEX_KSTACK),
     ),
+    Revision(
+        "D38852-r-guard1",
+        "The review's early pindex formula pindex - (pindex / (K + G) + 1): one page "
+        "subtracted per slot whatever G is, so with more than one guard page "
+        "(--set guard_pages=2) the pindex holes come back.",
+        f"{REVIEW}: early draft, bnovkov/freebsd-src@03ef46ba vm_glue.c "
+        "(spec/freebsd-kstack.md §0 N5) {RECONSTRUCTED}",
+        KstackPolicy(pindex=PINDEX_GUARD1),
+    ),
+    Revision(
+        "D38852-r-waitok",
+        "kstack KVA allocated with M_WAITOK: when the kstack arena cannot grow (i386's "
+        "small kernel map, or --set kva_limit_mb=N) thread creation sleeps in "
+        "vmem_xalloc until a stack is freed, and a replay that cannot free one hangs; "
+        "the committed code passes M_NOWAIT and fails with ENOMEM.",
+        f"{REVIEW}: the hang when KVA ran out {RECONSTRUCTED}",
+        KstackPolicy(kva_wait=True),
+    ),
+    Revision(
+        "D38852-r-wrongarena",
+        "KVA taken from the preferred domain's kstack arena, pages left to the domain "
+        "policy (which falls back to other domains), and the KVA freed to the arena of "
+        "the domain of the stack's first page: when the two differ, vmem_xfree finds no "
+        "busy tag and panics. The committed code takes KVA and pages from the same domain "
+        "at each step of the policy.",
+        f"{REVIEW}: the panic on a NUMA machine {RECONSTRUCTED}",
+        KstackPolicy(numa=NUMA_PAGES_POLICY),
+    ),
+    Revision(
+        "D38852-r-unaligned",
+        "A wholly free chunk released to the parent arena at its bumped (slot-aligned) "
+        "address instead of the address the parent gave: vmem_xfree of the parent "
+        "panics on the first release.",
+        f"{REVIEW}: chunks released unaligned {RECONSTRUCTED}",
+        KstackPolicy(release_unbump=False),
+    ),
+    Revision(
+        "D38852-r-swapin",
+        "Swap-in of a kernel stack retries its original domain (td_kstack_domain) "
+        "until it gets pages: when that domain is depleted the thread never runs again "
+        "(hang). D38852 and later fall back to the other domains.",
+        f"{REVIEW}: the swap-in loop on a depleted domain {RECONSTRUCTED}",
+        KstackPolicy(swapin=SWAPIN_ORIGIN),
+    ),
 )
 
 _POLICY_VALUES = {
     "kva": (KVA_KERNEL_ARENA, KVA_KSTACK_ARENA, KVA_KSTACK_FFFF),
     "pindex": (PINDEX_LINEAR, PINDEX_KSTACK, PINDEX_GUARD1),
+    "numa": (NUMA_WITH_KVA, NUMA_PAGES_POLICY),
+    "swapin": (SWAPIN_FALLBACK, SWAPIN_ORIGIN),
 }
 
 

@@ -1,0 +1,360 @@
+"""NUMA, memory pressure and the review's buggy revisions (issue 5).
+
+Each reconstructed revision gets a small workload that triggers its bug, replayed on the
+revision and on D38852 and later, which must come through. Workloads are op sequences
+(lifecycle.py's vocabulary) so that each one says exactly what the kernel is asked to do.
+"""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kreplay import lifecycle as lc
+from kreplay.model.machine import Machine, machine_config
+from kreplay.model.phys import PhysMemory
+from kreplay.model.reserv import NPAGES, Reservations, VMObject
+from kreplay.replay import replay_ops
+from kreplay.revisions import registry
+
+REVS = registry()
+
+
+class Workload:
+    """Ops in trace order; ticks are milliseconds."""
+
+    def __init__(self):
+        self.ops = lc.Ops()
+        self.tick = 0
+
+    def op(self, kind, pid, tid=0, cpu=0, arg=0, arg2=0, dt=1):
+        self.tick += dt
+        self.ops.add(kind, pid, tid, cpu, self.tick, len(self.ops) + 1, arg, arg2)
+        return self
+
+    def derived(self):
+        return lc.Derived(self.ops, lc.Preflight(), [])
+
+
+def replay(workload, revision, preset="amd64", **settings):
+    text = {k: str(v) for k, v in settings.items()}
+    cfg = machine_config(preset, text)
+    return replay_ops(workload.derived(), "w", "0" * 64, REVS[revision], cfg, text)
+
+
+def threads(w, pid, n, cpu=0, first_tid=100000):
+    """A process on `cpu` that creates n threads."""
+    w.op(lc.PROC_NEW, pid, first_tid, cpu)
+    for i in range(1, n + 1):
+        w.op(lc.THREAD_NEW, pid, first_tid + i, cpu)
+    return [first_tid + i for i in range(1, n + 1)]
+
+
+def fill(w, pid, pages, cpu=0, first_page=0x10000):
+    for page in range(first_page, first_page + pages):
+        w.op(lc.FAULT, pid, 0, cpu, arg=page, dt=0)
+
+
+# --------------------------------------------------------------------------- NUMA basics
+
+
+def test_numa2_preset_splits_cpus_and_memory_evenly():
+    cfg = machine_config("amd64-numa2", {})
+    assert cfg.domains == 2 and cfg.ncpu == 16
+    assert [cfg.domain_of_cpu(c) for c in (0, 7, 8, 15)] == [0, 0, 1, 1]
+    m = Machine(cfg, REVS["D38852"].policy)
+    assert [d.npages for d in m.phys.domains] == [cfg.mem_per_domain_mb * 256] * 2
+
+
+def test_cpu_domains_map_and_its_errors():
+    cfg = machine_config("amd64-numa2", {"cpu_domains": ",".join("01" * 8)})
+    assert [cfg.domain_of_cpu(c) for c in range(4)] == [0, 1, 0, 1]
+    from kreplay.errors import UsageError
+
+    with pytest.raises(UsageError, match="cpu_domains"):
+        machine_config("amd64-numa2", {"cpu_domains": "0,1"})
+    with pytest.raises(UsageError, match="cpu_domains"):
+        machine_config("amd64-numa2", {"cpu_domains": ",".join("2" * 16)})
+    with pytest.raises(UsageError, match="user_policy"):
+        machine_config("amd64-numa2", {"user_policy": "interleave"})
+
+
+def test_stacks_come_from_the_cpus_domain_and_record_the_page_domain():
+    w = Workload()
+    tids0 = threads(w, 10, 5, cpu=0)
+    tids1 = threads(w, 11, 5, cpu=15, first_tid=200000)
+    m = Machine(machine_config("amd64-numa2", {"boot_threads": "0"}), REVS["D38852"].policy)
+    for args in zip(
+        *(getattr(w.ops, c) for c in ("kind", "pid", "tid", "cpu", "tick", "arg", "arg2")),
+        strict=True,
+    ):
+        m.apply(*args)
+    for pid, tids, domain in ((10, tids0, 0), (11, tids1, 1)):
+        for tid in tids:
+            stack = m.procs[pid].threads[tid]
+            frame = m.kstack.object.pages[stack.pindex]
+            assert stack.domain == m.phys.domain_of(frame) == stack.kva_domain == domain
+
+
+def test_user_memory_falls_back_to_the_other_domain_and_counts_remote_pages():
+    w = Workload()
+    w.op(lc.PROC_NEW, 10, 100001, 0)
+    fill(w, 10, 4096 + 2000)  # more than the 16 MiB of domain 0
+    result = replay(w, "D38852", "amd64-numa2", mem_per_domain_mb=16, boot_threads=0)
+    assert result.outcome.status == "ok"
+    # domain 0 also holds the first burst of 16 kstacks (64 pages)
+    assert result.metrics["numa.remote_pages"] == 2000 + 64
+
+
+def test_round_robin_user_policy_spreads_pages():
+    w = Workload()
+    w.op(lc.PROC_NEW, 10, 100001, 0)
+    for page in range(0, 64 * NPAGES, NPAGES):  # one page per 2 MiB window
+        w.op(lc.FAULT, 10, 0, 0, arg=page, dt=0)
+    ft = replay(w, "D38852", "amd64-numa2", boot_threads=0)
+    rr = replay(w, "D38852", "amd64-numa2", boot_threads=0, user_policy="round-robin")
+    assert ft.metrics["numa.remote_pages"] == 0
+    assert rr.metrics["numa.remote_pages"] == 32
+
+
+def test_an_existing_reservation_wins_over_the_requested_domain():
+    reservs = Reservations(PhysMemory(2, 1 << 14))
+    obj = VMObject("kstack", 1 << 29)
+    first = reservs.alloc_page(obj, 100, 0)
+    second = reservs.alloc_page(obj, 101, 1)
+    assert reservs.phys.domain_of(first) == reservs.phys.domain_of(second) == 0
+    assert second == first + 1
+
+
+def test_zombies_go_to_the_list_of_the_domain_that_created_the_thread():
+    w = Workload()
+    tids = threads(w, 10, 3, cpu=0)
+    for tid in tids:
+        w.op(lc.THREAD_EXIT, 10, tid, 15)  # exits on a cpu of domain 1
+    m = Machine(machine_config("amd64-numa2", {"boot_threads": "0"}), REVS["D38852"].policy)
+    for args in zip(
+        *(getattr(w.ops, c) for c in ("kind", "pid", "tid", "cpu", "tick", "arg", "arg2")),
+        strict=True,
+    ):
+        m.apply(*args)
+    assert [len(z) for z in m.zombies] == [3, 0]
+    m.apply(lc.THREAD_NEW, 10, 999999, 15, w.tick + 1, 0, 0)  # a domain-1 alloc: no reap
+    assert [len(z) for z in m.zombies] == [3, 0]
+    m.apply(lc.THREAD_NEW, 10, 999998, 0, w.tick + 2, 0, 0)  # a domain-0 alloc reaps
+    assert [len(z) for z in m.zombies] == [0, 0]
+
+
+# --------------------------------------------------------------------------- pressure
+
+
+def test_pressure_reclaims_partially_populated_reservations():
+    """Two processes touch every other page of their windows, so every reservation is
+    half full; when the domain runs out, order-0 allocation breaks the LRU ones."""
+    w = Workload()
+    w.op(lc.PROC_NEW, 10, 100001, 0).op(lc.PROC_NEW, 11, 110001, 0)
+    for page in range(0, 8 * 4096, 2):
+        w.op(lc.FAULT, 10 + (page // NPAGES) % 2, 0, 0, arg=page, dt=0)
+    result = replay(w, "D38852", mem_per_domain_mb=32, boot_threads=0)
+    assert result.outcome.status == "hang"  # 16384 pages asked of 8192
+    ok = Workload()
+    ok.op(lc.PROC_NEW, 10, 100001, 0).op(lc.PROC_NEW, 11, 110001, 0)
+    for page in range(0, 2 * 4096 + 2048, 2):
+        ok.op(lc.FAULT, 10 + (page // NPAGES) % 2, 0, 0, arg=page, dt=0)
+    fine = replay(ok, "D38852", mem_per_domain_mb=32, boot_threads=0)
+    assert fine.outcome.status == "ok"
+    assert fine.metrics["reserv.reclaimed"] > 0
+    assert fine.metrics["reserv.broken"] == fine.metrics["reserv.reclaimed"]
+
+
+def test_a_domain_can_be_depleted_while_the_other_has_memory():
+    w = Workload()
+    w.op(lc.PROC_NEW, 10, 100001, 0)
+    fill(w, 10, 4096 + 1000)
+    m = Machine(
+        machine_config("amd64-numa2", {"mem_per_domain_mb": "16", "boot_threads": "0"}),
+        REVS["D38852"].policy,
+    )
+    for args in zip(
+        *(getattr(w.ops, c) for c in ("kind", "pid", "tid", "cpu", "tick", "arg", "arg2")),
+        strict=True,
+    ):
+        m.apply(*args)
+    assert m.phys.domains[0].free_pages == 0
+    assert m.phys.domains[1].free_pages > 2000
+
+
+# --------------------------------------------------------------------------- the review's bugs
+
+
+def test_r_guard1_leaves_pindex_holes_with_two_guard_pages():
+    w = Workload()
+    threads(w, 10, 50)
+    for rev, holes in (("D38852-r-guard1", True), ("D38852", False), ("later", False)):
+        result = replay(w, rev, guard_pages=2)
+        assert result.outcome.status == "ok"
+        assert (result.metrics["kstack.pindex_holes"] > 0) == holes, rev
+    same = replay(w, "D38852-r-guard1")  # with one guard page the formulas agree
+    assert same.metrics == replay(w, "D38852").metrics
+
+
+def test_r_waitok_hangs_when_kstack_kva_runs_out_where_d38852_fails_with_enomem():
+    w = Workload()
+    threads(w, 10, 700)
+    hung = replay(w, "D38852-r-waitok", kva_limit_mb=20)
+    assert hung.outcome.status == "hang"
+    assert "vmem_xalloc" in hung.outcome.message and hung.outcome.op == "THREAD_NEW"
+    for rev in ("D38852", "later"):
+        result = replay(w, rev, kva_limit_mb=20)
+        assert result.outcome.status == "ok"
+        assert result.metrics["kstack.enomem"] > 0
+    assert replay(w, "D38852-r-waitok").outcome.status == "ok"  # the 2 TiB map: no sleep
+
+
+def test_r_waitok_hangs_on_i386s_small_kernel_map():
+    w = Workload()
+    threads(w, 10, 3000)
+    assert replay(w, "D38852-r-waitok", "i386", kva_limit_mb=32).outcome.status == "hang"
+    result = replay(w, "D38852", "i386", kva_limit_mb=32)
+    assert result.outcome.status == "ok" and result.metrics["kstack.enomem"] > 0
+
+
+def numa_migrate():
+    """Domain 0's memory filled by a process on cpu 0, then 200 threads created on cpu 0
+    (stacks must come from domain 1), exiting, and reaped on domain 0 so that the stacks
+    overflow domain 1's cache and are freed."""
+    w = Workload()
+    w.op(lc.PROC_NEW, 10, 100001, 0)
+    fill(w, 10, 4096 + 512)
+    tids = threads(w, 20, 200, cpu=0, first_tid=200000)
+    for tid in tids:
+        w.op(lc.THREAD_EXIT, 20, tid, 12)
+    w.op(lc.THREAD_NEW, 20, 300000, 0)  # reaps domain 0's zombies
+    return w
+
+
+def test_r_wrongarena_panics_in_vmem_xfree_where_d38852_does_not():
+    w = numa_migrate()
+    bad = replay(w, "D38852-r-wrongarena", "amd64-numa2", mem_per_domain_mb=16)
+    assert bad.outcome.status == "panic"
+    assert bad.outcome.message.startswith("Assertion bt != NULL failed")
+    assert bad.outcome.op == "THREAD_NEW"
+    for rev in ("D38852", "later"):
+        good = replay(w, rev, "amd64-numa2", mem_per_domain_mb=16)
+        assert good.outcome.status == "ok", rev
+        assert good.metrics["numa.kstack_domain_mismatch"] == 0
+        assert good.metrics["kstack.created"] > 200
+
+
+def test_r_wrongarena_is_harmless_on_one_domain():
+    w = numa_migrate()
+    assert replay(w, "D38852-r-wrongarena").metrics == replay(w, "D38852").metrics
+
+
+def test_r_unaligned_panics_when_a_whole_chunk_is_released():
+    w = Workload()
+    tids = threads(w, 10, 1200)
+    w.op(lc.PROC_EXIT, 10, tids[-1]).op(lc.REAP, 10, 0, arg=1)
+    bad = replay(w, "D38852-r-unaligned")
+    assert bad.outcome.status == "panic"
+    assert "bt != NULL" in bad.outcome.message and "kernel arena domain 0" in bad.outcome.message
+    assert bad.outcome.op == "REAP"
+    for rev in ("D38852", "later", "ffff"):
+        assert replay(w, rev).outcome.status == "ok", rev
+
+
+def swapin_on_a_depleted_domain():
+    """Process 10 on cpu 0 falls silent; process 11 fills domain 0 (the swapper takes
+    10's stacks out), then domain 1; process 10 wakes up."""
+    w = Workload()
+    threads(w, 10, 8, cpu=0)
+    w.op(lc.SLEEP, 10)
+    w.op(lc.PROC_NEW, 11, 110001, 1, dt=5000)
+    fill(w, 11, 4096 + 1024, cpu=1)
+    w.op(lc.WAKE, 10, 0, 0, dt=1000)
+    w.op(lc.THREAD_NEW, 10, 100100, 0)
+    return w
+
+
+def test_r_swapin_hangs_on_a_depleted_domain_where_later_falls_back():
+    w = swapin_on_a_depleted_domain()
+    hung = replay(w, "D38852-r-swapin", "amd64-numa2", mem_per_domain_mb=16)
+    assert hung.outcome.status == "hang"
+    assert "vm_thread_swapin" in hung.outcome.message and hung.outcome.op == "WAKE"
+    for rev in ("D38852", "later"):
+        result = replay(w, rev, "amd64-numa2", mem_per_domain_mb=16)
+        assert result.outcome.status == "ok", rev
+        assert result.metrics["kstack.swapouts"] >= 9
+        assert result.metrics["kstack.swapins"] == result.metrics["kstack.swapouts"]
+        assert result.metrics["numa.kstack_domain_mismatch"] > 0  # swapped in remote
+
+
+def test_no_swapping_without_pressure_or_with_swap_idle_s_0():
+    w = swapin_on_a_depleted_domain()
+    roomy = replay(w, "D38852-r-swapin", "amd64-numa2")
+    assert roomy.outcome.status == "ok" and roomy.metrics["kstack.swapouts"] == 0
+    off = replay(w, "D38852-r-swapin", "amd64-numa2", mem_per_domain_mb=16, swap_idle_s=0)
+    assert off.outcome.status == "ok" and off.metrics["kstack.swapouts"] == 0
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def conservation(m: Machine) -> list[tuple[int, int, int]]:
+    """Per domain: (free + reserved blocks + pages outside reservations, its pages)."""
+    out = []
+    objects = [m.kstack.object, *m.user.values()]
+    for d, dom in enumerate(m.phys.domains):
+        reserved = sum(NPAGES for rv in m.reservs.by_block.values() if rv.domain == d)
+        loose = sum(
+            1
+            for obj in objects
+            for frame in obj.pages.values()
+            if m.phys.domain_of(frame) == d and m.reservs.reserv_of(frame) is None
+        )
+        out.append((d, dom.free_pages + reserved + loose, dom.npages))
+    return out
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                lc.PROC_NEW,
+                lc.THREAD_NEW,
+                lc.THREAD_NEW,
+                lc.THREAD_EXIT,
+                lc.PROC_EXIT,
+                lc.REAP,
+                lc.FAULT,
+                lc.FAULT,
+                lc.FAULT,
+                lc.UNMAP,
+                lc.SLEEP,
+                lc.WAKE,
+            ]
+        ),  # fmt: skip
+        st.integers(1, 6),  # pid
+        st.integers(0, 5),  # tid
+        st.integers(0, 15),  # cpu
+        st.integers(0, 3000),  # ms since the previous op
+        st.integers(0, 4 * NPAGES),  # page
+    ),
+    max_size=150,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS, rev=st.sampled_from(["D38852", "later"]))
+def test_d38852_and_later_never_panic_or_hang_and_conserve_pages_per_domain(ops, rev):
+    cfg = machine_config("amd64-numa2", {"mem_per_domain_mb": "64", "boot_threads": "20"})
+    m = Machine(cfg, REVS[rev].policy)
+    m.boot([])
+    tick = 0
+    for kind, pid, tid, cpu, dt, page in ops:
+        tick += dt
+        arg, arg2 = (page, 0) if kind == lc.FAULT else (page, 64) if kind == lc.UNMAP else (0, 0)
+        m.apply(kind, pid, 1000 + pid * 10 + tid, cpu, tick, arg, arg2)
+        for d, accounted, total in conservation(m):
+            assert accounted == total, f"domain {d}"
+    m.kstack.drain_cache()
+    for d, accounted, total in conservation(m):
+        assert accounted == total, f"domain {d} after draining the kstack cache"
