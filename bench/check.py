@@ -19,6 +19,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kreplay.cli import cli
+from kreplay.revisions import BUILTIN
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET_SPEEDUP = 1.7
@@ -54,7 +55,8 @@ def main() -> None:
     cached_diff, _ = timed(["diff", "base", "D38852", "--db", store, "--set", "uma_burst=17"])
     n_traces = len([p for p in (REPO / "traces").iterdir() if ".kdump" in p.name])
     print(
-        f"matrix: {n_traces} traces x 5 built-in revisions; set-up (ingest, ops, goldens) "
+        f"matrix: {n_traces} traces x {len(BUILTIN)} built-in revisions; set-up (ingest, ops, "
+        f"goldens) "
         f"{setup:.2f} s"
     )
     print(f"{'measurement':44s} {'seconds':>8s}")
