@@ -1,107 +1,38 @@
-"""A synthetic `kdump -H -T -c` workload for benchmarks: a parallel FreeBSD build.
+"""The `buildworld` workload: a parallel FreeBSD build, `make -j16` under `ktrace -i`.
 
-make, sh, cc, ld.lld, rustc and friends forking, exec'ing, creating and ending threads,
-mapping memory, taking page faults and doing I/O with GIO text and hex dumps, printed
-exactly as kdump(1) prints them (spec/kdump-format.md §1). Seeded: the same bytes on every
-run and machine. `write_trace(path, n_lines)` is the entry point.
+make, sh, cc, ld.lld, rustc and friends forking (fork and vfork), exec'ing (sh searching
+PATH), creating and ending threads, mapping memory (rtld's MAP_GUARD + MAP_FIXED maps,
+jemalloc's MAP_ALIGNED chunks), taking page faults and doing I/O with GIO text and hex
+dumps, printed exactly as `kdump -H -T -c` prints them (render.py). Seeded: the same bytes
+on every run and machine.
+
+Two users: `kreplay synth buildworld` (run(): a build that ends, every child reaped) and
+bench/ingest.py (generate(): a stream cut at a line count, as big as the bench asks).
 """
 
-import os
 import random
 import struct
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
-SEED = 2026
-CHUNK_LINES = 250_000  # lines per write(): big joined chunks keep generation fast
+from kreplay.synth.render import (
+    HEX_WIDTH,
+    Recorder,
+    cpu_column,
+    errno_ret,
+    gio_header,
+    header_prefix,
+    hexdump,
+    hx,
+    ret_value,
+    visdump,
+)
 
-NS_PER_S = 1_000_000_000
-START_NS = 1_767_312_000 * NS_PER_S + 417_113_905  # 2026-01-02, absolute time (-T)
 NCPU = 32  # cpus of the traced machine (-c column)
 JOBS = 16  # make -j: processes alive below the root make
-HEX_WIDTH = 16  # kdump hexdump() bytes per line on an 80-column stderr
-TEXT_WIDTH = 70  # kdump visdump() wraps at column 78, data starts at column 8
-
-ERRNO = {
-    2: "No such file or directory",
-    9: "Bad file descriptor",
-    12: "Cannot allocate memory",
-    22: "Invalid argument",
-    25: "Inappropriate ioctl for device",
-    60: "Operation timed out",
-}
-
-
-# ------------------------------------------------------------------ kdump rendering
-
-
-def hx(n: int) -> str:
-    """A plain argument as kdump prints it: `%#jx`, so zero is `0`, not `0x0`."""
-    return f"{n:#x}" if n else "0"
-
-
-def ret_value(n: int) -> str:
-    """A successful RET value: `%ld`, plus `/%#lx` when below 0 or above 9."""
-    return str(n) if 0 <= n <= 9 else f"{n}/{n & 0xFFFF_FFFF_FFFF_FFFF:#x}"
-
-
-def errno_ret(errno: int) -> str:
-    return f"-1 errno {errno} {ERRNO[errno]}"
-
-
-def header_prefix(pid: int, tid: int, comm: str) -> str:
-    """pid `%6d `, tid `%6d ` (-H), comm `%-8.19s ` (padded to 8, cut at 19)."""
-    return f"{pid:6d} {tid:6d} {comm:<8.19} "
-
-
-def visdump(text: str) -> list[str]:
-    """kdump's visdump() of printable ASCII text: the continuation lines of a GIO record.
-
-    7 spaces and `"` open the dump, each newline in the data starts a TAB-led line, long
-    lines wrap with `\\` + TAB, and the closing `"` follows the data or, when the data
-    ends with a newline, stands alone after 7 spaces."""
-    segments = text.split("\n")
-    last = segments.pop()
-    lines: list[str] = []
-    lead = '       "'
-    for segment in segments:
-        lines += _wrapped(lead, segment)
-        lead = "\t"
-    if last or not segments:
-        tail = _wrapped(lead, last)
-        tail[-1] += '"'
-        lines += tail
-    else:
-        lines.append('       "')
-    return lines
-
-
-def _wrapped(lead: str, segment: str) -> list[str]:
-    pieces = [segment[i : i + TEXT_WIDTH] for i in range(0, len(segment), TEXT_WIDTH)] or [""]
-    lines = [lead + pieces[0]] + ["\t" + piece for piece in pieces[1:]]
-    return [line + "\\" for line in lines[:-1]] + lines[-1:]
-
-
-def hexdump(data: bytes) -> list[str]:
-    """kdump's hexdump() for an 80-column stderr, full 16-byte rows only: for a length
-    that is not a multiple of 16 kdump pads the last row and prints an empty line after
-    the dump, which this generator never asks for."""
-    if len(data) % HEX_WIDTH:
-        raise ValueError("hexdump() renders full rows only")
-    lines = []
-    for off in range(0, len(data), HEX_WIDTH):
-        row = data[off : off + HEX_WIDTH]
-        pairs = " ".join(row[i : i + 2].hex() for i in range(0, HEX_WIDTH, 2))
-        shown = "".join(chr(b) if 32 <= b <= 126 else "." for b in row)
-        lines.append(f"       0x{off:04x} {pairs}  |{shown}|")
-    return lines
-
-
-# ------------------------------------------------------------------ the workload
+WIND_DOWN_BUDGET = 2000  # run(): records left to each job when make stops starting jobs
 
 
 @dataclass(frozen=True)
@@ -285,15 +216,18 @@ class Thread:
         self.prefix = header_prefix(self.proc.pid, self.tid, comm)
 
 
+def random_cpu(rng: random.Random) -> str:
+    return cpu_column(rng.randrange(NCPU))
+
+
 class TraceGenerator:
     """A seeded simulation of a traced build; yields the kdump lines in chunks."""
 
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
         self.rand = self.rng.random
-        self.sec, self.ns = divmod(START_NS, NS_PER_S)
-        self.sec_text = f"{self.sec}."
-        self.out: list[str] = []
+        self.rec = Recorder(self.rng)
+        self.winding_down = False  # run(): make starts no more jobs
         self.threads: list[Thread] = []
         self.live = 0  # processes below the root make
         self.next_pid = 41_207
@@ -333,14 +267,30 @@ class TraceGenerator:
 
     # -------------------------------------------------------------- driving
 
-    def generate(self, n_lines: int) -> Iterator[list[str]]:
+    def generate(self, n_lines: int, chunk_lines: int) -> Iterator[list[str]]:
+        """The first n_lines of an endless build, in chunks of about chunk_lines (the
+        last records may be cut off: a recording stopped mid-build)."""
         written = 0
         while written < n_lines:
-            while len(self.out) < CHUNK_LINES:
+            while len(self.rec.out) < chunk_lines:
                 self.step()
-            chunk, self.out = self.out[: n_lines - written], []
+            chunk, self.rec.out = self.rec.out[: n_lines - written], []
             written += len(chunk)
             yield chunk
+
+    def run(self, n_lines: int) -> list[str]:
+        """A whole build of about n_lines: make stops starting jobs after n_lines, every
+        job runs to its end and is reaped, then make exits; nothing is left pending."""
+        while len(self.rec.out) < n_lines:
+            self.step()
+        self.winding_down = True
+        for t in self.threads:  # the last jobs are short: a bounded tail
+            t.proc.budget = min(t.proc.budget, WIND_DOWN_BUDGET)
+        root = self.root.threads[0]
+        while len(self.threads) > 1 or root.queue or root.blocked:
+            self.step()
+        self.call(root, "exit(0)")
+        return self.rec.out
 
     def step(self) -> None:
         t = self.pick()
@@ -350,7 +300,7 @@ class TraceGenerator:
             table = self.main_episodes if t.is_main else self.worker_episodes
             table[int(self.rand() * len(table))](t)
         if self.rand() < 0.02:
-            t.cpu = f"{self.rng.randrange(NCPU):3d} "
+            t.cpu = random_cpu(self.rng)
 
     def pick(self) -> Thread:
         threads, rand = self.threads, self.rand
@@ -373,7 +323,7 @@ class TraceGenerator:
                 return True
             return False
         if p.program is MAKE:
-            if self.live < JOBS and self.rand() < 0.3:
+            if self.live < JOBS and not self.winding_down and self.rand() < 0.3:
                 program = SH if self.rand() < 0.6 else self.command()
                 self.spawn(t, program, vfork=self.rand() < 0.5)
                 return True
@@ -400,13 +350,7 @@ class TraceGenerator:
     # -------------------------------------------------------------- records
 
     def emit(self, t: Thread, tag: str, body: str) -> None:
-        ns = self.ns + 1 + int(self.rand() * 3000)  # -T: absolute, always increasing
-        if ns >= NS_PER_S:
-            ns -= NS_PER_S
-            self.sec += 1
-            self.sec_text = f"{self.sec}."
-        self.ns = ns
-        self.out.append(f"{t.prefix}{self.sec_text}{ns:09d} {t.cpu}{tag}  {body}")
+        self.rec.record(t.prefix, t.cpu, tag, body)
         t.proc.budget -= 1
 
     def call(self, t: Thread, body: str) -> None:
@@ -419,9 +363,8 @@ class TraceGenerator:
         self.emit(t, "NAMI", f'"{path}"')
 
     def gio(self, t: Thread, fd: int, direction: str, data: str | bytes) -> None:
-        count = len(data)
-        self.emit(t, "GIO ", f"fd {fd} {direction} {count} byte{'s' if count != 1 else ''}")
-        self.out += hexdump(data) if isinstance(data, bytes) else visdump(data)
+        self.emit(t, "GIO ", gio_header(fd, direction, len(data)))
+        self.rec.out += hexdump(data) if isinstance(data, bytes) else visdump(data)
 
     def call_ret(self, t: Thread, body: str, result: str) -> None:
         self.call(t, body)
@@ -438,7 +381,7 @@ class TraceGenerator:
 
     def new_thread(self, p: Proc, comm: str) -> Thread:
         self.next_tid += 1 if self.rand() < 0.8 else self.rng.randint(2, 9)
-        t = Thread(p, self.next_tid, comm, f"{self.rng.randrange(NCPU):3d} ", is_main=not p.threads)
+        t = Thread(p, self.next_tid, comm, random_cpu(self.rng), is_main=not p.threads)
         t.rename(comm)
         if p.threads:
             t.stack = 0x7FFF_DFBF_E000 - 0x20_0000 * len(p.threads) - 0x1000
@@ -808,15 +751,3 @@ class TraceGenerator:
         )
         body, result = choices[int(self.rand() * len(choices))]
         self.call_ret(t, body, result)
-
-
-def write_trace(path: Path, n_lines: int) -> float:
-    """Write the trace atomically (a partial file is never reused); seconds taken."""
-    start = time.perf_counter()
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="ascii", newline="\n") as f:
-        for chunk in TraceGenerator(SEED).generate(n_lines):
-            f.write("\n".join(chunk))
-            f.write("\n")
-    os.replace(tmp, path)
-    return time.perf_counter() - start
