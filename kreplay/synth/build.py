@@ -223,11 +223,13 @@ def random_cpu(rng: random.Random) -> str:
 class TraceGenerator:
     """A seeded simulation of a traced build; yields the kdump lines in chunks."""
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, job_divisor: int = 1):
+        """job_divisor: jobs run 1/job_divisor of their records (more, shorter jobs)."""
         self.rng = random.Random(seed)
         self.rand = self.rng.random
         self.rec = Recorder(self.rng)
         self.winding_down = False  # run(): make starts no more jobs
+        self.job_divisor = job_divisor
         self.threads: list[Thread] = []
         self.live = 0  # processes below the root make
         self.next_pid = 41_207
@@ -344,6 +346,9 @@ class TraceGenerator:
             return True
         return False
 
+    def budget(self, program: Program) -> int:
+        return self.rng.randint(*program.budget) // self.job_divisor
+
     def command(self) -> Program:
         return self.rng.choices(COMMANDS, [c.weight for c in COMMANDS])[0]
 
@@ -374,7 +379,7 @@ class TraceGenerator:
 
     def new_process(self, program: Program, parent: Thread | None, comm: str) -> Proc:
         self.next_pid += 1 if self.rand() < 0.9 else self.rng.randint(2, 5)
-        p = Proc(self.next_pid, program, parent, budget=self.rng.randint(*program.budget))
+        p = Proc(self.next_pid, program, parent, budget=self.budget(program))
         p.next_addr = 0x8_2000_0000 + self.rng.randrange(0x100) * 0x10_0000
         self.new_thread(p, comm)
         return p
@@ -423,7 +428,7 @@ class TraceGenerator:
         self.nami(t, program.path)
         self.nami(t, "/libexec/ld-elf.so.1")
         p = t.proc
-        p.program, p.budget = program, self.rng.randint(*program.budget)
+        p.program, p.budget = program, self.budget(program)
         p.want_workers = self.rng.randint(*program.workers)
         p.regions.clear()
         t.rename(program.comm)  # the RET already carries the new name

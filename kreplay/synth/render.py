@@ -15,6 +15,7 @@ TEXT_WIDTH = 70  # kdump visdump() wraps at column 78, data starts at column 8
 
 ERRNO = {
     2: "No such file or directory",
+    3: "No such process",
     9: "Bad file descriptor",
     10: "No child processes",
     12: "Cannot allocate memory",

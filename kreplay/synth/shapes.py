@@ -98,7 +98,7 @@ def _server(sim: Sim, t: Thread, bursts: int) -> Generator:
         w = yield from sim.thr_new(t, partial(_core_worker, pool=pool, gc=gc), first_ret="thr_new")
         sim.thr_set_name(t, w, name)
         long_lived.append(w)
-    named = CORE_WORKERS
+    named, short_lived = CORE_WORKERS, []
     for _ in range(bursts):
         sim.rec.idle(sim.rng.randint(2, 20) * 1_000_000_000)
         work, pool.work = pool.work, Event()
@@ -108,10 +108,11 @@ def _server(sim: Sim, t: Thread, bursts: int) -> Generator:
             w = yield from sim.thr_new(t, partial(_burst_worker, pool=pool), first_ret="thr_new")
             named += 1
             sim.thr_set_name(t, w, EXEC_NAME.format(named))
+            short_lived.append(w)
             yield
     pool.stop = True
     sim.umtx_wake(t, pool.work, pool.heap)
-    yield from sim.join(t, long_lived)
+    yield from sim.join(t, long_lived + short_lived)
     sim.exit(t)
 
 
@@ -245,6 +246,7 @@ PRESSURE_WORKERS = 4  # stress-ng --vm 4
 PRESSURE_GENERATIONS = 3  # workers each slot runs in turn, per unit of scale
 PRESSURE_PAGES = 2000  # pages each worker touches: 4 x 2000 = half the machine
 VM_REGION = 0x1000_0000  # 256 MiB mapped by each worker, touched sparsely
+PRESSURE_HELPERS = (16, 48)  # threads each worker starts: more than the kstack cache holds
 
 
 def memory_pressure(seed: int, scale: int) -> list[str]:
@@ -273,16 +275,17 @@ def _pressure_root(sim: Sim, t: Thread, generations: int) -> Generator:
 
 
 def _vm_worker(sim: Sim, t: Thread) -> Generator:
-    """Touch the lower half, unmap it, touch the upper half; helper threads touch the
-    upper half meanwhile."""
+    """Touch the lower half, start helper threads (kernel stacks wanted while memory is
+    short) that touch the upper half, unmap the lower half, touch the upper half."""
     region, half = sim.mmap_anon(t, VM_REGION, align=True), VM_REGION // 2
-    helpers = []
-    for _ in range(sim.rng.randint(2, 4)):
-        body = partial(_vm_helper, base=region + half, size=half)
-        helpers.append((yield from sim.thr_new(t, body)))
     touched = 0
     while touched < PRESSURE_PAGES // 2:
         touched += yield from _touch_run(sim, t, region, half, PRESSURE_PAGES // 2 - touched)
+    helpers, start = [], Event()
+    for _ in range(sim.rng.randint(*PRESSURE_HELPERS)):
+        body = partial(_vm_helper, start=start, base=region + half, size=half)
+        helpers.append((yield from sim.thr_new(t, body)))
+    sim.umtx_wake(t, start, region)  # all of them alive before any exits
     sim.munmap(t, region, half)
     while touched < PRESSURE_PAGES:
         touched += yield from _touch_run(sim, t, region + half, half, PRESSURE_PAGES - touched)
@@ -300,8 +303,8 @@ def _touch_run(sim: Sim, t: Thread, base: int, size: int, left: int) -> Generato
     return count
 
 
-def _vm_helper(sim: Sim, t: Thread, base: int, size: int) -> Generator:
+def _vm_helper(sim: Sim, t: Thread, start: Event, base: int, size: int) -> Generator:
     sim.touch_stack(t, 2)
-    for _ in range(sim.rng.randint(2, 6)):
-        yield from _touch_run(sim, t, base, size, 40)
+    yield from sim.umtx_wait(t, start, base - VM_REGION // 2)
+    yield from _touch_run(sim, t, base, size, 16)
     sim.thr_exit(t)

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
-from kreplay.synth.render import Recorder, cpu_column, header_prefix, hx, ret_value
+from kreplay.synth.render import Recorder, cpu_column, errno_ret, header_prefix, hx, ret_value
 
 PAGE = 0x1000
 SUPERPAGE = 0x20_0000  # 2 MiB: one reservation of user memory
@@ -241,6 +241,9 @@ class Sim:
 
     def thr_set_name(self, t: Thread, target: Thread, name: str) -> None:
         self.call(t, f"thr_set_name({target.tid:#x},{t.stack - 0x98:#x})")
+        if target not in t.proc.threads:  # it ran to its end before it was named
+            self.ret(t, "thr_set_name", errno_ret(3))
+            return
         target.rename(name)
         self.ret(t, "thr_set_name", "0")
 
