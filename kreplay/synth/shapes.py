@@ -10,7 +10,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from functools import partial
 
-from kreplay.synth.sim import PAGE, SUPERPAGE, Event, Sim, Thread
+from kreplay.synth.sim import PAGE, SUPERPAGE, Event, Sim, Thread, simulate
 
 AMD64_CPUS = tuple(range(8))  # the amd64 preset
 DOMAIN0, DOMAIN1 = tuple(range(8)), tuple(range(8, 16))  # amd64-numa2: cpu -> domain
@@ -27,10 +27,8 @@ def thread_storm(seed: int, scale: int) -> list[str]:
     """stress-ng --pthread: each instance creates threads that block on a condition
     variable until it holds STORM_THREADS * scale of them, broadcasts, joins them all
     and starts over: thousands of live threads, far more than the kstack cache holds."""
-    sim = Sim(seed)
-    root = sim.new_process("stress-ng", 0, AMD64_CPUS)
-    sim.start(root, _storm_root(sim, root, STORM_THREADS * scale))
-    return sim.run()
+    body = partial(_storm_root, target=STORM_THREADS * scale)
+    return simulate(seed, "stress-ng", 0, AMD64_CPUS, body)
 
 
 def _storm_root(sim: Sim, t: Thread, target: int) -> Generator:
@@ -83,10 +81,8 @@ def threadpool_server(seed: int, scale: int) -> list[str]:
     `RET thr_new 0`): a core pool and GC threads that live as long as the server, and
     idle periods of seconds between request bursts, each of which adds 64-192 short-lived
     workers that exit when their keep-alive wait times out."""
-    sim = Sim(seed, first_pid=2817, first_tid=100_412)
-    root = sim.new_process("java", 1, AMD64_CPUS)
-    sim.start(root, _server(sim, root, BURSTS * scale))
-    return sim.run()
+    body = partial(_server, bursts=BURSTS * scale)
+    return simulate(seed, "java", 1, AMD64_CPUS, body, first_pid=2817, first_tid=100_412)
 
 
 def _server(sim: Sim, t: Thread, bursts: int) -> Generator:
@@ -168,10 +164,8 @@ def numa_migrate(seed: int, scale: int) -> list[str]:
     domain 1 while their KVA comes from domain 0's kstack arena), the scheduler moves them
     to domain 1, where they touch their stacks and exit, and a thread created on domain 1
     reaps them. Finally both processes exit and are reaped from a domain-1 cpu."""
-    sim = Sim(seed, first_pid=3310, first_tid=100_950)
-    root = sim.new_process("sh", 0, DOMAIN0)
-    sim.start(root, _numa_root(sim, root, scale))
-    return sim.run()
+    body = partial(_numa_root, waves=scale)
+    return simulate(seed, "sh", 0, DOMAIN0, body, first_pid=3310, first_tid=100_950)
 
 
 def _numa_root(sim: Sim, t: Thread, waves: int) -> Generator:
@@ -252,13 +246,11 @@ PRESSURE_HELPERS = (16, 48)  # threads each worker starts: more than the kstack 
 def memory_pressure(seed: int, scale: int) -> list[str]:
     """stress-ng --vm on a 64 MiB machine: workers map 256 MiB each and touch 2000 pages
     in short runs scattered over it, so every run starts a 2 MiB reservation that stays
-    mostly empty; free memory is soon all inside such reservations and each further page
-    costs vm_reserv_reclaim_inactive() a reservation. Workers also start threads (kernel
+    mostly empty; free memory is soon all inside such reservations, and when order-0 pages
+    run out vm_reserv_reclaim_inactive() breaks them. Workers also start threads (kernel
     stacks wanted under pressure), unmap part of their memory, exit and are replaced."""
-    sim = Sim(seed, first_pid=4470, first_tid=101_330)
-    root = sim.new_process("stress-ng", 2, AMD64_CPUS)
-    sim.start(root, _pressure_root(sim, root, PRESSURE_GENERATIONS * scale))
-    return sim.run()
+    body = partial(_pressure_root, generations=PRESSURE_GENERATIONS * scale)
+    return simulate(seed, "stress-ng", 2, AMD64_CPUS, body, first_pid=4470, first_tid=101_330)
 
 
 def _pressure_root(sim: Sim, t: Thread, generations: int) -> Generator:

@@ -298,3 +298,12 @@ class Sim:
         """A new thread's first touches of its stack, top down."""
         for i in range(pages):
             self.fault(t, t.stack - 0x100 - i * PAGE)
+
+
+def simulate(seed: int, comm: str, cpu: int, cpus: tuple[int, ...], body: Body, **ids) -> list[str]:
+    """A workload from its first process, which existed before tracing (no creation
+    record); ids: first_pid and first_tid of the processes and threads it starts."""
+    sim = Sim(seed, **ids)
+    root = sim.new_process(comm, cpu, cpus)
+    sim.start(root, body(sim, root))
+    return sim.run()
