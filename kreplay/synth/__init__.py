@@ -6,7 +6,8 @@ same bytes on every run and machine. A shape also names the machine to replay it
 which goes into the trace's sidecar (<name>.toml, the format of traces/).
 
     render.py   kdump text: headers, arguments, RET values, GIO dumps, the clock
-    build.py    buildworld (also the ingest bench's workload)
+    build.py    buildworld (also the ingest bench's workload), with build_programs.py (what
+                the build runs) and build_episodes.py (what a program does meanwhile)
     sim.py      a seeded scheduler of traced threads and the libc/libthr call sequences
     shapes.py   thread-storm, threadpool-server, numa-migrate, memory-pressure
 """
