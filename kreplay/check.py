@@ -37,6 +37,7 @@ class Unit:
     revision: Revision
     cfg: MachineConfig
     derived: lc.Derived
+    settings: dict[str, str] = field(default_factory=dict)  # the sidecar's [replay] set
 
 
 @dataclass
@@ -74,15 +75,25 @@ def trace_files(traces_dir: str) -> dict[str, Path]:
     return {default_trace_name(str(p)): p for p in files}
 
 
-def sidecar_machine(path: Path) -> str:
-    """The machine preset of a trace's <name>.toml sidecar (amd64 without one)."""
+def sidecar_machine(path: Path) -> tuple[MachineConfig, dict[str, str]]:
+    """The machine of a trace's <name>.toml sidecar: `[replay] machine` (a preset, amd64
+    without one) and `[replay] set` (machine parameters, as `--set` gives them)."""
     sidecar = path.parent / (default_trace_name(str(path)) + ".toml")
     if not sidecar.exists():
-        return "amd64"
+        return machine_config("amd64", {}), {}
     try:
-        return tomllib.loads(sidecar.read_text()).get("replay", {}).get("machine", "amd64")
+        replay = tomllib.loads(sidecar.read_text()).get("replay", {})
+        preset, table = replay.get("machine", "amd64"), replay.get("set", {})
+        if not isinstance(table, dict) or not all(
+            isinstance(v, int | bool) for v in table.values()
+        ):
+            raise UsageError("[replay] set must be a table of integers and booleans")
+        settings = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in table.items()}
+        return machine_config(preset, settings), settings
     except tomllib.TOMLDecodeError as e:
         raise KreplayError(f"bad sidecar: {e}", path=str(sidecar)) from None
+    except UsageError as e:
+        raise KreplayError(f"bad sidecar: {e.message}", path=str(sidecar)) from None
 
 
 def plan(
@@ -100,15 +111,17 @@ def plan(
         if not store.has_name(name):
             ingest(store, str(path), name=name)
         info = store.trace(name)
-        cfg = machine_config(sidecar_machine(path), {})
+        cfg, settings = sidecar_machine(path)
         derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
-        units += [Unit(name, info.sha256, rev, cfg, derived) for rev in revisions]
+        units += [Unit(name, info.sha256, rev, cfg, derived, settings) for rev in revisions]
     return units
 
 
 def run_unit(unit: Unit) -> bytes:
     """A worker's job: replay one cell, return its Result as JSON."""
-    result = replay_ops(unit.derived, unit.trace, unit.sha256, unit.revision, unit.cfg, {})
+    result = replay_ops(
+        unit.derived, unit.trace, unit.sha256, unit.revision, unit.cfg, unit.settings
+    )
     return to_json(result)
 
 

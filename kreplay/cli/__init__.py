@@ -1,8 +1,8 @@
 """The command line: parse options, call one core function, render. No logic here.
 
-Commands live in store_cmds.py (ingest, traces, show, sql) and model_cmds.py (revisions,
-replay, diff, check, golden); this module holds the group, the shared options and the
-error boundary.
+Commands live in store_cmds.py (ingest, traces, show, sql), model_cmds.py (revisions,
+replay, diff, check, golden) and synth_cmd.py (synth); this module holds the group, the
+shared options and the error boundary.
 """
 
 import os
@@ -138,4 +138,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Register the commands (they import the group and the options above).
-from kreplay.cli import model_cmds, store_cmds  # noqa: E402, F401
+from kreplay.cli import model_cmds, store_cmds, synth_cmd  # noqa: E402, F401

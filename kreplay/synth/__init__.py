@@ -1,0 +1,176 @@
+"""Synthetic workloads: `kreplay synth SHAPE --seed N --scale N -o FILE` (docs/synth.md).
+
+Each shape is a seeded simulation of a FreeBSD workload printed exactly as
+`kdump -H -T -c` prints it, with synthetic timestamps: the same seed and scale give the
+same bytes on every run and machine. A shape also names the machine to replay it on,
+which goes into the trace's sidecar (<name>.toml, the format of traces/).
+
+    render.py   kdump text: headers, arguments, RET values, GIO dumps, the clock
+    build.py    buildworld (also the ingest bench's workload), with build_programs.py (what
+                the build runs) and build_episodes.py (what a program does meanwhile)
+    sim.py      a seeded scheduler of traced threads and the libc/libthr call sequences
+    shapes.py   thread-storm, threadpool-server, numa-migrate, memory-pressure
+"""
+
+import bz2
+import gzip
+import lzma
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kreplay.errors import KreplayError, UsageError
+from kreplay.ingest.source import default_trace_name
+from kreplay.synth import shapes
+from kreplay.synth.build import TraceGenerator
+
+BUILD_LINES = 50_000  # buildworld lines per unit of scale
+BUILD_JOB_DIVISOR = 8  # buildworld's jobs are 8 times shorter than the bench's
+
+
+def buildworld(seed: int, scale: int) -> list[str]:
+    """The bench's build with shorter jobs: more fork/exec/exit/wait4 per line."""
+    return TraceGenerator(seed, BUILD_JOB_DIVISOR).run(BUILD_LINES * scale)
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    summary: str
+    generate: Callable[[int, int], list[str]]
+    recording: str  # the ktrace command whose output the shape imitates
+    machine: str = "amd64"
+    settings: dict[str, int] = field(default_factory=dict)
+    cpu_domains: tuple[str, ...] = ()  # cpus of each NUMA domain, when more than one
+
+
+CFW = "ktrace -i -d -t cfw"
+SHAPES = {
+    s.name: s
+    for s in (
+        Shape(
+            "buildworld",
+            "make -j16: fork/vfork/execve/exit/wait4 storms, rtld mappings, page faults, "
+            "short-lived threads, GIO text and hex dumps",
+            buildworld,
+            "ktrace -i -t +f",
+        ),
+        Shape(
+            "thread-storm",
+            "stress-ng --pthread 4: thr_new/thr_exit churn with thousands of live threads",
+            shapes.thread_storm,
+            CFW,
+        ),
+        Shape(
+            "threadpool-server",
+            "a Java server on a 14.x kernel: long-lived pools, idle gaps, bursts of "
+            "short-lived workers",
+            shapes.threadpool_server,
+            CFW,
+        ),
+        Shape(
+            "numa-migrate",
+            "threads created on domain 0's cpus while user memory fills domain 0, exiting "
+            "on domain 1's cpus",
+            shapes.numa_migrate,
+            CFW,
+            machine="amd64-numa2",
+            settings={"mem_per_domain_mb": shapes.NUMA_MEM_MB},
+            cpu_domains=("0-7", "8-15"),
+        ),
+        Shape(
+            "memory-pressure",
+            "stress-ng --vm on a 64 MiB machine: sparse faults exhaust free memory and "
+            "reservations are reclaimed",
+            shapes.memory_pressure,
+            CFW,
+            settings={"mem_per_domain_mb": shapes.PRESSURE_MEM_MB},
+        ),
+    )
+}
+
+
+def synthesize(shape: str, seed: int, scale: int) -> list[str]:
+    """The trace's lines (without line ends)."""
+    if shape not in SHAPES:
+        raise UsageError(f"unknown shape {shape!r} (shapes: {', '.join(SHAPES)})")
+    if scale < 1 or seed < 0:
+        raise UsageError(f"need --scale >= 1 and --seed >= 0, not {scale} and {seed}")
+    return SHAPES[shape].generate(seed, scale)
+
+
+def write(shape: str, seed: int, scale: int, path: str) -> int:
+    """Write the trace atomically, compressed by the name (.gz, .xz, .bz2, with no
+    timestamp or file name inside, so that the file is byte-identical too). Its lines."""
+    lines = synthesize(shape, seed, scale)
+    data = ("\n".join(lines) + "\n").encode("ascii")
+    if path.endswith(".gz"):
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    elif path.endswith(".xz"):
+        data = lzma.compress(data, preset=9)
+    elif path.endswith(".bz2"):
+        data = bz2.compress(data, 9)
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise KreplayError(f"cannot write the trace: {e.strerror}", path=path) from None
+    return len(lines)
+
+
+def sidecar_path(path: str) -> str:
+    """traces/x.kdump.gz -> traces/x.toml (check.py's trace name rule)."""
+    return str(Path(path).parent / (default_trace_name(path) + ".toml"))
+
+
+def sidecar(shape: str, seed: int, scale: int, lines: int, path: str) -> str:
+    """The provenance and replay machine of a synthesized trace, as traces/ keeps them."""
+    s = SHAPES[shape]
+    command = f"kreplay synth {shape} --seed {seed} --scale {scale} -o {path}"
+    out = [
+        f"# Synthetic, from `kreplay synth`: {s.summary}.",
+        f"# Printed as `kdump -H -T -c` prints a `{s.recording}` recording.",
+        "[provenance]",
+        'kind = "synthetic"',
+        'generator = "kreplay synth (kreplay/synth)"',
+        f'shape = "{shape}"',
+        f"seed = {seed}",
+        f"scale = {scale}",
+        f"lines = {lines}",
+        f'command = "{command}"',
+        f'recording = "{s.recording}; kdump -H -T -c"',
+        "",
+        "[replay]",
+        f'machine = "{s.machine}"',
+    ]
+    if s.settings:
+        pairs = ", ".join(f"{k} = {v}" for k, v in sorted(s.settings.items()))
+        out.append(f"set = {{ {pairs} }}")
+    if s.cpu_domains:
+        out.append("cpu_domains = [" + ", ".join(f'"{c}"' for c in s.cpu_domains) + "]")
+    return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True)
+class Written:
+    path: str
+    shape: str
+    seed: int
+    scale: int
+    lines: int
+    sidecar: str | None
+
+
+def synth_file(shape: str, seed: int, scale: int, path: str, with_sidecar: bool) -> Written:
+    """`kreplay synth`: the trace and, unless told not to, its sidecar next to it."""
+    lines = write(shape, seed, scale, path)
+    side = sidecar_path(path) if with_sidecar else None
+    if side is not None:
+        try:
+            Path(side).write_text(sidecar(shape, seed, scale, lines, path))
+        except OSError as e:
+            raise KreplayError(f"cannot write the sidecar: {e.strerror}", path=side) from None
+    return Written(path, shape, seed, scale, lines, side)
