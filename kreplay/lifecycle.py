@@ -191,7 +191,8 @@ class _Deriver:
             return
         if kind in ("SLEEP", "WAKE"):  # process-wide marks; a silent process exists too
             if pid not in self.exited:
-                self._ensure(pid, tid)
+                if pid not in self.threads:  # (a WAKE's tid may be a thread not yet created)
+                    self._ensure(pid, tid)
                 mark = SLEEP if kind == "SLEEP" else WAKE
                 self._op(mark, (pid, 0, e["cpu"] or 0, e["tick"], e["line"]))
             return
