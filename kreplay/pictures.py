@@ -138,9 +138,7 @@ def pindex_rows(alloc: KstackAllocator) -> list[LayoutRow]:
         if 1 < b - a <= alloc.cfg.slot:  # the gaps kstack.pindex_holes counts
             pages.update(dict.fromkeys(range(a + 1, b), HOLE))
     popcnt = {
-        rv.pindex: rv.popcnt
-        for rv in alloc.reservs.by_block.values()
-        if rv.object is alloc.object
+        rv.pindex: rv.popcnt for rv in alloc.reservs.by_block.values() if rv.object is alloc.object
     }
     return _rows(pages, lambda start: popcnt.get(start, -1))
 
