@@ -215,6 +215,15 @@ def test_history_caps_the_number_of_runs(tmp_path):
     assert hist.runs[0].label == f"run{4:03d}"
 
 
+def test_kva_rows_are_labelled_with_the_machine_s_kernel_addresses():
+    from kreplay.pictures import LayoutRow
+
+    row = LayoutRow(512, "g" + "L" * 4 + "." * 507)
+    assert ">0xfffffe0000200000<" in svg.layout([row], "kva", machine="amd64")
+    assert ">0xffff000000200000<" in svg.layout([row], "kva", machine="arm64")
+    assert ">VMIN+0x200000<" in svg.layout([row], "kva", machine="i386")  # no constant known
+
+
 def test_a_missing_value_breaks_a_trend_line():
     chart = svg.trend_chart("m", ["a", "b", "c", "d"], [("r", "#000", [1.0, None, 2.0, 3.0])])
     assert chart.count("<polyline") == 2 and chart.count("<circle") == 3

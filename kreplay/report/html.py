@@ -270,7 +270,7 @@ class Page:
         )
 
     def layouts(self, cells: list[Cell]) -> str:
-        figures = [self._layout_figure(c.revision, c.pictures) for c in cells if c.pictures]
+        figures = [self._layout_figure(c) for c in cells if c.pictures is not None]
         if not figures:
             return ""
         legend = (
@@ -286,19 +286,21 @@ class Page:
         return f"<h3>kstack KVA and pindex layout</h3>{legend}{''.join(figures)}\n"
 
     @staticmethod
-    def _layout_figure(revision: str, pics: Pictures) -> str:
+    def _layout_figure(cell: Cell) -> str:
+        pics: Pictures = cell.pictures
+        machine = cell.result.machine if cell.result is not None else ""
         shown = [c for c in pics.chunks if any(r.start <= c.kva < r.start + 512 for r in pics.kva)]
         if pics.chunks:
             where = f"{len(pics.chunks)} kstack arena chunks ({pics.chunks[0].slots} slots)"
         else:
             where = f"KVA from {escape(pics.kva_source)}, no kstack arena"
         caption = (
-            f"{escape(revision)} <span>K={pics.kstack_pages} G={pics.guard_pages}, {where}, "
+            f"{escape(cell.revision)} <span>K={pics.kstack_pages} G={pics.guard_pages}, {where}, "
             f"pindex {escape(pics.pindex_policy)}</span>"
         )
         return (
             f'<figure><figcaption>{caption}</figcaption><div class="pair">'
-            f"{svg.layout(pics.kva, 'kva', shown)}{svg.layout(pics.pindex, 'pindex')}"
+            f"{svg.layout(pics.kva, 'kva', shown, machine)}{svg.layout(pics.pindex, 'pindex')}"
             "</div></figure>"
         )
 

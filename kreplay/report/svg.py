@@ -11,7 +11,14 @@ from html import escape
 from kreplay.pictures import CACHED, FREE, GUARD, HOLE, LIVE, SLOT_FREE, LayoutRow, Population
 
 NPAGES = 512
-VM_MIN_KERNEL_ADDRESS = 0xFFFFFE0000000000  # amd64; the model counts KVA from here
+# VM_MIN_KERNEL_ADDRESS of the machine presets (spec/freebsd-kstack.md §5), from which the
+# model counts KVA pages; rows of other machines are labelled by their offset from it.
+VM_MIN_KERNEL_ADDRESS = {
+    "amd64": 0xFFFFFE0000000000,
+    "amd64-kasan": 0xFFFFFE0000000000,
+    "amd64-numa2": 0xFFFFFE0000000000,
+    "arm64": 0xFFFF000000000000,
+}
 PAGE = 4096
 
 # Population map: one cell per 2 MiB physical window.
@@ -96,7 +103,7 @@ def _window_text(w, pop: Population) -> str:
     return f"PA {first:#x}: {w.kstack} kstack + {w.user} user pages; {owner}"
 
 
-def layout(rows: list[LayoutRow], kind: str, chunks: list = ()) -> str:
+def layout(rows: list[LayoutRow], kind: str, chunks: list = (), machine: str = "") -> str:
     """KVA (kind 'kva') or kstack_object pindex (kind 'pindex') rows of 512 pages, one
     pixel per page, runs of one kind of page drawn as one rectangle. KVA rows mark where
     each kstack arena chunk starts; pindex rows say whether a reservation backs them."""
@@ -112,7 +119,7 @@ def layout(rows: list[LayoutRow], kind: str, chunks: list = ()) -> str:
     paths: dict[str, list[str]] = {letter: [] for letter in PAGE_COLOUR}
     for i, row in enumerate(rows):
         y = ZOOM_HEIGHT + 2 + i * ROW_PITCH
-        out.append(_row_label(row, kind, y))
+        out.append(_row_label(row, kind, y, VM_MIN_KERNEL_ADDRESS.get(machine)))
         background = "#fff0db" if row.reserv >= 0 else "#f8f9fa"
         out.append(
             f'<rect x="{ROW_LABEL}" y="{y}" width="{NPAGES}" height="{ROW_HEIGHT}" '
@@ -165,9 +172,11 @@ def _runs(pages: str) -> list[tuple[int, int, str]]:
     return runs
 
 
-def _row_label(row: LayoutRow, kind: str, y: int) -> str:
-    if kind == "kva":
-        text = f"{VM_MIN_KERNEL_ADDRESS + row.start * PAGE:#x}"
+def _row_label(row: LayoutRow, kind: str, y: int, base: int | None) -> str:
+    if kind == "kva" and base is not None:
+        text = f"{base + row.start * PAGE:#x}"
+    elif kind == "kva":
+        text = f"VMIN+{row.start * PAGE:#x}"
     else:
         text = f"pindex {row.start}"
     return f'<text x="{ROW_LABEL - 6}" y="{y + ROW_HEIGHT - 2}" class="lbl">{text}</text>'
