@@ -227,7 +227,7 @@ def test_kva_rows_are_labelled_with_the_machine_s_kernel_addresses():
 def test_a_missing_value_breaks_a_trend_line():
     chart = svg.trend_chart("m", ["a", "b", "c", "d"], [("r", "#000", [1.0, None, 2.0, 3.0])])
     assert chart.count("<polyline") == 2 and chart.count("<circle") == 3
-    assert svg._short(1806644) == "1.81M" and svg._short(0.25) == "0.25"
+    assert svg._short(1806644) == "1.807M" and svg._short(0.25) == "0.25"
 
 
 # ---------------------------------------------------------------------------- browser

@@ -282,5 +282,5 @@ def _short(v: float) -> str:
     """A number in at most ~6 characters, for axis labels."""
     for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
         if abs(v) >= scale:
-            return f"{v / scale:.3g}{suffix}"
+            return f"{v / scale:.4g}{suffix}"
     return f"{v:.4g}"
