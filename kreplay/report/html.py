@@ -243,13 +243,14 @@ class Page:
             pops = c.pictures.population
             for pop in pops:
                 shown = max((w.index for w in pop.used), default=-1) + 1
-                kstack = sum(1 for w in pop.used if w.kstack)
+                kstack = [w for w in pop.used if w.kstack]
                 where = f" domain {pop.domain}" if len(pops) > 1 else ""
                 figures.append(
                     f"<figure><figcaption>{escape(c.revision)}{where} <span>"
-                    f"{len(pop.used)} windows in use, {kstack} with kstack pages; "
+                    f"{len(pop.used)} windows in use, {len(kstack)} with kstack pages; "
                     f"windows 0-{max(shown - 1, 0)} of {pop.windows} shown</span>"
-                    f"</figcaption>{svg.population_map(pop, len(pops))}</figure>"
+                    f"</figcaption>{svg.population_map(pop, len(pops))}"
+                    f'<div class="legend">{_kstack_windows(kstack)}</div></figure>'
                 )
         if not figures:
             return ""
@@ -263,7 +264,9 @@ class Page:
             "user reservation"
             f'<span class="sw" style="background:{svg._mix(svg.HUE[""], 1)}"></span>'
             'no reservation (order-0 pages) <span class="sw" style="border:2px solid #000">'
-            "</span>window holding kstack pages. Hover a cell for its numbers.</p>"
+            "</span>window holding kstack pages. Under each map: the windows holding kstack "
+            "pages, with their kstack pages (rv: a kstack reservation owns the window). "
+            "Hover a cell for its numbers.</p>"
         )
         return (
             f"<h3>Reservation population at the end of the replay</h3>{legend}{''.join(figures)}\n"
@@ -348,6 +351,15 @@ class Page:
             for r in self.revisions
         )
         return f'<h2 id="revisions">Revisions</h2><table>{items}</table>\n'
+
+
+def _kstack_windows(windows: list, most: int = 8) -> str:
+    """'kstack windows: 0: 100/512 rv, ...': the physical side of the EFB patterns."""
+    if not windows:
+        return "no kstack pages"
+    items = [f"{w.index}: {w.kstack}/512{' rv' if w.reserv == 'kstack' else ''}" for w in windows]
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return "kstack windows " + ", ".join(items[:most]) + more
 
 
 def _best(values: list, polarity: str):
