@@ -258,11 +258,11 @@ class Page:
             '<p class="legend">Each cell is a 2 MiB physical window (512 pages), '
             f"{svg.MAP_COLUMNS} to a row from physical address 0; the windows above the "
             "last one shown hold no page. Shade: pages allocated in the window. "
-            f'<span class="sw" style="background:{svg._mix(svg.HUE["kstack"], 1)}"></span>'
+            f'<span class="sw" style="background:{svg.shade(svg.HUE["kstack"], 1)}"></span>'
             "kstack reservation"
-            f'<span class="sw" style="background:{svg._mix(svg.HUE["user"], 1)}"></span>'
+            f'<span class="sw" style="background:{svg.shade(svg.HUE["user"], 1)}"></span>'
             "user reservation"
-            f'<span class="sw" style="background:{svg._mix(svg.HUE[""], 1)}"></span>'
+            f'<span class="sw" style="background:{svg.shade(svg.HUE[""], 1)}"></span>'
             'no reservation (order-0 pages) <span class="sw" style="border:2px solid #000">'
             "</span>window holding kstack pages. Under each map: the windows holding kstack "
             "pages, with their kstack pages (rv: a kstack reservation owns the window). "

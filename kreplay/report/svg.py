@@ -61,7 +61,7 @@ PAGE_MEANING = {
 }
 
 
-def _mix(rgb: tuple[int, int, int], fraction: float) -> str:
+def shade(rgb: tuple[int, int, int], fraction: float) -> str:
     """The hue at `fraction` strength over white, on a square-root scale so that a window
     holding a few pages stands out from an empty one."""
     strength = 0.3 + 0.7 * min(1.0, fraction) ** 0.5
@@ -87,7 +87,7 @@ def population_map(pop: Population, domains: int) -> str:
     out.append(f'<rect width="{width}" height="{height}" fill="url(#popgrid)"/>')
     for index, w in sorted(used.items()):
         x, y = (index % MAP_COLUMNS) * MAP_PITCH, (index // MAP_COLUMNS) * MAP_PITCH
-        fill = _mix(HUE[w.reserv], (w.kstack + w.user) / NPAGES)
+        fill = shade(HUE[w.reserv], (w.kstack + w.user) / NPAGES)
         stroke = ' stroke="#000" stroke-width="1"' if w.kstack else ""
         out.append(
             f'<rect class="w" x="{x}" y="{y}" width="{MAP_CELL}" height="{MAP_CELL}" '
