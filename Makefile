@@ -31,8 +31,8 @@ demo: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
-# Debian's chromium for the HTML report's browser test; never fails the build (the test
-# then skips, saying why: see tests/install-chromium.sh).
+# Debian's chromium for the HTML report's browser test: apt-get as root, else unpacked
+# under .venv/chromium/. Never fails the build (the test then skips, saying why).
 chromium: | $(BIN)/python
 	@sh tests/install-chromium.sh $(VENV)/chromium-status.txt
 

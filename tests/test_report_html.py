@@ -235,6 +235,7 @@ def test_a_missing_value_breaks_a_trend_line():
 # ---------------------------------------------------------------------------- browser
 
 CHROMIUM_STATUS = REPO / ".venv" / "chromium-status.txt"  # written by `make chromium`
+CHROMIUM_UNPACKED = REPO / ".venv" / "chromium" / "chromium"  # `make chromium` without root
 FLAGS = [
     "--headless",
     "--no-sandbox",  # the tests run as root here and in CI
@@ -252,6 +253,8 @@ def chromium() -> str:
     path = os.environ.get("KREPLAY_CHROMIUM") or shutil.which("chromium")
     if path:
         return path
+    if CHROMIUM_UNPACKED.exists():
+        return str(CHROMIUM_UNPACKED)
     why = CHROMIUM_STATUS.read_text().strip() if CHROMIUM_STATUS.exists() else "not installed"
     pytest.skip(f"no headless Chromium ({why}); `make chromium` installs Debian's package")
 
