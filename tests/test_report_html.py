@@ -157,6 +157,23 @@ def test_pictures_show_guard_pages_in_kva_and_holes_only_in_the_old_pindex(matri
     assert first.pages.startswith(".") and first.pages.endswith(LIVE) and first.reserv > 0
 
 
+def test_a_numa_machine_gets_a_population_map_per_domain():
+    from kreplay.model.machine import Machine, machine_config
+    from kreplay.pictures import pictures
+
+    d38852 = next(r for r in BUILTIN if r.name == "D38852")
+    machine = Machine(machine_config("amd64-numa2", {}), d38852.policy)
+    machine.boot([])  # the boot threads' stacks are spread over both domains
+    pops = pictures(machine).population
+    assert [p.domain for p in pops] == [0, 1]
+    assert all(p.windows == 8192 * 256 // 512 for p in pops)
+    # windows count from each domain's first frame; every stack page is in one of them
+    assert all(w.index < p.windows and w.kstack for p in pops for w in p.used)
+    pages = sum(w.kstack for p in pops for w in p.used)
+    assert pages == len(machine.kstack.object.pages) > 0
+    assert "NUMA domain 1" in svg.population_map(pops[1], 2)
+
+
 def _bare_report(trace: str, revision: str, detail: str) -> CheckReport:
     return CheckReport([Cell(trace, revision, "error", detail)], orphans=[f"golden/{trace}/x"])
 
