@@ -20,7 +20,11 @@ from kreplay.errors import KreplayError, UsageError
 from kreplay.ingest import ingest
 from kreplay.ingest.source import default_trace_name
 from kreplay.model.machine import MachineConfig, machine_config
-from kreplay.replay import replay_ops
+from kreplay.pictures import Pictures
+from kreplay.pictures import from_json as pictures_from_json
+from kreplay.pictures import pictures as machine_pictures
+from kreplay.pictures import to_json as pictures_json
+from kreplay.replay import replay_machine
 from kreplay.result import Result, from_json, to_json
 from kreplay.revisions import Revision
 from kreplay.store import Store
@@ -38,6 +42,7 @@ class Unit:
     cfg: MachineConfig
     derived: lc.Derived
     settings: dict[str, str] = field(default_factory=dict)  # the sidecar's [replay] set
+    pictures: bool = False  # also send back the report's pictures (pictures.py)
 
 
 @dataclass
@@ -49,6 +54,7 @@ class Cell:
     comparison: Comparison | None = None
     first_op: dict | None = None
     result: Result | None = field(default=None, repr=False)
+    pictures: Pictures | None = field(default=None, repr=False)  # never compared with golden
 
     @property
     def matches(self) -> bool:
@@ -97,7 +103,11 @@ def sidecar_machine(path: Path) -> tuple[MachineConfig, dict[str, str]]:
 
 
 def plan(
-    store: Store, traces_dir: str, revisions: list[Revision], names: list[str] = ()
+    store: Store,
+    traces_dir: str,
+    revisions: list[Revision],
+    names: list[str] = (),
+    pictures: bool = False,
 ) -> list[Unit]:
     """The cells, trace by trace; traces not yet in the store are ingested first."""
     files = trace_files(traces_dir)
@@ -113,19 +123,25 @@ def plan(
         info = store.trace(name)
         cfg, settings = sidecar_machine(path)
         derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
-        units += [Unit(name, info.sha256, rev, cfg, derived, settings) for rev in revisions]
+        units += [
+            Unit(name, info.sha256, rev, cfg, derived, settings, pictures) for rev in revisions
+        ]
     return units
 
 
-def run_unit(unit: Unit) -> bytes:
-    """A worker's job: replay one cell, return its Result as JSON."""
-    result = replay_ops(
+Output = tuple[bytes, bytes | None]  # Result JSON, pictures JSON (when the unit asks)
+
+
+def run_unit(unit: Unit) -> Output:
+    """A worker's job: replay one cell, return its Result as JSON (and its pictures)."""
+    result, machine = replay_machine(
         unit.derived, unit.trace, unit.sha256, unit.revision, unit.cfg, unit.settings
     )
-    return to_json(result)
+    pics = pictures_json(machine_pictures(machine)) if unit.pictures else None
+    return to_json(result), pics
 
 
-Outcomes = list[bytes | str]  # Result JSON, or the error text of a failed cell
+Outcomes = list[Output | str]  # a cell's output, or the error text of a failed cell
 
 
 def execute(
@@ -138,7 +154,7 @@ def execute(
     return _execute_processes(units, jobs)
 
 
-def _guarded(fn: Callable[[Unit], bytes], unit: Unit) -> bytes | str:
+def _guarded(fn: Callable[[Unit], Output], unit: Unit) -> Output | str:
     try:
         return fn(unit)
     except Exception as e:  # a bug in one cell must not stop the others
@@ -146,7 +162,7 @@ def _guarded(fn: Callable[[Unit], bytes], unit: Unit) -> bytes | str:
 
 
 def _execute_processes(units: list[Unit], jobs: int) -> Outcomes:
-    out: Outcomes = [b""] * len(units)
+    out: Outcomes = [""] * len(units)
     # Longest cells first, so that the last ones to finish are short (LPT scheduling).
     order = sorted(range(len(units)), key=lambda i: -len(units[i].derived.ops))
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -190,7 +206,7 @@ def _execute_dask(units: list[Unit], scheduler: str | None) -> Outcomes:
             cluster.close()
 
 
-def _dask_result(future) -> bytes | str:
+def _dask_result(future) -> Output | str:
     try:
         return future.result()
     except Exception as e:
@@ -211,30 +227,27 @@ def judge(units: list[Unit], outcomes: Outcomes, golden_dir: str) -> list[Cell]:
         if isinstance(outcome, str):
             cells.append(Cell(unit.trace, name, "error", outcome))
             continue
-        obtained = from_json(outcome, f"{unit.trace}/{name}")
-        status = obtained.outcome.status if obtained.outcome.status != "ok" else "ok"
-        path = golden_path(golden_dir, unit.trace, name)
-        if not path.exists():
-            cells.append(Cell(unit.trace, name, "no golden", str(path), result=obtained))
-            continue
-        data = path.read_bytes()
-        if data == outcome:
-            cells.append(Cell(unit.trace, name, status, result=obtained))
-            continue
-        golden = from_json(data, str(path))
-        cmp = compare(golden, obtained, labels=("golden", "obtained"))
-        cells.append(
-            Cell(
-                unit.trace,
-                name,
-                "differs",
-                str(path),
-                cmp,
-                _first_op(unit.derived.ops, cmp.divergence),
-                obtained,
-            )
-        )
+        cell = _judge_one(unit, outcome[0], golden_dir)
+        if outcome[1] is not None:
+            cell.pictures = pictures_from_json(outcome[1])
+        cells.append(cell)
     return cells
+
+
+def _judge_one(unit: Unit, data: bytes, golden_dir: str) -> Cell:
+    """A cell's Result JSON against its golden file, byte for byte."""
+    name = unit.revision.name
+    obtained = from_json(data, f"{unit.trace}/{name}")
+    path = golden_path(golden_dir, unit.trace, name)
+    if not path.exists():
+        return Cell(unit.trace, name, "no golden", str(path), result=obtained)
+    golden_data = path.read_bytes()
+    if golden_data == data:
+        return Cell(unit.trace, name, obtained.outcome.status, result=obtained)
+    golden = from_json(golden_data, str(path))
+    cmp = compare(golden, obtained, labels=("golden", "obtained"))
+    first = _first_op(unit.derived.ops, cmp.divergence)
+    return Cell(unit.trace, name, "differs", str(path), cmp, first, obtained)
 
 
 def _first_op(ops: lc.Ops, divergence: tuple[int, int] | None) -> dict | None:
@@ -298,9 +311,11 @@ def check(
     jobs: int = 1,
     executor: str = "local",
     scheduler: str | None = None,
+    pictures: bool = False,
 ) -> CheckReport:
-    """Replay the matrix and judge every cell against its golden file."""
-    units = plan(store, traces_dir, revisions, names)
+    """Replay the matrix and judge every cell against its golden file; with `pictures`,
+    each cell also carries the report's pictures of its final state."""
+    units = plan(store, traces_dir, revisions, names, pictures)
     cells = judge(units, execute(units, jobs, executor, scheduler), golden_dir)
     known_traces = list(trace_files(traces_dir))
     return CheckReport(cells, orphans(golden_dir, known_traces, [r.name for r in revisions]))

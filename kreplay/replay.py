@@ -47,10 +47,23 @@ def replay_ops(
     progress: Progress | None = None,
 ) -> Result:
     """The replay itself, with no store: what a worker process or Dask task runs."""
+    return replay_machine(derived, trace, sha256, revision, cfg, settings, progress)[0]
+
+
+def replay_machine(
+    derived: lc.Derived,
+    trace: str,
+    sha256: str,
+    revision: Revision,
+    cfg: MachineConfig,
+    settings: dict[str, str],
+    progress: Progress | None = None,
+) -> tuple[Result, Machine]:
+    """replay_ops(), also handing back the machine in its final state (for pictures.py)."""
     machine = Machine(cfg, revision.policy)
     checkpoints: list = []
     outcome = run(machine, derived, progress, checkpoints)
-    return Result(
+    result = Result(
         format_version=FORMAT_VERSION,
         trace=trace,
         sha256=sha256,
@@ -67,6 +80,7 @@ def replay_ops(
         partpopq=machine.reservs.partpopq_text(),
         checkpoints=checkpoints,
     )
+    return result, machine
 
 
 def checkpoint_interval(total: int) -> int:

@@ -1,7 +1,5 @@
 """Commands over the model: revisions, replay, diff, check, golden update."""
 
-import os
-
 import click
 
 from kreplay.check import check, golden_update
@@ -21,6 +19,7 @@ from kreplay.errors import EXIT_DIFFERENCES
 from kreplay.model.machine import PRESETS, machine_config
 from kreplay.replay import cached_replay
 from kreplay.report import text
+from kreplay.report.directory import write_report
 from kreplay.result import METRICS
 from kreplay.result import to_json as result_json
 from kreplay.revisions import lookup
@@ -138,7 +137,13 @@ def diff_cmd(
     "--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True
 )
 @click.option("--scheduler", metavar="ADDR", help="Dask scheduler (default: a LocalCluster).")
-@click.option("--report", "report_dir", metavar="DIR", help="Write DIR/report.json.")
+@click.option(
+    "--report",
+    "report_dir",
+    metavar="DIR",
+    help="Write DIR/report.json and DIR/index.html (with pictures, and the metric history "
+    "of earlier runs in DIR's sibling directories).",
+)
 @db_option
 @revisions_option
 @json_option
@@ -160,12 +165,18 @@ def check_cmd(
     revisions = _revision_list(db, revision_files, rev_names)
     with Store(resolve_db(db)) as store:
         report = check(
-            store, traces_dir, golden_dir, revisions, list(traces), jobs, executor, scheduler
+            store,
+            traces_dir,
+            golden_dir,
+            revisions,
+            list(traces),
+            jobs,
+            executor,
+            scheduler,
+            pictures=bool(report_dir),
         )
     if report_dir:
-        os.makedirs(report_dir, exist_ok=True)
-        with open(os.path.join(report_dir, "report.json"), "w") as f:
-            f.write(text.check_view(report, as_json=True))
+        write_report(report, {r.name: r.description for r in revisions}, report_dir)
     click.echo(text.check_view(report, as_json), nl=False)
     if report.failed:
         raise click.exceptions.Exit(EXIT_DIFFERENCES)

@@ -279,6 +279,7 @@ def check_view(report, as_json: bool) -> str:
                         "status": c.status,
                         "detail": c.detail,
                         "first_op": c.first_op,
+                        "metrics": c.result.metrics if c.result is not None else None,
                         "changes": [
                             {
                                 "name": r.name,
