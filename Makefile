@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB     ?= demo.duckdb
+NUMA   := --machine amd64-numa2 --set mem_per_domain_mb=64  # as traces/numa-migrate.toml
 
 .PHONY: all demo test bench lint clean nightly chromium
 
@@ -24,9 +25,11 @@ demo: $(STAMP)
 	$(BIN)/kreplay ingest --db $(DB) traces/*.kdump*
 	$(BIN)/kreplay traces --db $(DB)
 	$(BIN)/kreplay revisions
-	$(BIN)/kreplay replay build-j16 --rev base --db $(DB)
-	$(BIN)/kreplay replay build-j16 --rev D38852 --db $(DB)
-	$(BIN)/kreplay check --db $(DB)
+	$(BIN)/kreplay replay numa-migrate --rev D38852 --db $(DB) $(NUMA)
+	$(BIN)/kreplay replay numa-migrate --rev D38852-r-wrongarena --db $(DB) $(NUMA)
+	$(BIN)/kreplay check --db $(DB) --report reports/demo
+	$(BIN)/kreplay diff base D38852 --db $(DB) || [ $$? -eq 1 ]  # 1: differences found
+	@echo "the nightly report: file://$(CURDIR)/reports/demo/index.html"
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
@@ -51,4 +54,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check kreplay tests bench
 
 clean:
-	rm -rf $(VENV) *.duckdb *.duckdb.wal .pytest_cache bench/out
+	rm -rf $(VENV) *.duckdb *.duckdb.wal .pytest_cache bench/out reports/demo

@@ -19,8 +19,8 @@ from kreplay.result import HIGHER, LOWER, METRICS
 REVISION_COLOURS = ("#495057", "#1971c2", "#e8590c", "#2f9e44", "#9c36b5", "#c2255c", "#0c8599")
 STATUS_CLASS = {
     "ok": "ok",
-    "panic": "ok",
-    "hang": "ok",
+    "panic": "kbug",
+    "hang": "kbug",
     "differs": "bad",
     "error": "bad",
     "no golden": "warn",
@@ -40,6 +40,7 @@ td.changed{background:#ffe3e3}a{color:#1864ab}
 font-weight:600}
 .ok{background:#d3f9d8}.ok a{color:#2b8a3e}.bad{background:#ffc9c9}.bad a{color:#c92a2a}
 .warn{background:#fff3bf}.warn a{color:#8f5b00}
+.kbug{background:#d3f9d8}.kbug a{color:#fff;background:#e8590c;border-radius:3px}
 .summary{color:#495057}.note{font-size:11px;fill:#495057}.lbl{font-size:11px;fill:#495057;
 text-anchor:end;font-family:"DejaVu Sans Mono",monospace}
 figure{margin:0 18px 14px 0;display:inline-block;vertical-align:top}
@@ -136,8 +137,8 @@ class Page:
             '<h2 id="matrix">Traces &times; revisions against golden/</h2>\n'
             f'<table class="matrix"><thead><tr><th>trace</th>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>\n"
-            '<p class="legend">ok: byte-identical to golden; panic/hang: the same kernel '
-            "failure as the golden records; differs: see the trace's differences; "
+            '<p class="legend">ok: byte-identical to golden; panic/hang (orange on green): '
+            "the model found a kernel bug, the same one the golden file records; differs: see the trace's differences; "
             "no golden: kreplay golden update writes it.</p>\n"
         )
 
