@@ -312,13 +312,18 @@ def check(
     executor: str = "local",
     scheduler: str | None = None,
     pictures: bool = False,
+    known_revisions: list[str] | None = None,
 ) -> CheckReport:
     """Replay the matrix and judge every cell against its golden file; with `pictures`,
-    each cell also carries the report's pictures of its final state."""
+    each cell also carries the report's pictures of its final state. A golden file is
+    orphaned when its trace is not in traces_dir or its revision is not known (default:
+    not among those replayed; the CLI passes every revision of the registry, so that a
+    `--rev` subset does not orphan the others)."""
     units = plan(store, traces_dir, revisions, names, pictures)
     cells = judge(units, execute(units, jobs, executor, scheduler), golden_dir)
     known_traces = list(trace_files(traces_dir))
-    return CheckReport(cells, orphans(golden_dir, known_traces, [r.name for r in revisions]))
+    known = known_revisions if known_revisions is not None else [r.name for r in revisions]
+    return CheckReport(cells, orphans(golden_dir, known_traces, known))
 
 
 def golden_update(

@@ -149,3 +149,14 @@ def test_the_committed_goldens_match_the_model(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     cells = len(trace_files(str(REPO / "traces"))) * len(BUILTIN)  # every trace x revision
     assert f"{cells} cells, 0 not matching golden, 0 orphaned goldens" in result.output
+
+
+def test_checking_a_subset_of_revisions_orphans_no_other_revisions_golden(work):
+    matrix(work, "golden", "update", "--jobs", "1", "--rev", "base", "--rev", "D38852")
+    result = matrix(work, "check", "--jobs", "1", "--rev", "D38852", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["orphans"] == []
+    unknown = work / "golden" / "build-j16" / "no-such-revision.json"
+    unknown.write_text("{}")
+    result = matrix(work, "check", "--jobs", "1", "--rev", "D38852", "--json")
+    assert result.exit_code == 1 and json.loads(result.output)["orphans"] == [str(unknown)]

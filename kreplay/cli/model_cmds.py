@@ -174,6 +174,7 @@ def check_cmd(
             executor,
             scheduler,
             pictures=bool(report_dir),
+            known_revisions=list(_registry(db, revision_files)),
         )
     if report_dir:
         write_report(report, {r.name: r.description for r in revisions}, report_dir)
