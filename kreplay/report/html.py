@@ -138,7 +138,8 @@ class Page:
             f'<table class="matrix"><thead><tr><th>trace</th>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>\n"
             '<p class="legend">ok: byte-identical to golden; panic/hang (orange on green): '
-            "the model found a kernel bug, the same one the golden file records; differs: see the trace's differences; "
+            "the model found a kernel bug, the same one the golden file records; "
+            "differs: see the trace's differences; "
             "no golden: kreplay golden update writes it.</p>\n"
         )
 
