@@ -313,24 +313,26 @@ class Machine:
             obj = self.user[pid] = VMObject(f"anon {pid}", USER_OBJECT_SIZE, anon=True, oid=pid + 1)
         if page in obj.pages:
             return
-        ndomains = self.cfg.domains
-        if self._user_rr is not None:
-            order = self._user_rr.order()
-        else:
-            order = (domain,) if ndomains == 1 else pref(domain, ndomains)
-        for d in order:
-            frame = self.reservs.alloc_page(obj, page, d)
-            if frame is not None:
-                break
-        else:
-            raise KernelHang(
-                f"vm_fault: no free page in any domain and nothing left to reclaim "
-                f"(pid {pid} sleeps in vm_waitpfault forever)"
-            )
-        if ndomains > 1 and self.phys.domain_of(frame) != domain:  # vm_phys_domain()
+        order = self._user_rr.order() if self._user_rr is not None else None
+        frame = self.reservs.alloc_page(obj, page, order[0] if order else domain)
+        if frame is None:
+            frame = self._fault_fallback(obj, page, order or pref(domain, self.cfg.domains), pid)
+        if self.cfg.domains > 1 and self.phys.domain_of(frame) != domain:  # vm_phys_domain()
             self.remote_pages += 1
         self.user_pages += 1
-        self.user_pages_peak = max(self.user_pages_peak, self.user_pages)
+        if self.user_pages > self.user_pages_peak:
+            self.user_pages_peak = self.user_pages
+
+    def _fault_fallback(self, obj: VMObject, page: int, order: list[int], pid: int) -> int:
+        """The rest of the policy's domains, after the first one had no page."""
+        for d in order[1:]:
+            frame = self.reservs.alloc_page(obj, page, d)
+            if frame is not None:
+                return frame
+        raise KernelHang(
+            "vm_fault: no free page in any domain and nothing left to reclaim "
+            f"(pid {pid} sleeps in vm_waitpfault forever)"
+        )
 
     def _unmap(self, pid: int, first: int, npages: int) -> None:
         obj = self.user.get(pid)
