@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS events (
     gio_bytes BIGINT,
     body VARCHAR,
     cont_lines INTEGER,
-    cont VARCHAR
+    cont VARCHAR,
+    byte_offset BIGINT
 );
 CREATE TABLE IF NOT EXISTS ops (
     trace_id INTEGER NOT NULL,
@@ -185,6 +186,9 @@ class Store:
 
     def _create_schema(self) -> None:
         self.con.execute(_SCHEMA)
+        # Added with binary ingest: a nullable column, so stores written before it stay
+        # readable as they are and gain it the first time they are opened for writing.
+        self.con.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS byte_offset BIGINT")
         self.con.execute(
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
             [str(SCHEMA_VERSION)],
@@ -221,10 +225,21 @@ class Store:
         self.con.execute("COMMIT")
 
     def add_parsed_trace(
-        self, trace: NewTrace, staged_sql: str, *, replace: bool, strict: bool
+        self,
+        trace: NewTrace,
+        staged_sql: str,
+        *,
+        replace: bool,
+        strict: bool,
+        columns: dict[str, dict] | None = None,
     ) -> TraceInfo:
-        """Insert a trace from the staged-parse query (kdump_sql) in one transaction."""
+        """Insert a trace from the staged-parse query (kdump_sql, ktrace_sql) in one
+        transaction. `columns` names in-memory tables (name -> {column: numpy array})
+        that the query reads; they are visible to DuckDB only during this call."""
+        columns = columns or {}
         try:
+            for name, table in columns.items():
+                self.con.register(name, table)
             with self.transaction():
                 if replace:
                     self._delete_trace(trace.name)
@@ -242,6 +257,9 @@ class Store:
                 self.con.execute("DROP TABLE staged")
         except duckdb.Error as e:
             raise StoreError(f"ingest failed: {_first_line(e)}", path=trace.source) from None
+        finally:
+            for name in columns:
+                self.con.unregister(name)
         return self.trace(trace.name)
 
     def _next_trace_id(self) -> int:
