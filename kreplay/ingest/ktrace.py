@@ -1,0 +1,435 @@
+"""Binary ktrace.out: the bytes of a recording in, event columns out (spec/kdump-format.md §2).
+
+A ktrace.out has no file header: it is record after record, each a `ktr_header` and
+`ktr_len` payload bytes, in the native layout of the traced machine. amd64 headers are 56
+bytes (v0, kernels before FreeBSD 14) or 64 bytes (v1), chosen per record by the
+KTR_VERSIONED bit; i386 ones are 44 or 48. A file's ABI is the one its first records read
+under.
+
+Finding the records is a chain (each header gives the offset of the next one), which a
+Python loop walks at about 1 M records/s on the project's machine. So the chain is found in
+bulk with numpy: every byte position whose bytes could begin a header is a candidate, the
+successor of every candidate is computed at once, and a run of candidates that each lead to
+the next is part of the chain as soon as its first one is. Python only steps over the few
+candidates that are not records (payload bytes that look like a header). Header and fixed
+payload fields are then cut out of all records at once, as rows of a strided view of the
+bytes. Only variable-length payloads (paths, signal, struct and exec bodies) are decoded
+record by record.
+
+The result is columns for DuckDB to read; ktrace_sql.py turns them into the staged rows the
+store inserts, with the values the kdump text parse gives for the same recording.
+"""
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from kreplay.errors import TraceFormatError
+from kreplay.ingest.ktrace_bodies import DECODERS, TEXT_COLUMNS, c_string
+from kreplay.ingest.ktrace_layout import (
+    AMD64,
+    BATCH,
+    CAPFAIL,
+    CSW,
+    EJUSTRETURN,
+    ERESTART,
+    FAULT,
+    FAULT_DTYPE,
+    FAULTEND,
+    GENIO,
+    GIO_DTYPE,
+    I386,
+    KINDS,
+    KTR_DROP,
+    KTR_TYPE,
+    KTR_USER_MAXLEN,
+    KTR_VERSIONED,
+    LEN_TYPE,
+    MAX_LEN,
+    MAX_NARG,
+    MAX_TYPE,
+    NAMEI,
+    NARG,
+    PID_MAX,
+    RET_DTYPE,
+    STRUCT_ARRAY,
+    SYSCALL,
+    SYSCTL,
+    SYSRET,
+    USER,
+    WINDOW,
+    Abi,
+    field_dtype,
+    struct_dtype,
+)
+
+HEADER_FIELDS = ("len", "type", "version", "pid", "comm0", "comm1", "comm2", "sec", "frac")
+HEADER_FIELDS += ("tid", "cpu")
+
+
+@dataclass
+class Decoded:
+    """A ktrace.out as columns: `tables` maps a table name to its columns (numpy arrays of
+    equal length), for DuckDB to read (ktrace_sql.py says what each one holds)."""
+
+    abi: str
+    records: int
+    header_version: int  # 1 if any record has a v1 header, else 0
+    tables: dict[str, dict[str, np.ndarray]]
+
+
+def decode(data: bytearray, nbytes: int, path: str) -> Decoded:
+    """Decode the records of data[:nbytes] (followed by PAD zero bytes)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    abi = _choose_abi(data, nbytes)
+    offsets = _chain(buf, data, nbytes, abi, path)
+    head = _cut(buf, offsets, abi.header_dtype(), HEADER_FIELDS)
+    _check_records(head, offsets, buf, data, nbytes, abi, path)
+    records = _Records(buf, data, offsets, head, abi)
+    return Decoded(abi.name, len(offsets), int(records.versioned.any()), records.tables())
+
+
+# ---------------------------------------------------------------------------- the chain
+
+
+def _choose_abi(data: bytearray, nbytes: int, probe: int = 64) -> Abi:
+    """amd64, unless the first records read as i386 and not as amd64."""
+    for abi in (AMD64, I386):
+        off = 0
+        for _ in range(probe):
+            if off >= nbytes:
+                break
+            size, reason = _check_one(data, off, nbytes, abi)
+            if reason:
+                break
+            off += size
+        else:
+            return abi
+        if off >= nbytes:
+            return abi
+    return AMD64  # neither: report the error as amd64 reads it
+
+
+def _candidates(buf: np.ndarray, nbytes: int, abi: Abi) -> np.ndarray:
+    """Every offset at which a record header could start (a superset of the records):
+    a length below 1 MiB, a type 1-18, flag bits only in the top two bits of the type,
+    version 1 in a v1 header, a pid up to PID_MAX, a timestamp fraction below 10**9."""
+    last = nbytes - abi.header_v0
+    found = [np.empty(0, dtype=np.int64)]
+    one, low_bits = np.uint8(1), np.uint8(0x3F)
+    for start in range(0, last + 1, WINDOW):
+        k = min(last + 1, start + WINDOW) - start
+        maybe = (buf[start + 4 : start + 4 + k] - one) < MAX_TYPE
+        maybe &= buf[start + 3 : start + 3 + k] == 0
+        maybe &= (buf[start + 5 : start + 5 + k] & low_bits) == 0
+        at = np.flatnonzero(maybe) + start
+        found.append(at[_plausible(buf, at, nbytes, abi)])
+    return np.concatenate(found)
+
+
+def _plausible(buf: np.ndarray, at: np.ndarray, nbytes: int, abi: Abi) -> np.ndarray:
+    w = abi.word
+    ok = (buf[at + 2] <= 0x10) & (buf[at + 11] == 0) & (buf[at + 10] <= 1)
+    ok &= buf[at + 35 + w] <= 0x3B  # 10**9 = 0x3B9ACA00
+    for i in range(36 + w, 32 + 2 * w):
+        ok &= buf[at + i] == 0
+    versioned = (buf[at + 5] & 0x40) != 0
+    ok &= ~versioned | ((buf[at + 6] == 1) & (buf[at + 7] == 0) & (at + abi.header_v1 <= nbytes))
+    return ok
+
+
+def _chain(buf: np.ndarray, data: bytearray, nbytes: int, abi: Abi, path: str) -> np.ndarray:
+    """The offsets of the records, in file order, from byte 0 to the end of the file."""
+    cand = _candidates(buf, nbytes, abi)
+    if len(cand) == 0 or cand[0] != 0:
+        raise _format_error(path, data, 0, 1, nbytes, abi, not_ktrace=True)
+    head = _cut(buf, cand, LEN_TYPE, ("len", "type"))
+    versioned = (head["type"] & KTR_VERSIONED) != 0
+    succ = cand + np.where(versioned, abi.header_v1, abi.header_v0) + head["len"]
+    run_ends = np.append(np.flatnonzero(succ[:-1] != cand[1:]), len(cand) - 1)
+    runs, first, records = [], 0, 0
+    while True:
+        last = int(run_ends[np.searchsorted(run_ends, first)])
+        runs.append(cand[first : last + 1])
+        records += last + 1 - first
+        following = int(succ[last])
+        if following >= nbytes:
+            break
+        first = int(np.searchsorted(cand, following))
+        if first == len(cand) or cand[first] != following:
+            raise _format_error(path, data, following, records + 1, nbytes, abi)
+    if following > nbytes:
+        raise _format_error(path, data, int(cand[last]), records, nbytes, abi)
+    return np.concatenate(runs)
+
+
+def _cut(buf: np.ndarray, at: np.ndarray, dtype: np.dtype, names) -> dict[str, np.ndarray]:
+    """The fields `names` of a struct of this dtype at each offset in `at`, as columns.
+    Rows of a strided view (row i = bytes i, i+1, ...) are gathered in batches."""
+    width = dtype.itemsize
+    rows = np.lib.stride_tricks.as_strided(
+        buf, shape=(len(buf) - width + 1, width), strides=(1, 1), writeable=False
+    )
+    out = {name: np.empty(len(at), dtype=dtype.fields[name][0]) for name in names}
+    for start in range(0, len(at), BATCH):
+        part = rows[at[start : start + BATCH]].view(dtype)[:, 0]
+        for name in names:
+            out[name][start : start + BATCH] = part[name]
+    return out
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _check_records(head, offsets, buf, data, nbytes, abi, path) -> None:
+    """Every record's header and length are possible; else an error at the first bad one."""
+    rtype = head["type"] & KTR_TYPE
+    versioned = (head["type"] & KTR_VERSIONED) != 0
+    frac_limit = np.where(versioned, 10**9, 10**6)
+    bad = (head["pid"] < 0) | (head["pid"] > PID_MAX) | (head["len"] > MAX_LEN)
+    bad |= (head["frac"] < 0) | (head["frac"] >= frac_limit)
+    expected = np.full(MAX_TYPE + 1, -1, dtype=np.int64)
+    for t, n in abi.fixed_lengths().items():
+        expected[t] = n
+    length = head["len"]
+    bad |= (expected[rtype] >= 0) & (length != expected[rtype])
+    bad |= (rtype == GENIO) & (length < 8)
+    bad |= (rtype == CSW) & (length != 8) & (length != 16)
+    bad |= (rtype == USER) & (length > KTR_USER_MAXLEN)
+    bad |= (rtype == CAPFAIL) & ~np.isin(length, abi.capfail_lengths)
+    bad |= (rtype == STRUCT_ARRAY) & (length < abi.word)
+    calls = np.flatnonzero(rtype == SYSCALL)
+    narg = _cut(buf, offsets[calls] + _header_size(head, abi)[calls], NARG, ("narg",))["narg"]
+    bad[calls] |= (narg < 0) | (narg > MAX_NARG) | (length[calls] != abi.args_at + abi.word * narg)
+    first_bad = np.flatnonzero(bad)
+    if len(first_bad):
+        index = int(first_bad[0])
+        raise _format_error(path, data, int(offsets[index]), index + 1, nbytes, abi)
+
+
+def _header_size(head, abi: Abi) -> np.ndarray:
+    return np.where((head["type"] & KTR_VERSIONED) != 0, abi.header_v1, abi.header_v0)
+
+
+def _check_one(data: bytearray, off: int, nbytes: int, abi: Abi) -> tuple[int, str | None]:
+    """(record size, None) for a possible record at `off`, else (0, why not). The same
+    rules as _candidates and _check_records, one record at a time, in words."""
+    left = nbytes - off
+    if left < abi.header_v0:
+        return 0, f"truncated record header: {left} bytes left, a header has {abi.header_v0}"
+    length, rtype, version, pid = struct.unpack_from("<iHHi", data, off)
+    versioned, rtype = rtype & KTR_VERSIONED, rtype & KTR_TYPE
+    size = abi.header_v1 if versioned else abi.header_v0
+    fmt = "<q" if abi.word == 8 else "<i"
+    frac = struct.unpack_from(fmt, data, off + 32 + abi.word)[0]
+    checks = (
+        (versioned and left < size, f"truncated record header: {left} bytes left, a v1 header "
+         f"has {size}"),
+        (not 1 <= rtype <= MAX_TYPE, f"unknown record type {rtype} (ktrace types are 1-18)"),
+        (length < 0 or length > MAX_LEN, f"impossible ktr_len {length}"),
+        (versioned and version != 1, f"header version {version} (only version 1 exists)"),
+        (not 0 <= pid <= PID_MAX, f"impossible pid {pid}"),
+        (not 0 <= frac < (10**9 if versioned else 10**6), f"impossible timestamp fraction {frac}"),
+    )  # fmt: skip
+    for failed, reason in checks:
+        if failed:
+            return 0, reason
+    if length > left - size:
+        return 0, f"truncated record: ktr_len {length}, {left - size} bytes left after the header"
+    reason = _length_problem(data, off + size, rtype, length, abi)
+    return (0, reason) if reason else (size + length, None)
+
+
+def _length_problem(data: bytearray, payload: int, rtype: int, length: int, abi: Abi) -> str:
+    name = f"{KINDS[rtype]} record (type {rtype}) with ktr_len {length}"
+    fixed = abi.fixed_lengths().get(rtype)
+    if fixed is not None and length != fixed:
+        return f"{name}, expected {fixed}"
+    if rtype == SYSCALL:
+        narg = struct.unpack_from("<h", data, payload + 2)[0] if length >= 4 else -1
+        if not 0 <= narg <= MAX_NARG or length != abi.args_at + abi.word * narg:
+            return f"{name}: does not hold the {narg} arguments it announces"
+    rules = {
+        GENIO: (length >= 8, "shorter than its fixed part"),
+        CSW: (length in (8, 16), "expected 8 or 16"),
+        USER: (length <= KTR_USER_MAXLEN, f"longer than {KTR_USER_MAXLEN}"),
+        CAPFAIL: (length in abi.capfail_lengths, f"expected one of {abi.capfail_lengths}"),
+        STRUCT_ARRAY: (length >= abi.word, "shorter than its fixed part"),
+    }
+    ok, why = rules.get(rtype, (True, ""))
+    return "" if ok else f"{name}: {why}"
+
+
+def _format_error(path, data, off, record, nbytes, abi, not_ktrace=False) -> TraceFormatError:
+    reason = _check_one(data, off, nbytes, abi)[1] or "not a record header"
+    where = f"byte offset {off} (record {record}, {abi.name} layout)"
+    prefix = "not a binary ktrace.out: " if not_ktrace else ""
+    return TraceFormatError(f"{prefix}{where}: {reason}", path=path)
+
+
+# ---------------------------------------------------------------------------- columns
+
+
+class _Records:
+    """The checked records of one file, turned into the columns of ktrace_sql.py."""
+
+    def __init__(self, buf, data, offsets, head, abi: Abi):
+        self.buf, self.data, self.offsets, self.head, self.abi = buf, data, offsets, head, abi
+        self.rtype = (head["type"] & KTR_TYPE).astype(np.uint8)
+        self.versioned = (head["type"] & KTR_VERSIONED) != 0
+        self.dropped = (head["type"] & KTR_DROP) != 0
+        self.payload = offsets + _header_size(head, abi)
+        n = len(offsets)
+        # Each dropped-events marker comes just before its record: seq of record i.
+        self.seq = np.arange(n, dtype=np.int64) + np.cumsum(self.dropped)
+        self.drops = np.flatnonzero(self.dropped)
+        self.size = n + len(self.drops)
+
+    def tables(self) -> dict[str, dict[str, np.ndarray]]:
+        comm_ids, comms = self._comms()
+        events = self._events(comm_ids)
+        events.update(self._syscall_columns())
+        events.update(self._fault_and_gio_columns())
+        return {
+            "kt_events": events,
+            "kt_args": self._args(),
+            "kt_text": self._text(),
+            "kt_comms": {"id": np.arange(len(comms), dtype=np.int32), "comm": _strings(comms)},
+        }
+
+    def _spread(self, values, drop_values=None, fill=0, dtype=None) -> np.ndarray:
+        """A column over all events from one over records (and the markers' values)."""
+        out = np.full(self.size, fill, dtype=dtype or np.asarray(values).dtype)
+        out[self.seq] = values
+        if drop_values is not None:
+            out[self.seq[self.drops] - 1] = drop_values[self.drops]
+        return out
+
+    def _events(self, comm_ids: np.ndarray) -> dict[str, np.ndarray]:
+        head, n = self.head, len(self.offsets)
+        line = np.arange(1, n + 1, dtype=np.int64)
+        ts = head["sec"].astype(np.int64) * 10**9 + head["frac"].astype(np.int64) * np.where(
+            self.versioned, 1, 1000
+        )
+        record = np.ones(n, dtype=bool)
+        tid = np.maximum(head["tid"].astype(np.int64), 0)  # kdump prints a negative tid as 0
+        return {
+            "seq": np.arange(self.size, dtype=np.int64),
+            "line": self._spread(line, line),
+            "byte_offset": self._spread(self.offsets, self.offsets),
+            "pid": self._spread(head["pid"], head["pid"]),
+            "tid": self._spread(tid, tid),
+            "comm": self._spread(comm_ids, comm_ids),
+            "cpu": self._spread(head["cpu"]),
+            "has_cpu": self._spread(self.versioned, fill=False),
+            "ts": self._spread(ts),
+            "has_ts": self._spread(record, fill=False),
+            "kind": self._spread(self.rtype),
+        }
+
+    def _comms(self) -> tuple[np.ndarray, list[str]]:
+        """Distinct thread names: a hash of the 20 bytes, checked for collisions."""
+        h = self.head
+        key = h["comm0"] * np.uint64(0x9E3779B97F4A7C15)
+        key ^= h["comm1"] * np.uint64(0xC2B2AE3D27D4EB4F) ^ h["comm2"].astype(np.uint64)
+        _, first, ids = np.unique(key, return_index=True, return_inverse=True)
+        for part in ("comm0", "comm1", "comm2"):
+            if not np.array_equal(h[part][first][ids], h[part]):
+                raise AssertionError("thread-name hash collision")  # 2**-64 per pair
+        names = [self._comm_at(int(self.offsets[i])) for i in first]
+        return ids.astype(np.int32), names
+
+    def _comm_at(self, off: int) -> str:
+        raw = bytes(self.data[off + 12 : off + 31]).split(b"\0", 1)[0]  # MAXCOMLEN = 19
+        return raw.decode("utf-8", "backslashreplace").rstrip(" ")
+
+    def _of(self, rtype: int) -> np.ndarray:
+        return np.flatnonzero(self.rtype == rtype)
+
+    def _syscall_columns(self) -> dict[str, np.ndarray]:
+        w = self.abi.word
+        sysnum = np.zeros(len(self.offsets), dtype=np.int32)
+        calls, rets = self._of(SYSCALL), self._of(SYSRET)
+        code = _cut(self.buf, self.payload[calls], field_dtype("<i2", 0), ("v",))["v"]
+        sysnum[calls] = code
+        ret = _cut(self.buf, self.payload[rets], RET_DTYPE[w], ("code", "error", "retval"))
+        sysnum[rets] = ret["code"]
+        error = ret["error"]
+        kind = np.select(
+            [error == 0, error == ERESTART, error == EJUSTRETURN], [1, 3, 4], 2
+        ).astype(np.uint8)
+        retval = np.where(kind == 1, ret["retval"].astype(np.int64), -1)
+        return {
+            "sysnum": self._spread(sysnum),
+            "ret_kind": self._spread(self._at(rets, kind, np.uint8)),
+            "retval": self._spread(self._at(rets, retval, np.int64)),
+            "errno": self._spread(self._at(rets, error, np.int32)),
+        }
+
+    def _at(self, index: np.ndarray, values: np.ndarray, dtype) -> np.ndarray:
+        out = np.zeros(len(self.offsets), dtype=dtype)
+        out[index] = values
+        return out
+
+    def _fault_and_gio_columns(self) -> dict[str, np.ndarray]:
+        w = self.abi.word
+        faults, ends, gios = self._of(FAULT), self._of(FAULTEND), self._of(GENIO)
+        fault = _cut(self.buf, self.payload[faults], FAULT_DTYPE[w], ("vaddr", "type"))
+        result = _cut(self.buf, self.payload[ends], field_dtype("<i4", 0), ("v",))["v"]
+        gio = _cut(self.buf, self.payload[gios], GIO_DTYPE, ("fd", "rw"))
+        length = self.head["len"][gios]
+        return {
+            "addr": self._spread(self._at(faults, fault["vaddr"], np.uint64)),
+            "prot": self._spread(self._at(faults, fault["type"], np.int32)),
+            "fault_code": self._spread(self._at(ends, result, np.int32)),
+            "gio_fd": self._spread(self._at(gios, gio["fd"], np.int32)),
+            "gio_read": self._spread(self._at(gios, gio["rw"] == 0, bool)),  # UIO_READ
+            "gio_bytes": self._spread(self._at(gios, length - 8, np.int64)),
+        }
+
+    def _args(self) -> dict[str, np.ndarray]:
+        """CALL arguments, one row per CALL with arguments: narg and a0..a7 (unsigned)."""
+        w = self.abi.word
+        calls = self._of(SYSCALL)
+        fields = {"narg": ("<i2", 2)} | {
+            f"a{i}": (f"<u{w}", self.abi.args_at + i * w) for i in range(MAX_NARG)
+        }
+        cut = _cut(self.buf, self.payload[calls], struct_dtype(fields, 72), tuple(fields))
+        narg = cut["narg"]
+        keep = narg > 0
+        out = {"seq": self.seq[calls][keep], "narg": narg[keep]}
+        for i in range(MAX_NARG):
+            out[f"a{i}"] = np.where(i < narg, cut[f"a{i}"], 0)[keep].astype(np.uint64)
+        return out
+
+    def _text(self) -> dict[str, np.ndarray]:
+        """Kinds decoded record by record: paths, signals, context switches, bodies."""
+        rows = list(self._paths())
+        mv = memoryview(self.data)
+        for rtype, decode in DECODERS.items():
+            at = self._of(rtype)
+            payload, length = self.payload[at].tolist(), self.head["len"][at].tolist()
+            for s, p, n in zip(self.seq[at].tolist(), payload, length, strict=True):
+                rows.append((s, decode(bytes(mv[p : p + n]), self.abi)))
+        columns = list(zip(*(c for _, c in rows), strict=True)) or [()] * len(TEXT_COLUMNS)
+        out = {"seq": np.array([s for s, _ in rows], dtype=np.int64)}
+        for name, values in zip(TEXT_COLUMNS, columns, strict=True):
+            out[name] = _strings(values)
+        return out
+
+    def _paths(self):
+        """NAMI and SCTL: the string, printed by kdump with `%.*s` (up to a NUL)."""
+        at = np.flatnonzero((self.rtype == NAMEI) | (self.rtype == SYSCTL))
+        mv, empty = memoryview(self.data), (None,) * (len(TEXT_COLUMNS) - 1)
+        for s, p, n in zip(
+            self.seq[at].tolist(), self.payload[at].tolist(), self.head["len"][at].tolist(),
+            strict=True,
+        ):  # fmt: skip
+            yield s, (c_string(bytes(mv[p : p + n])),) + empty
+
+
+def _strings(values) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
