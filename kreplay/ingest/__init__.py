@@ -51,7 +51,7 @@ def ingest(
         name = "stdin" if path == "-" else default_trace_name(path)
     existed = store.has_name(name)
     with Input(path) as source:
-        if fmt == "ktrace" or (fmt == "auto" and source.looks_binary):
+        if fmt == "ktrace" or (fmt == "auto" and ktrace.looks_like_ktrace(source.first)):
             sha256, trace = _ingest_ktrace(store, source, name, replace, strict)
         else:
             sha256, trace = _ingest_kdump(store, source, name, kdump_options, replace, strict)

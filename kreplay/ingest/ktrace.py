@@ -26,12 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from kreplay.errors import TraceFormatError
-from kreplay.ingest.ktrace_bodies import DECODERS, TEXT_COLUMNS, c_string
+from kreplay.ingest.ktrace_bodies import DECODERS, TEXT_COLUMNS
 from kreplay.ingest.ktrace_layout import (
     AMD64,
     BATCH,
     CAPFAIL,
     CSW,
+    CSW_DTYPE,
     EJUSTRETURN,
     ERESTART,
     FAULT,
@@ -52,20 +53,21 @@ from kreplay.ingest.ktrace_layout import (
     NAMEI,
     NARG,
     PID_MAX,
+    PROBE,
     RET_DTYPE,
+    SEGMENT,
     STRUCT_ARRAY,
     SYSCALL,
     SYSCTL,
     SYSRET,
     USER,
-    WINDOW,
     Abi,
     field_dtype,
     struct_dtype,
 )
 
-HEADER_FIELDS = ("len", "type", "version", "pid", "comm0", "comm1", "comm2", "sec", "frac")
-HEADER_FIELDS += ("tid", "cpu")
+HEADER_FIELDS = ("len", "type", "version", "pid", "sec", "frac", "tid", "cpu")
+COMM_FIELDS = ("comm0", "comm1", "comm2")
 
 
 @dataclass
@@ -79,18 +81,25 @@ class Decoded:
     tables: dict[str, dict[str, np.ndarray]]
 
 
+def looks_like_ktrace(head: bytes) -> bool:
+    """The first bytes of a file start with a whole, possible ktrace record (amd64 or
+    i386). kdump text never does: its first bytes read as a length above 1 MiB."""
+    return any(_check_one(head, 0, len(head), abi)[1] is None for abi in (AMD64, I386))
+
+
 def decode(data: bytearray, nbytes: int, path: str) -> Decoded:
     """Decode the records of data[:nbytes] (followed by PAD zero bytes)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     abi = _choose_abi(data, nbytes)
     offsets = _chain(buf, data, nbytes, abi, path)
-    head = _cut(buf, offsets, abi.header_dtype(), HEADER_FIELDS)
-    _check_records(head, offsets, buf, data, nbytes, abi, path)
+    head = _cut(buf, offsets, abi.header_dtype(), HEADER_FIELDS + COMM_FIELDS)
+    impossible = np.flatnonzero(~_possible(head, offsets, nbytes, abi))
+    if len(impossible):
+        first = int(impossible[0])
+        raise _format_error(path, data, int(offsets[first]), first + 1, nbytes, abi)
+    _check_lengths(head, offsets, buf, data, nbytes, abi, path)
     records = _Records(buf, data, offsets, head, abi)
     return Decoded(abi.name, len(offsets), int(records.versioned.any()), records.tables())
-
-
-# ---------------------------------------------------------------------------- the chain
 
 
 def _choose_abi(data: bytearray, nbytes: int, probe: int = 64) -> Abi:
@@ -111,66 +120,144 @@ def _choose_abi(data: bytearray, nbytes: int, probe: int = 64) -> Abi:
     return AMD64  # neither: report the error as amd64 reads it
 
 
-def _candidates(buf: np.ndarray, nbytes: int, abi: Abi) -> np.ndarray:
-    """Every offset at which a record header could start (a superset of the records):
-    a length below 1 MiB, a type 1-18, flag bits only in the top two bits of the type,
-    version 1 in a v1 header, a pid up to PID_MAX, a timestamp fraction below 10**9."""
-    last = nbytes - abi.header_v0
-    found = [np.empty(0, dtype=np.int64)]
-    one, low_bits = np.uint8(1), np.uint8(0x3F)
-    for start in range(0, last + 1, WINDOW):
-        k = min(last + 1, start + WINDOW) - start
-        maybe = (buf[start + 4 : start + 4 + k] - one) < MAX_TYPE
-        maybe &= buf[start + 3 : start + 3 + k] == 0
-        maybe &= (buf[start + 5 : start + 5 + k] & low_bits) == 0
-        at = np.flatnonzero(maybe) + start
-        found.append(at[_plausible(buf, at, nbytes, abi)])
-    return np.concatenate(found)
+def _lane_starts(buf: np.ndarray, nbytes: int, abi: Abi) -> np.ndarray:
+    """Offset 0 and every possible header in a short probe at the start of each segment of
+    the file (a superset of the records there)."""
+    last = nbytes - abi.header_v0  # the last offset with room for a header
+    probes = np.arange(SEGMENT, nbytes - PROBE, SEGMENT, dtype=np.int64)
+    at = np.zeros(1, dtype=np.int64)
+    if len(probes):
+        rows = _rows(buf, PROBE + abi.header_v1)[probes]
+        r, c = np.nonzero(_maybe_headers(rows, PROBE, abi))
+        at = np.concatenate([at, probes[r] + c])
+        at = at[at <= last]
+    head = _rows(buf, abi.header_v1)[at].view(abi.header_dtype())[:, 0]
+    keep = _possible(head, at, nbytes, abi)
+    keep[0] = True  # the first record is checked by the walk, with its error if bad
+    return at[keep]
 
 
-def _plausible(buf: np.ndarray, at: np.ndarray, nbytes: int, abi: Abi) -> np.ndarray:
-    w = abi.word
-    ok = (buf[at + 2] <= 0x10) & (buf[at + 11] == 0) & (buf[at + 10] <= 1)
-    ok &= buf[at + 35 + w] <= 0x3B  # 10**9 = 0x3B9ACA00
-    for i in range(36 + w, 32 + 2 * w):
-        ok &= buf[at + i] == 0
-    versioned = (buf[at + 5] & 0x40) != 0
-    ok &= ~versioned | ((buf[at + 6] == 1) & (buf[at + 7] == 0) & (at + abi.header_v1 <= nbytes))
-    return ok
+def _maybe_headers(rows: np.ndarray, width: int, abi: Abi) -> np.ndarray:
+    """For rows of bytes, for each of the first `width` offsets of a row: could a header
+    start there, by its bytes? (A type 1-18 with flag bits only in its top two bits, a
+    length below 16 MiB, a pid from 1 to 2**24, a fraction of a second.)"""
+
+    def byte(i: int) -> np.ndarray:
+        return rows[:, i : i + width]
+
+    frac_top = 31 + 2 * abi.word  # the fraction's most significant byte: < 0x3B9ACA00
+    maybe = (byte(4) - np.uint8(1)) < MAX_TYPE
+    maybe &= byte(3) == 0
+    maybe &= (byte(5) & np.uint8(0x3F)) == 0
+    maybe &= byte(11) == 0
+    maybe &= (byte(8) | byte(9) | byte(10)) != 0
+    maybe &= byte(frac_top) == 0 if abi.word == 8 else byte(frac_top) <= 0x3B
+    return maybe
 
 
-def _chain(buf: np.ndarray, data: bytearray, nbytes: int, abi: Abi, path: str) -> np.ndarray:
-    """The offsets of the records, in file order, from byte 0 to the end of the file."""
-    cand = _candidates(buf, nbytes, abi)
-    if len(cand) == 0 or cand[0] != 0:
-        raise _format_error(path, data, 0, 1, nbytes, abi, not_ktrace=True)
-    head = _cut(buf, cand, LEN_TYPE, ("len", "type"))
+def _possible(head: dict, at: np.ndarray, nbytes: int, abi: Abi) -> np.ndarray:
+    """The header rules of _check_one, for many headers at once."""
+    rtype, length = head["type"] & KTR_TYPE, head["len"]
     versioned = (head["type"] & KTR_VERSIONED) != 0
-    succ = cand + np.where(versioned, abi.header_v1, abi.header_v0) + head["len"]
-    run_ends = np.append(np.flatnonzero(succ[:-1] != cand[1:]), len(cand) - 1)
-    runs, first, records = [], 0, 0
+    ok = (rtype >= 1) & (rtype <= MAX_TYPE) & (length >= 0) & (length <= MAX_LEN)
+    ok &= (head["pid"] >= 1) & (head["pid"] <= PID_MAX)
+    ok &= (head["frac"] >= 0) & (head["frac"] < np.where(versioned, 10**9, 10**6))
+    v1 = (head["version"] == 1) & (head["tid"] > PID_MAX) & (at + abi.header_v1 <= nbytes)
+    return ok & (~versioned | v1) & (at + abi.header_v0 <= nbytes)
+
+
+_EOF, _BAD, _JOINS = 0, 1, 2  # how a lane ends
+
+
+@dataclass
+class _Lanes:
+    """Walks from many starting offsets at once, one record per step each, until each
+    reaches the start of another lane, the end of the file, or a bad record."""
+
+    starts: np.ndarray
+    steps: list  # per step: (lane ids, offsets) of the records read
+    end: np.ndarray  # _EOF, _BAD or _JOINS
+    end_at: np.ndarray  # the bad offset, or the lane joined
+
+    @classmethod
+    def walk(cls, buf: np.ndarray, nbytes: int, abi: Abi, starts: np.ndarray) -> "_Lanes":
+        """Only what it takes to step is read here (ktr_len, type, version): the whole
+        header of every record on the chain is checked once the chain is known."""
+        n = len(starts)
+        end, end_at = np.full(n, _BAD, dtype=np.int8), np.zeros(n, dtype=np.int64)
+        lanes, at, steps, rows = np.arange(n), starts.copy(), [], _rows(buf, 8)
+        while len(lanes):
+            head = rows[at].view(LEN_TYPE)[:, 0]
+            rtype, length = head["type"], head["len"]
+            ok = ((rtype & KTR_TYPE) - 1 < MAX_TYPE) & (length >= 0) & (length <= MAX_LEN)
+            end_at[lanes[~ok]] = at[~ok]
+            lanes, at, rtype, length = lanes[ok], at[ok], rtype[ok], length[ok]
+            steps.append((lanes, at))
+            versioned = (rtype & KTR_VERSIONED) != 0
+            following = at + np.where(versioned, abi.header_v1, abi.header_v0) + length
+            join = np.minimum(np.searchsorted(starts, following), n - 1)
+            joins = starts[join] == following
+            eof = following == nbytes
+            end[lanes[eof]] = _EOF
+            end[lanes[joins]], end_at[lanes[joins]] = _JOINS, join[joins]
+            bad = following > nbytes  # a truncated record: the error is at its offset
+            end_at[lanes[bad]] = at[bad]
+            go = ~(eof | joins | bad)
+            lanes, at = lanes[go], following[go]
+        return cls(starts, steps, end, end_at)
+
+    def chain(self, path: str, data: bytearray, nbytes: int, abi: Abi) -> np.ndarray:
+        """The record offsets from 0 to the end of the file: the lanes that lane 0 leads
+        through, joined; or the error at the first bad record on that way."""
+        counts = np.zeros(len(self.starts), dtype=np.int64)
+        for lanes, _ in self.steps:
+            counts[lanes] += 1
+        base = np.full(len(self.starts), -1, dtype=np.int64)
+        lane, total = 0, 0
+        while True:
+            base[lane], total = total, total + counts[lane]
+            if self.end[lane] == _BAD:
+                raise _first_error(path, data, int(self.end_at[lane]), total + 1, nbytes, abi)
+            if self.end[lane] == _EOF:
+                break
+            lane = int(self.end_at[lane])
+        offsets = np.empty(total, dtype=np.int64)
+        for step, (lanes, at) in enumerate(self.steps):
+            on_path = base[lanes] >= 0
+            offsets[base[lanes[on_path]] + step] = at[on_path]
+        return offsets
+
+
+def _chain(buf, data: bytearray, nbytes: int, abi: Abi, path: str) -> np.ndarray:
+    """The offsets of the records, in file order from byte 0 to the end of the file. The
+    chain is walked from byte 0 and, at the same time (one numpy step per record for all
+    of them), from every possible header found at the start of each SEGMENT bytes; a walk
+    stops where another one starts, and the walks that byte 0 leads through are the chain."""
+    starts = _lane_starts(buf, nbytes, abi)
+    return _Lanes.walk(buf, nbytes, abi, starts).chain(path, data, nbytes, abi)
+
+
+def _first_error(path, data, off, record, nbytes, abi) -> TraceFormatError:
+    """The error at the first bad record from `off` on: a record left out of the chain
+    only because a later one in it is bad is checked here one by one, up to that one."""
     while True:
-        last = int(run_ends[np.searchsorted(run_ends, first)])
-        runs.append(cand[first : last + 1])
-        records += last + 1 - first
-        following = int(succ[last])
-        if following >= nbytes:
-            break
-        first = int(np.searchsorted(cand, following))
-        if first == len(cand) or cand[first] != following:
-            raise _format_error(path, data, following, records + 1, nbytes, abi)
-    if following > nbytes:
-        raise _format_error(path, data, int(cand[last]), records, nbytes, abi)
-    return np.concatenate(runs)
+        size, reason = _check_one(data, off, nbytes, abi)
+        if reason:
+            return _format_error(path, data, off, record, nbytes, abi, not_ktrace=off == 0)
+        off, record = off + size, record + 1
+
+
+def _rows(buf: np.ndarray, width: int) -> np.ndarray:
+    """A view of the bytes as overlapping rows: row i is buf[i : i + width]."""
+    shape = (len(buf) - width + 1, width)
+    return np.lib.stride_tricks.as_strided(buf, shape=shape, strides=(1, 1), writeable=False)
 
 
 def _cut(buf: np.ndarray, at: np.ndarray, dtype: np.dtype, names) -> dict[str, np.ndarray]:
     """The fields `names` of a struct of this dtype at each offset in `at`, as columns.
     Rows of a strided view (row i = bytes i, i+1, ...) are gathered in batches."""
     width = dtype.itemsize
-    rows = np.lib.stride_tricks.as_strided(
-        buf, shape=(len(buf) - width + 1, width), strides=(1, 1), writeable=False
-    )
+    rows = _rows(buf, width)
     out = {name: np.empty(len(at), dtype=dtype.fields[name][0]) for name in names}
     for start in range(0, len(at), BATCH):
         part = rows[at[start : start + BATCH]].view(dtype)[:, 0]
@@ -182,17 +269,14 @@ def _cut(buf: np.ndarray, at: np.ndarray, dtype: np.dtype, names) -> dict[str, n
 # ---------------------------------------------------------------------------- checks
 
 
-def _check_records(head, offsets, buf, data, nbytes, abi, path) -> None:
-    """Every record's header and length are possible; else an error at the first bad one."""
-    rtype = head["type"] & KTR_TYPE
-    versioned = (head["type"] & KTR_VERSIONED) != 0
-    frac_limit = np.where(versioned, 10**9, 10**6)
-    bad = (head["pid"] < 0) | (head["pid"] > PID_MAX) | (head["len"] > MAX_LEN)
-    bad |= (head["frac"] < 0) | (head["frac"] >= frac_limit)
+def _check_lengths(head, offsets, buf, data, nbytes, abi, path) -> None:
+    """Every record's ktr_len fits its type (the headers passed _possible); else an error
+    at the first record whose length does not."""
+    rtype, length = head["type"] & KTR_TYPE, head["len"]
+    bad = np.zeros(len(offsets), dtype=bool)
     expected = np.full(MAX_TYPE + 1, -1, dtype=np.int64)
     for t, n in abi.fixed_lengths().items():
         expected[t] = n
-    length = head["len"]
     bad |= (expected[rtype] >= 0) & (length != expected[rtype])
     bad |= (rtype == GENIO) & (length < 8)
     bad |= (rtype == CSW) & (length != 8) & (length != 16)
@@ -213,23 +297,25 @@ def _header_size(head, abi: Abi) -> np.ndarray:
 
 
 def _check_one(data: bytearray, off: int, nbytes: int, abi: Abi) -> tuple[int, str | None]:
-    """(record size, None) for a possible record at `off`, else (0, why not). The same
-    rules as _candidates and _check_records, one record at a time, in words."""
+    """(record size, None) for a possible record at `off`, else (0, why not). The rules
+    of _possible and _check_lengths, one record at a time, in words. Beyond what kdump
+    checks: pid 0 (the kernel) is never traced, thread ids are above PID_MAX, and
+    timestamp fractions below a second: garbage seldom passes all of them."""
     left = nbytes - off
     if left < abi.header_v0:
         return 0, f"truncated record header: {left} bytes left, a header has {abi.header_v0}"
     length, rtype, version, pid = struct.unpack_from("<iHHi", data, off)
     versioned, rtype = rtype & KTR_VERSIONED, rtype & KTR_TYPE
     size = abi.header_v1 if versioned else abi.header_v0
-    fmt = "<q" if abi.word == 8 else "<i"
-    frac = struct.unpack_from(fmt, data, off + 32 + abi.word)[0]
+    frac, tid = struct.unpack_from("<qq" if abi.word == 8 else "<ii", data, off + 32 + abi.word)
     checks = (
         (versioned and left < size, f"truncated record header: {left} bytes left, a v1 header "
          f"has {size}"),
         (not 1 <= rtype <= MAX_TYPE, f"unknown record type {rtype} (ktrace types are 1-18)"),
         (length < 0 or length > MAX_LEN, f"impossible ktr_len {length}"),
         (versioned and version != 1, f"header version {version} (only version 1 exists)"),
-        (not 0 <= pid <= PID_MAX, f"impossible pid {pid}"),
+        (not 1 <= pid <= PID_MAX, f"impossible pid {pid}"),
+        (versioned and tid <= PID_MAX, f"impossible thread id {tid}"),
         (not 0 <= frac < (10**9 if versioned else 10**6), f"impossible timestamp fraction {frac}"),
     )  # fmt: skip
     for failed, reason in checks:
@@ -295,6 +381,8 @@ class _Records:
             "kt_events": events,
             "kt_args": self._args(),
             "kt_text": self._text(),
+            "kt_paths": self._paths(),
+            "kt_csw": self._switches(),
             "kt_comms": {"id": np.arange(len(comms), dtype=np.int32), "comm": _strings(comms)},
         }
 
@@ -404,9 +492,9 @@ class _Records:
         return out
 
     def _text(self) -> dict[str, np.ndarray]:
-        """Kinds decoded record by record: paths, signals, context switches, bodies."""
-        rows = list(self._paths())
-        mv = memoryview(self.data)
+        """Kinds decoded record by record (ktrace_bodies.py): signals, utrace, structs,
+        capability failures, exec strings, extended errors, process ABI."""
+        rows, mv = [], memoryview(self.data)
         for rtype, decode in DECODERS.items():
             at = self._of(rtype)
             payload, length = self.payload[at].tolist(), self.head["len"][at].tolist()
@@ -418,15 +506,46 @@ class _Records:
             out[name] = _strings(values)
         return out
 
-    def _paths(self):
-        """NAMI and SCTL: the string, printed by kdump with `%.*s` (up to a NUL)."""
+    def _paths(self) -> dict[str, np.ndarray]:
+        """NAMI and SCTL: the string, as kdump prints it with `%.*s` (up to a NUL)."""
         at = np.flatnonzero((self.rtype == NAMEI) | (self.rtype == SYSCTL))
-        mv, empty = memoryview(self.data), (None,) * (len(TEXT_COLUMNS) - 1)
-        for s, p, n in zip(
-            self.seq[at].tolist(), self.payload[at].tolist(), self.head["len"][at].tolist(),
-            strict=True,
-        ):  # fmt: skip
-            yield s, (c_string(bytes(mv[p : p + n])),) + empty
+        paths = self._c_strings(self.payload[at], self.head["len"][at])
+        return {"seq": self.seq[at], "path": _strings(paths)}
+
+    def _switches(self) -> dict[str, np.ndarray]:
+        """CSW: out, user, and the wait message (none in the 8-byte records of kernels
+        before it was added)."""
+        at = self._of(CSW)
+        cut = _cut(self.buf, self.payload[at], CSW_DTYPE, ("out", "user"))
+        has_wmesg = self.head["len"][at] == 16
+        wmesg = self._c_strings(self.payload[at] + 8, np.where(has_wmesg, 8, 0))
+        return {
+            "seq": self.seq[at],
+            "stop": cut["out"] != 0,
+            "user": cut["user"] != 0,
+            "wmesg": _strings(wmesg),
+        }
+
+    def _c_strings(self, starts: np.ndarray, lengths: np.ndarray) -> list[str]:
+        """The strings of `lengths` bytes at `starts`, each cut at its first NUL, cut out
+        a batch at a time as rows of the batch's longest length."""
+        out: list[str] = []
+        for a in range(0, len(starts), BATCH):
+            s, n = starts[a : a + BATCH], lengths[a : a + BATCH].astype(np.int64)
+            width = int(n.max(initial=0))
+            if width == 0:
+                out.extend([""] * len(s))
+                continue
+            fits = s + width <= len(self.buf)
+            rows = np.zeros((len(s), width), dtype=np.uint8)
+            rows[fits] = _rows(self.buf, width)[s[fits]]
+            for i in np.flatnonzero(~fits):  # the last records of the file
+                rows[i, : n[i]] = self.buf[s[i] : s[i] + n[i]]
+            rows[np.arange(width) >= n[:, None]] = 0
+            rows[np.logical_or.accumulate(rows == 0, axis=1)] = 0
+            raw = rows.view(f"S{width}")[:, 0].tolist()
+            out.extend(r.decode("utf-8", "backslashreplace") for r in raw)
+        return out
 
 
 def _strings(values) -> np.ndarray:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from kreplay.ingest.ktrace_layout import (
     ARGS,
     CAPFAIL,
-    CSW,
     ENVS,
     EXTERR,
     PROCCTOR,
@@ -24,16 +23,15 @@ from kreplay.ingest.ktrace_layout import (
 )
 from kreplay.ingest.sysdecode import c_hex, signal_code, signal_name, syscall_name
 
-TEXT_COLUMNS = ("path", "body", "signal", "sig_action", "sig_code", "csw", "csw_mode", "wmesg")
+TEXT_COLUMNS = ("body", "signal", "sig_action", "sig_code")
 
 
 def c_string(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
 
 
-def _row(path=None, body=None, signal=None, sig_action=None, sig_code=None, csw=None,
-         csw_mode=None, wmesg=None) -> tuple:  # fmt: skip
-    return (path, body, signal, sig_action, sig_code, csw, csw_mode, wmesg)
+def _row(body=None, signal=None, sig_action=None, sig_code=None) -> tuple:
+    return (body, signal, sig_action, sig_code)
 
 
 def _word(raw: bytes, offset: int, w: int, signed: bool = False) -> int:
@@ -52,13 +50,6 @@ def _psig(raw: bytes, abi: Abi) -> tuple:
     caught = f"caught handler={action:#x} mask={mask:#x}"
     return _row(body=f"{name} {caught} code={code_name}", signal=name, sig_action="caught",
                 sig_code=code_name)  # fmt: skip
-
-
-def _csw(raw: bytes, abi: Abi) -> tuple:
-    out, user = _word(raw, 0, 4), _word(raw, 4, 4)
-    wmesg = c_string(raw[8:16]) if len(raw) == 16 else ""  # 8 bytes: a kernel before wmesg
-    return _row(csw="stop" if out else "resume", csw_mode="user" if user else "kernel",
-                wmesg=wmesg or None)  # fmt: skip
 
 
 def _user(raw: bytes, abi: Abi) -> tuple:
@@ -144,7 +135,6 @@ def _exterr(raw: bytes, abi: Abi) -> tuple:
 
 DECODERS: dict[int, Callable[[bytes, Abi], tuple]] = {
     PSIG: _psig,
-    CSW: _csw,
     USER: _user,
     STRUCT: _struct,
     PROCCTOR: _procctor,

@@ -21,7 +21,8 @@ MAX_NARG = 8  # SYS_MAXSYSARGS
 KTR_USER_MAXLEN = 2048
 PID_MAX = 99999
 PAD = 128  # zero bytes after the data (source.read_bytes): fixed-width cuts never run off
-WINDOW = 1 << 22  # bytes per step of the candidate scan
+SEGMENT = 1 << 12  # bytes per walk of the record chain (ktrace._chain)
+PROBE = 128  # bytes at the start of a segment where its walks start
 BATCH = 1 << 18  # records per step of the header cut
 
 
@@ -103,6 +104,7 @@ def ret_dtype(w: int) -> np.dtype:
 
 RET_DTYPE = {w: ret_dtype(w) for w in (4, 8)}
 FAULT_DTYPE = {w: struct_dtype({"vaddr": (f"<u{w}", 0), "type": ("<i4", w)}, 2 * w) for w in (4, 8)}
+CSW_DTYPE = struct_dtype({"out": ("<i4", 0), "user": ("<i4", 4)}, 8)
+LEN_TYPE = struct_dtype({"len": ("<i4", 0), "type": ("<u2", 4)}, 8)
 GIO_DTYPE = struct_dtype({"fd": ("<i4", 0), "rw": ("<i4", 4)}, 8)
-LEN_TYPE = np.dtype({"names": ["len", "type"], "formats": ["<i4", "<u2"], "offsets": [0, 4]})
 NARG = np.dtype({"names": ["narg"], "formats": ["<i2"], "offsets": [2], "itemsize": 4})

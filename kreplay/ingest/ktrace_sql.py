@@ -36,8 +36,11 @@ def _args() -> str:
 
 
 def staged_ktrace_sql() -> str:
-    """SELECT producing the staged rows from the tables kt_events, kt_args, kt_text and
-    kt_comms (ktrace.Decoded.tables), which the caller registers with DuckDB."""
+    """SELECT producing the staged rows from the tables of ktrace.Decoded.tables, which
+    the caller registers with DuckDB: kt_events (one row per event: header fields and
+    the numeric payload fields), kt_comms (thread names by id), and one row per record of
+    its kind in kt_args (CALL), kt_paths (NAMI, SCTL), kt_csw (CSW), kt_text (the kinds
+    ktrace_bodies.py decodes)."""
     kern = len(FAULT_RESULTS)
     return f"""
 SELECT 0 AS chunk, e.seq, e.line, 'event' AS class, NULL::VARCHAR AS reason,
@@ -58,7 +61,10 @@ SELECT 0 AS chunk, e.seq, e.line, 'event' AS class, NULL::VARCHAR AS reason,
   CASE WHEN e.kind = 14 THEN CASE WHEN e.fault_code BETWEEN 0 AND {kern - 1}
     THEN {_list(FAULT_RESULTS)}[e.fault_code + 1]
     ELSE '<invalid=' || e.fault_code || '>' END END AS fault_result,
-  t.path, t.signal, t.sig_action, t.sig_code, t.csw, t.csw_mode, t.wmesg,
+  p.path, t.signal, t.sig_action, t.sig_code,
+  CASE WHEN w.stop THEN 'stop' WHEN NOT w.stop THEN 'resume' END AS csw,
+  CASE WHEN w.user THEN 'user' WHEN NOT w.user THEN 'kernel' END AS csw_mode,
+  nullif(w.wmesg, '') AS wmesg,
   CASE WHEN e.kind = 4 THEN e.gio_fd END AS gio_fd,
   CASE WHEN e.kind = 4 THEN CASE WHEN e.gio_read THEN 'read' ELSE 'wrote' END END AS gio_dir,
   CASE WHEN e.kind = 4 THEN e.gio_bytes END AS gio_bytes,
@@ -69,4 +75,6 @@ JOIN kt_comms c ON c.id = e.comm
 LEFT JOIN {syscall_table()} ON s.num = e.sysnum AND e.kind IN (1, 2)
 LEFT JOIN kt_args a ON a.seq = e.seq
 LEFT JOIN kt_text t ON t.seq = e.seq
+LEFT JOIN kt_paths p ON p.seq = e.seq
+LEFT JOIN kt_csw w ON w.seq = e.seq
 """

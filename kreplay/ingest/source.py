@@ -18,7 +18,6 @@ import gzip
 import hashlib
 import lzma
 import os
-import struct
 import sys
 import zlib
 from collections.abc import Iterator
@@ -65,7 +64,6 @@ class TextSource:
     nbytes: int  # decompressed size
     compression: str | None
     head: list[str]  # first lines, for option detection
-    binary_ktrace: bool  # the bytes look like a binary ktrace.out
     chunks: list[Chunk] = field(default_factory=list)
     bad_lines: int = 0
 
@@ -74,14 +72,6 @@ def default_trace_name(path: str) -> str:
     """`traces/storm.kdump.gz` -> `storm`: the file name without its extensions."""
     base = os.path.basename(path.rstrip("/")) or path
     return base.split(".", 1)[0] or base
-
-
-def looks_like_ktrace(head: bytes) -> bool:
-    """The first bytes parse as a binary ktrace record header (spec §2.2)."""
-    if len(head) < 56 or b"\x00" not in head[:64]:
-        return False
-    length, rtype = struct.unpack_from("<iH", head)
-    return 0 <= length < (1 << 20) and 1 <= (rtype & 0x3FFF) <= 18
 
 
 @dataclass
@@ -108,10 +98,6 @@ class Input:
         except BaseException:
             self.close()
             raise
-
-    @property
-    def looks_binary(self) -> bool:
-        return looks_like_ktrace(self.first[:HEAD_BYTES])
 
     def blocks(self) -> Iterator[bytes]:
         """Every block of the decompressed input, the first one included."""
@@ -158,7 +144,6 @@ def read_text(source: Input, workdir: str) -> TextSource:
         nbytes=nbytes,
         compression=source.compression,
         head=text.split("\n", HEAD_LINES)[:HEAD_LINES],
-        binary_ktrace=looks_like_ktrace(head),
         chunks=writer.chunks,
         bad_lines=writer.bad_lines,
     )
