@@ -388,6 +388,8 @@ class _Records:
 
     def _spread(self, values, drop_values=None, fill=0, dtype=None) -> np.ndarray:
         """A column over all events from one over records (and the markers' values)."""
+        if not len(self.drops):
+            return np.asarray(values, dtype=dtype)
         out = np.full(self.size, fill, dtype=dtype or np.asarray(values).dtype)
         out[self.seq] = values
         if drop_values is not None:

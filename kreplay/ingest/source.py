@@ -99,6 +99,15 @@ class Input:
             self.close()
             raise
 
+    def size_hint(self) -> int:
+        """The input's size if it is a plain file (else 0)."""
+        if self.path == "-" or self.compression:
+            return 0
+        try:
+            return os.fstat(self._raw.fileno()).st_size
+        except (OSError, AttributeError):
+            return 0
+
     def blocks(self) -> Iterator[bytes]:
         """Every block of the decompressed input, the first one included."""
         if self.first:
@@ -152,15 +161,18 @@ def read_text(source: Input, workdir: str) -> TextSource:
 def read_bytes(source: Input, pad: int) -> BinarySource:
     """The whole decompressed input in memory, hashed, with `pad` zero bytes after it
     (so that a reader can take fixed-size slices at any record without running off)."""
-    sha, data = hashlib.sha256(), bytearray()
+    data = bytearray(source.size_hint() + pad)  # one allocation for a plain file
+    nbytes = 0
     for block in source.blocks():
-        sha.update(block)
-        data += block
-    nbytes = len(data)
+        if nbytes + len(block) + pad > len(data):
+            data.extend(bytes(nbytes + len(block) + pad - len(data)))
+        data[nbytes : nbytes + len(block)] = block
+        nbytes += len(block)
     if nbytes == 0:
         raise TraceFormatError("empty file: no ktrace records", path=source.path)
-    data += bytes(pad)
-    return BinarySource(source.path, sha.hexdigest(), nbytes, source.compression, data)
+    del data[nbytes + pad :]
+    sha = hashlib.sha256(memoryview(data)[:nbytes]).hexdigest()
+    return BinarySource(source.path, sha, nbytes, source.compression, data)
 
 
 def _open_decompressed(path: str) -> tuple[BinaryIO, BinaryIO, str | None]:
