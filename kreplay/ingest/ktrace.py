@@ -131,7 +131,7 @@ def _lane_starts(buf: np.ndarray, nbytes: int, abi: Abi) -> np.ndarray:
         r, c = np.nonzero(_maybe_headers(rows, PROBE, abi))
         at = np.concatenate([at, probes[r] + c])
         at = at[at <= last]
-    head = _rows(buf, abi.header_v1)[at].view(abi.header_dtype())[:, 0]
+    head = _structs(buf, abi.header_dtype())[at]
     keep = _possible(head, at, nbytes, abi)
     keep[0] = True  # the first record is checked by the walk, with its error if bad
     return at[keep]
@@ -185,9 +185,12 @@ class _Lanes:
         header of every record on the chain is checked once the chain is known."""
         n = len(starts)
         end, end_at = np.full(n, _BAD, dtype=np.int8), np.zeros(n, dtype=np.int64)
-        lanes, at, steps, rows = np.arange(n), starts.copy(), [], _rows(buf, 8)
+        lanes, at, steps = np.arange(n), starts.copy(), []
+        structs = _structs(buf, LEN_TYPE)
+        ahead = np.append(starts, np.iinfo(np.int64).max)  # a sentinel start past the end
+        next_start = np.arange(1, n + 1)  # per lane: the first start after its position
         while len(lanes):
-            head = rows[at].view(LEN_TYPE)[:, 0]
+            head = structs[at]
             rtype, length = head["type"], head["len"]
             ok = ((rtype & KTR_TYPE) - 1 < MAX_TYPE) & (length >= 0) & (length <= MAX_LEN)
             end_at[lanes[~ok]] = at[~ok]
@@ -195,8 +198,11 @@ class _Lanes:
             steps.append((lanes, at))
             versioned = (rtype & KTR_VERSIONED) != 0
             following = at + np.where(versioned, abi.header_v1, abi.header_v0) + length
-            join = np.minimum(np.searchsorted(starts, following), n - 1)
-            joins = starts[join] == following
+            join = next_start[lanes]
+            while (behind := ahead[join] < following).any():
+                join[behind] += 1
+            next_start[lanes] = join
+            joins = ahead[join] == following
             eof = following == nbytes
             end[lanes[eof]] = _EOF
             end[lanes[joins]], end_at[lanes[joins]] = _JOINS, join[joins]
@@ -253,17 +259,18 @@ def _rows(buf: np.ndarray, width: int) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(buf, shape=shape, strides=(1, 1), writeable=False)
 
 
+def _structs(buf: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The bytes as overlapping structs: item i is the struct at offset i. Indexing it
+    with offsets copies whole structs, one memcpy each."""
+    shape = (len(buf) - dtype.itemsize + 1,)
+    return np.ndarray(shape=shape, dtype=dtype, buffer=buf, strides=(1,))
+
+
 def _cut(buf: np.ndarray, at: np.ndarray, dtype: np.dtype, names) -> dict[str, np.ndarray]:
-    """The fields `names` of a struct of this dtype at each offset in `at`, as columns.
-    Rows of a strided view (row i = bytes i, i+1, ...) are gathered in batches."""
-    width = dtype.itemsize
-    rows = _rows(buf, width)
-    out = {name: np.empty(len(at), dtype=dtype.fields[name][0]) for name in names}
-    for start in range(0, len(at), BATCH):
-        part = rows[at[start : start + BATCH]].view(dtype)[:, 0]
-        for name in names:
-            out[name][start : start + BATCH] = part[name]
-    return out
+    """The fields `names` of the struct of this dtype at each offset in `at` (as views
+    into one array of the structs)."""
+    structs = _structs(buf, dtype)[at]
+    return {name: structs[name] for name in names}
 
 
 # ---------------------------------------------------------------------------- checks
@@ -422,9 +429,11 @@ class _Records:
         """Distinct thread names, by a hash of their 20 bytes (sorting 8 bytes a record,
         not 20); a collision, checked for, falls back to the bytes themselves."""
         h = self.head
-        key = h["comm0"] * np.uint64(0x9E3779B97F4A7C15)
-        key ^= h["comm1"] * np.uint64(0xC2B2AE3D27D4EB4F) ^ h["comm2"].astype(np.uint64)
-        _, first, ids = np.unique(key, return_index=True, return_inverse=True)
+        key = _comm_keys(h)
+        distinct = np.sort(np.unique(key, sorted=False))  # a hash table, not a sort of all
+        ids = np.searchsorted(distinct, key)
+        first = np.empty(len(distinct), dtype=np.int64)
+        first[ids] = np.arange(len(key))  # some record of each name
         if not all(np.array_equal(h[p][first][ids], h[p]) for p in ("comm0", "comm1", "comm2")):
             exact = np.stack([h["comm0"], h["comm1"], h["comm2"].astype(np.uint64)], axis=1)
             _, first, ids = np.unique(exact, axis=0, return_index=True, return_inverse=True)
@@ -550,6 +559,12 @@ class _Records:
             raw = rows.view(f"S{width}")[:, 0].tolist()
             out.extend(r.decode("utf-8", "backslashreplace") for r in raw)
         return out
+
+
+def _comm_keys(head: dict) -> np.ndarray:
+    """A 64-bit hash of each record's 20 bytes of ktr_comm."""
+    key = head["comm0"] * np.uint64(0x9E3779B97F4A7C15)
+    return key ^ head["comm1"] * np.uint64(0xC2B2AE3D27D4EB4F) ^ head["comm2"].astype(np.uint64)
 
 
 def _strings(values) -> np.ndarray:
