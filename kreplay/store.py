@@ -232,11 +232,15 @@ class Store:
         replace: bool,
         strict: bool,
         columns: dict[str, dict] | None = None,
+        materialize: bool = True,
     ) -> TraceInfo:
         """Insert a trace from the staged-parse query (kdump_sql, ktrace_sql) in one
         transaction. `columns` names in-memory tables (name -> {column: numpy array})
-        that the query reads; they are visible to DuckDB only during this call."""
+        that the query reads; they are visible to DuckDB only during this call. The
+        staged rows are a temporary table, read three times; a query that is cheaper to
+        run again than to store (materialize=False) is a view instead."""
         columns = columns or {}
+        staged_kind = "TABLE" if materialize else "VIEW"
         try:
             for name, table in columns.items():
                 self.con.register(name, table)
@@ -250,11 +254,11 @@ class Store:
                         path=trace.source,
                     )
                 trace_id = self._next_trace_id()
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {staged_sql}")
+                self.con.execute(f"CREATE OR REPLACE TEMP {staged_kind} staged AS {staged_sql}")
                 self._check_staged(trace, strict)
                 self._insert_trace_row(trace_id, trace)
                 self._insert_events(trace_id)
-                self.con.execute("DROP TABLE staged")
+                self.con.execute(f"DROP {staged_kind} staged")
         except duckdb.Error as e:
             raise StoreError(f"ingest failed: {_first_line(e)}", path=trace.source) from None
         finally:

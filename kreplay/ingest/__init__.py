@@ -93,6 +93,7 @@ def _ingest_ktrace(store, source, name, replace, strict) -> tuple[str, TraceInfo
     if store.find_sha(raw.sha256) is not None:
         return raw.sha256, None
     decoded = ktrace.decode(raw.data, raw.nbytes, source.path)
+    raw.data = bytearray()  # the columns are copies: the file's bytes can go before the insert
     new = NewTrace(
         name=name,
         sha256=raw.sha256,
@@ -107,7 +108,12 @@ def _ingest_ktrace(store, source, name, replace, strict) -> tuple[str, TraceInfo
         bytes=raw.nbytes,
     )
     trace = store.add_parsed_trace(
-        new, staged_ktrace_sql(), replace=replace, strict=strict, columns=decoded.tables
+        new,
+        staged_ktrace_sql(),
+        replace=replace,
+        strict=strict,
+        columns=decoded.tables,
+        materialize=False,  # scans of in-memory columns: cheaper to repeat than to store
     )
     return raw.sha256, trace
 

@@ -365,64 +365,50 @@ def _format_error(path, data, off, record, nbytes, abi, not_ktrace=False) -> Tra
 
 
 class _Records:
-    """The checked records of one file, turned into the columns of ktrace_sql.py."""
+    """The checked records of one file as tables of columns, one table per group of
+    kinds (ktrace_sql.py reads them): every table has the header columns of its rows and
+    the payload columns of its kinds, so that no table has to be joined to another."""
 
     def __init__(self, buf, data, offsets, head, abi: Abi):
         self.buf, self.data, self.offsets, self.head, self.abi = buf, data, offsets, head, abi
         self.rtype = (head["type"] & KTR_TYPE).astype(np.uint8)
         self.versioned = (head["type"] & KTR_VERSIONED) != 0
-        self.dropped = (head["type"] & KTR_DROP) != 0
         self.payload = offsets + _header_size(head, abi)
-        n = len(offsets)
-        # Each dropped-events marker comes just before its record: seq of record i.
-        self.seq = np.arange(n, dtype=np.int64) + np.cumsum(self.dropped)
-        self.drops = np.flatnonzero(self.dropped)
-        self.size = n + len(self.drops)
+        # A dropped-events marker comes just before its record: seq of record i.
+        dropped = (head["type"] & KTR_DROP) != 0
+        self.seq = np.arange(len(offsets), dtype=np.int64) + np.cumsum(dropped)
+        self.drops = np.flatnonzero(dropped)
+        self.comm = _strings([])
 
     def tables(self) -> dict[str, dict[str, np.ndarray]]:
-        comm_ids, comms = self._comms()
-        events = self._events(comm_ids)
-        events.update(self._syscall_columns())
-        events.update(self._fault_and_gio_columns())
+        ids, names = self._comms()
+        self.comm = _strings(names)[ids]  # per record, the one str object of its name
         return {
-            "kt_events": events,
-            "kt_args": self._args(),
-            "kt_text": self._text(),
+            "kt_calls": self._calls(),
+            "kt_rets": self._rets(),
+            "kt_faults": self._faults(),
+            "kt_fault_ends": self._fault_ends(),
+            "kt_gios": self._gios(),
+            "kt_csws": self._switches(),
             "kt_paths": self._paths(),
-            "kt_csw": self._switches(),
-            "kt_comms": {"id": np.arange(len(comms), dtype=np.int32), "comm": _strings(comms)},
+            "kt_texts": self._texts(),
+            "kt_drops": self._drops(),
         }
 
-    def _spread(self, values, drop_values=None, fill=0, dtype=None) -> np.ndarray:
-        """A column over all events from one over records (and the markers' values)."""
-        if not len(self.drops):
-            return np.asarray(values, dtype=dtype)
-        out = np.full(self.size, fill, dtype=dtype or np.asarray(values).dtype)
-        out[self.seq] = values
-        if drop_values is not None:
-            out[self.seq[self.drops] - 1] = drop_values[self.drops]
-        return out
-
-    def _events(self, comm_ids: np.ndarray) -> dict[str, np.ndarray]:
-        head, n = self.head, len(self.offsets)
-        line = np.arange(1, n + 1, dtype=np.int64)
-        ts = head["sec"].astype(np.int64) * 10**9 + head["frac"].astype(np.int64) * np.where(
-            self.versioned, 1, 1000
-        )
-        record = np.ones(n, dtype=bool)
-        tid = np.maximum(head["tid"].astype(np.int64), 0)  # kdump prints a negative tid as 0
+    def _header(self, at: np.ndarray) -> dict[str, np.ndarray]:
+        """The header columns of the records at these indices."""
+        head, versioned = self.head, self.versioned[at]
+        frac = head["frac"][at].astype(np.int64)
         return {
-            "seq": np.arange(self.size, dtype=np.int64),
-            "line": self._spread(line, line),
-            "byte_offset": self._spread(self.offsets, self.offsets),
-            "pid": self._spread(head["pid"], head["pid"]),
-            "tid": self._spread(tid, tid),
-            "comm": self._spread(comm_ids, comm_ids),
-            "cpu": self._spread(head["cpu"]),
-            "has_cpu": self._spread(self.versioned, fill=False),
-            "ts": self._spread(ts),
-            "has_ts": self._spread(record, fill=False),
-            "kind": self._spread(self.rtype),
+            "seq": self.seq[at],
+            "line": at + 1,  # the record's ordinal
+            "byte_offset": self.offsets[at],
+            "pid": head["pid"][at],
+            "tid": np.maximum(head["tid"][at].astype(np.int64), 0),  # kdump prints < 0 as 0
+            "comm": self.comm[at],
+            "cpu": head["cpu"][at],
+            "has_cpu": versioned,  # v0 headers have no cpu
+            "ts": head["sec"][at].astype(np.int64) * 10**9 + np.where(versioned, frac, frac * 1000),
         }
 
     def _comms(self) -> tuple[np.ndarray, list[str]]:
@@ -439,91 +425,59 @@ class _Records:
             _, first, ids = np.unique(exact, axis=0, return_index=True, return_inverse=True)
             ids = ids.ravel()
         names = [self._comm_at(int(self.offsets[i])) for i in first]
-        return ids.astype(np.int32), names
+        return ids, names
 
     def _comm_at(self, off: int) -> str:
         raw = bytes(self.data[off + 12 : off + 31]).split(b"\0", 1)[0]  # MAXCOMLEN = 19
         return raw.decode("utf-8", "backslashreplace").rstrip(" ")
 
-    def _of(self, rtype: int) -> np.ndarray:
-        return np.flatnonzero(self.rtype == rtype)
+    def _of(self, *rtypes: int) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.rtype, rtypes))
 
-    def _syscall_columns(self) -> dict[str, np.ndarray]:
-        w = self.abi.word
-        sysnum = np.zeros(len(self.offsets), dtype=np.int32)
-        calls, rets = self._of(SYSCALL), self._of(SYSRET)
-        code = _cut(self.buf, self.payload[calls], field_dtype("<i2", 0), ("v",))["v"]
-        sysnum[calls] = code
-        ret = _cut(self.buf, self.payload[rets], RET_DTYPE[w], ("code", "error", "retval"))
-        sysnum[rets] = ret["code"]
-        error = ret["error"]
-        kind = np.select(
-            [error == 0, error == ERESTART, error == EJUSTRETURN], [1, 3, 4], 2
-        ).astype(np.uint8)
-        retval = np.where(kind == 1, ret["retval"].astype(np.int64), -1)
-        return {
-            "sysnum": self._spread(sysnum),
-            "ret_kind": self._spread(self._at(rets, kind, np.uint8)),
-            "retval": self._spread(self._at(rets, retval, np.int64)),
-            "errno": self._spread(self._at(rets, error, np.int32)),
-        }
-
-    def _at(self, index: np.ndarray, values: np.ndarray, dtype) -> np.ndarray:
-        out = np.zeros(len(self.offsets), dtype=dtype)
-        out[index] = values
-        return out
-
-    def _fault_and_gio_columns(self) -> dict[str, np.ndarray]:
-        w = self.abi.word
-        faults, ends, gios = self._of(FAULT), self._of(FAULTEND), self._of(GENIO)
-        fault = _cut(self.buf, self.payload[faults], FAULT_DTYPE[w], ("vaddr", "type"))
-        result = _cut(self.buf, self.payload[ends], field_dtype("<i4", 0), ("v",))["v"]
-        gio = _cut(self.buf, self.payload[gios], GIO_DTYPE, ("fd", "rw"))
-        length = self.head["len"][gios]
-        return {
-            "addr": self._spread(self._at(faults, fault["vaddr"], np.uint64)),
-            "prot": self._spread(self._at(faults, fault["type"], np.int32)),
-            "fault_code": self._spread(self._at(ends, result, np.int32)),
-            "gio_fd": self._spread(self._at(gios, gio["fd"], np.int32)),
-            "gio_read": self._spread(self._at(gios, gio["rw"] == 0, bool)),  # UIO_READ
-            "gio_bytes": self._spread(self._at(gios, length - 8, np.int64)),
-        }
-
-    def _args(self) -> dict[str, np.ndarray]:
-        """CALL arguments, one row per CALL with arguments: narg and a0..a7 (unsigned)."""
-        w = self.abi.word
-        calls = self._of(SYSCALL)
-        fields = {"narg": ("<i2", 2)} | {
-            f"a{i}": (f"<u{w}", self.abi.args_at + i * w) for i in range(MAX_NARG)
-        }
-        cut = _cut(self.buf, self.payload[calls], struct_dtype(fields, 72), tuple(fields))
-        narg = cut["narg"]
-        keep = narg > 0
-        out = {"seq": self.seq[calls][keep], "narg": narg[keep]}
+    def _calls(self) -> dict[str, np.ndarray]:
+        """CALL: the syscall number, narg and the arguments a0..a7 (unsigned; 0 past narg)."""
+        w, at = self.abi.word, self._of(SYSCALL)
+        fields = {"code": ("<i2", 0), "narg": ("<i2", 2)}
+        fields |= {f"a{i}": (f"<u{w}", self.abi.args_at + i * w) for i in range(MAX_NARG)}
+        cut = _cut(self.buf, self.payload[at], struct_dtype(fields, 72), tuple(fields))
+        out = self._header(at) | {"sysnum": cut["code"], "narg": cut["narg"]}
         for i in range(MAX_NARG):
-            out[f"a{i}"] = np.where(i < narg, cut[f"a{i}"], 0)[keep].astype(np.uint64)
+            out[f"a{i}"] = np.where(i < cut["narg"], cut[f"a{i}"], 0).astype(np.uint64)
         return out
 
-    def _text(self) -> dict[str, np.ndarray]:
-        """Kinds decoded record by record (ktrace_bodies.py): signals, utrace, structs,
-        capability failures, exec strings, extended errors, process ABI."""
-        rows, mv = [], memoryview(self.data)
-        for rtype, decode in DECODERS.items():
-            at = self._of(rtype)
-            payload, length = self.payload[at].tolist(), self.head["len"][at].tolist()
-            for s, p, n in zip(self.seq[at].tolist(), payload, length, strict=True):
-                rows.append((s, decode(bytes(mv[p : p + n]), self.abi)))
-        columns = list(zip(*(c for _, c in rows), strict=True)) or [()] * len(TEXT_COLUMNS)
-        out = {"seq": np.array([s for s, _ in rows], dtype=np.int64)}
-        for name, values in zip(TEXT_COLUMNS, columns, strict=True):
-            out[name] = _strings(values)
-        return out
+    def _rets(self) -> dict[str, np.ndarray]:
+        """RET: the syscall number, the RET form (RET_KINDS), the value and the error."""
+        at = self._of(SYSRET)
+        ret = _cut(
+            self.buf, self.payload[at], RET_DTYPE[self.abi.word], ("code", "error", "retval")
+        )
+        error = ret["error"]
+        form = np.select([error == 0, error == ERESTART, error == EJUSTRETURN], [1, 3, 4], 2)
+        return self._header(at) | {
+            "sysnum": ret["code"],
+            "ret_kind": form.astype(np.uint8),
+            "retval": np.where(form == 1, ret["retval"].astype(np.int64), -1),
+            "errno": error,
+        }
 
-    def _paths(self) -> dict[str, np.ndarray]:
-        """NAMI and SCTL: the string, as kdump prints it with `%.*s` (up to a NUL)."""
-        at = np.flatnonzero((self.rtype == NAMEI) | (self.rtype == SYSCTL))
-        paths = self._c_strings(self.payload[at], self.head["len"][at])
-        return {"seq": self.seq[at], "path": _strings(paths)}
+    def _faults(self) -> dict[str, np.ndarray]:
+        at = self._of(FAULT)
+        fault = _cut(self.buf, self.payload[at], FAULT_DTYPE[self.abi.word], ("vaddr", "type"))
+        return self._header(at) | {"addr": fault["vaddr"].astype(np.uint64), "prot": fault["type"]}
+
+    def _fault_ends(self) -> dict[str, np.ndarray]:
+        at = self._of(FAULTEND)
+        result = _cut(self.buf, self.payload[at], field_dtype("<i4", 0), ("v",))["v"]
+        return self._header(at) | {"fault_code": result}
+
+    def _gios(self) -> dict[str, np.ndarray]:
+        at = self._of(GENIO)
+        gio = _cut(self.buf, self.payload[at], GIO_DTYPE, ("fd", "rw"))
+        return self._header(at) | {
+            "gio_fd": gio["fd"],
+            "gio_read": gio["rw"] == 0,  # UIO_READ
+            "gio_bytes": self.head["len"][at].astype(np.int64) - 8,
+        }
 
     def _switches(self) -> dict[str, np.ndarray]:
         """CSW: out, user, and the wait message (none in the 8-byte records of kernels
@@ -532,12 +486,36 @@ class _Records:
         cut = _cut(self.buf, self.payload[at], CSW_DTYPE, ("out", "user"))
         has_wmesg = self.head["len"][at] == 16
         wmesg = self._c_strings(self.payload[at] + 8, np.where(has_wmesg, 8, 0))
-        return {
-            "seq": self.seq[at],
+        return self._header(at) | {
             "stop": cut["out"] != 0,
             "user": cut["user"] != 0,
             "wmesg": _strings(wmesg),
         }
+
+    def _paths(self) -> dict[str, np.ndarray]:
+        """NAMI and SCTL: the string, as kdump prints it with `%.*s` (up to a NUL)."""
+        at = self._of(NAMEI, SYSCTL)
+        paths = self._c_strings(self.payload[at], self.head["len"][at])
+        return self._header(at) | {"rtype": self.rtype[at], "path": _strings(paths)}
+
+    def _texts(self) -> dict[str, np.ndarray]:
+        """The kinds decoded record by record (ktrace_bodies.py)."""
+        at = self._of(*DECODERS)
+        mv, rtypes = memoryview(self.data), self.rtype[at].tolist()
+        payload, length = self.payload[at].tolist(), self.head["len"][at].tolist()
+        rows = [
+            DECODERS[t](bytes(mv[p : p + n]), self.abi)
+            for t, p, n in zip(rtypes, payload, length, strict=True)
+        ]
+        columns = list(zip(*rows, strict=True)) or [()] * len(TEXT_COLUMNS)
+        out = self._header(at) | {"rtype": self.rtype[at]}
+        return out | {name: _strings(v) for name, v in zip(TEXT_COLUMNS, columns, strict=True)}
+
+    def _drops(self) -> dict[str, np.ndarray]:
+        """The "Events dropped." markers: who, no time, no cpu (as kdump prints them)."""
+        header = self._header(self.drops)
+        names = ("line", "byte_offset", "pid", "tid", "comm")
+        return {"seq": header["seq"] - 1} | {name: header[name] for name in names}
 
     def _c_strings(self, starts: np.ndarray, lengths: np.ndarray) -> list[str]:
         """The strings of `lengths` bytes at `starts`, each cut at its first NUL, cut out

@@ -15,6 +15,7 @@ from kreplay.ingest.ktrace_layout import (
     ENVS,
     EXTERR,
     PROCCTOR,
+    PROCDTOR,
     PSIG,
     STRUCT,
     STRUCT_ARRAY,
@@ -133,11 +134,16 @@ def _exterr(raw: bytes, abi: Abi) -> tuple:
     )
 
 
+def _nothing(raw: bytes, abi: Abi) -> tuple:
+    return _row()
+
+
 DECODERS: dict[int, Callable[[bytes, Abi], tuple]] = {
     PSIG: _psig,
     USER: _user,
     STRUCT: _struct,
     PROCCTOR: _procctor,
+    PROCDTOR: _nothing,
     CAPFAIL: _capfail,
     STRUCT_ARRAY: _struct_array,
     ARGS: _strings_body,
