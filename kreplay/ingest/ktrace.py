@@ -193,8 +193,9 @@ class _Lanes:
             head = structs[at]
             rtype, length = head["type"], head["len"]
             ok = ((rtype & KTR_TYPE) - 1 < MAX_TYPE) & (length >= 0) & (length <= MAX_LEN)
-            end_at[lanes[~ok]] = at[~ok]
-            lanes, at, rtype, length = lanes[ok], at[ok], rtype[ok], length[ok]
+            if not ok.all():
+                end_at[lanes[~ok]] = at[~ok]
+                lanes, at, rtype, length = lanes[ok], at[ok], rtype[ok], length[ok]
             steps.append((lanes, at))
             versioned = (rtype & KTR_VERSIONED) != 0
             following = at + np.where(versioned, abi.header_v1, abi.header_v0) + length
@@ -208,8 +209,8 @@ class _Lanes:
             end[lanes[joins]], end_at[lanes[joins]] = _JOINS, join[joins]
             bad = following > nbytes  # a truncated record: the error is at its offset
             end_at[lanes[bad]] = at[bad]
-            go = ~(eof | joins | bad)
-            lanes, at = lanes[go], following[go]
+            stop = eof | joins | bad
+            lanes, at = (lanes[~stop], following[~stop]) if stop.any() else (lanes, following)
         return cls(starts, steps, end, end_at)
 
     def chain(self, path: str, data: bytearray, nbytes: int, abi: Abi) -> np.ndarray:
@@ -280,22 +281,27 @@ def _check_lengths(head, offsets, buf, data, nbytes, abi, path) -> None:
     """Every record's ktr_len fits its type (the headers passed _possible); else an error
     at the first record whose length does not."""
     rtype, length = head["type"] & KTR_TYPE, head["len"]
-    bad = np.zeros(len(offsets), dtype=bool)
     expected = np.full(MAX_TYPE + 1, -1, dtype=np.int64)
     for t, n in abi.fixed_lengths().items():
         expected[t] = n
-    bad |= (expected[rtype] >= 0) & (length != expected[rtype])
-    bad |= (rtype == GENIO) & (length < 8)
-    bad |= (rtype == CSW) & (length != 8) & (length != 16)
-    bad |= (rtype == USER) & (length > KTR_USER_MAXLEN)
-    bad |= (rtype == CAPFAIL) & ~np.isin(length, abi.capfail_lengths)
-    bad |= (rtype == STRUCT_ARRAY) & (length < abi.word)
-    calls = np.flatnonzero(rtype == SYSCALL)
-    narg = _cut(buf, offsets[calls] + _header_size(head, abi)[calls], NARG, ("narg",))["narg"]
-    bad[calls] |= (narg < 0) | (narg > MAX_NARG) | (length[calls] != abi.args_at + abi.word * narg)
-    first_bad = np.flatnonzero(bad)
-    if len(first_bad):
-        index = int(first_bad[0])
+    fixed = expected[rtype]
+    bad = np.flatnonzero((fixed >= 0) & (length != fixed)).tolist()
+    ruled = np.zeros(MAX_TYPE + 1, dtype=bool)
+    ruled[[GENIO, CSW, USER, CAPFAIL, STRUCT_ARRAY, SYSCALL]] = True
+    at = np.flatnonzero(ruled[rtype])  # the types with a rule of their own
+    t, n = rtype[at], length[at]
+    wrong = (t == GENIO) & (n < 8)
+    wrong |= (t == CSW) & (n != 8) & (n != 16)
+    wrong |= (t == USER) & (n > KTR_USER_MAXLEN)
+    wrong |= (t == CAPFAIL) & ~np.isin(n, abi.capfail_lengths)
+    wrong |= (t == STRUCT_ARRAY) & (n < abi.word)
+    calls = t == SYSCALL
+    narg = _cut(buf, offsets[at[calls]] + _header_size(head, abi)[at[calls]], NARG, ("narg",))
+    narg = narg["narg"]
+    wrong[calls] |= (narg < 0) | (narg > MAX_NARG) | (n[calls] != abi.args_at + abi.word * narg)
+    bad += at[wrong].tolist()
+    if bad:
+        index = min(bad)
         raise _format_error(path, data, int(offsets[index]), index + 1, nbytes, abi)
 
 
@@ -435,14 +441,14 @@ class _Records:
         return np.flatnonzero(np.isin(self.rtype, rtypes))
 
     def _calls(self) -> dict[str, np.ndarray]:
-        """CALL: the syscall number, narg and the arguments a0..a7 (unsigned; 0 past narg)."""
+        """CALL: the syscall number, narg and the arguments a0..a7 (unsigned)."""
         w, at = self.abi.word, self._of(SYSCALL)
         fields = {"code": ("<i2", 0), "narg": ("<i2", 2)}
         fields |= {f"a{i}": (f"<u{w}", self.abi.args_at + i * w) for i in range(MAX_NARG)}
         cut = _cut(self.buf, self.payload[at], struct_dtype(fields, 72), tuple(fields))
         out = self._header(at) | {"sysnum": cut["code"], "narg": cut["narg"]}
-        for i in range(MAX_NARG):
-            out[f"a{i}"] = np.where(i < cut["narg"], cut[f"a{i}"], 0).astype(np.uint64)
+        for i in range(MAX_NARG):  # past narg: the next bytes of the file (SQL ignores them)
+            out[f"a{i}"] = cut[f"a{i}"].astype(np.uint64, copy=False)
         return out
 
     def _rets(self) -> dict[str, np.ndarray]:
