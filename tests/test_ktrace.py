@@ -400,3 +400,17 @@ def test_thread_names_survive_a_hash_collision(tmp_path, monkeypatch):
     ingest_text(tmp_path, kw.write(records) + kw.write(records[:1]), "hashed", filename="b.ktrace")
     comms = [[r["comm"] for r in events(tmp_path / "store.duckdb", n)] for n in ("plain", "hashed")]
     assert comms[0] == comms[1][:-1] and len(set(comms[0])) == 8
+
+
+def test_binary_from_stdin(tmp_path):
+    """A pipe gives its bytes in small pieces; the format is still told from the head."""
+    from click.testing import CliRunner
+
+    from kreplay.cli import cli
+
+    data = kw.write(list(kw.random_records(random.Random(13), 100)))
+    db = tmp_path / "s.duckdb"
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(db), "-"], input=data)
+    assert result.exit_code == 0, result.output
+    row = trace_row(db, "stdin")
+    assert (row["format"], row["bytes"]) == ("ktrace", len(data))

@@ -94,10 +94,19 @@ class Input:
         self._raw, self._stream, self.compression = _open_decompressed(path)
         self._blocks = _blocks(self._stream, path, self.compression)
         try:
-            self.first = next(self._blocks, b"")
+            self.first = self._head()
         except BaseException:
             self.close()
             raise
+
+    def _head(self) -> bytes:
+        """At least HEAD_BYTES of the input, or all of it (a pipe reads in small pieces)."""
+        head = b""
+        for block in self._blocks:
+            head += block
+            if len(head) >= HEAD_BYTES:
+                break
+        return head
 
     def size_hint(self) -> int:
         """The input's size if it is a plain file (else 0)."""
