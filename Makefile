@@ -46,6 +46,7 @@ nightly: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ktrace.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/check.py
 

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS events (
     gio_bytes BIGINT,
     body VARCHAR,
     cont_lines INTEGER,
-    cont VARCHAR
+    cont VARCHAR,
+    byte_offset BIGINT
 );
 CREATE TABLE IF NOT EXISTS ops (
     trace_id INTEGER NOT NULL,
@@ -185,6 +186,9 @@ class Store:
 
     def _create_schema(self) -> None:
         self.con.execute(_SCHEMA)
+        # Added with binary ingest: a nullable column, so stores written before it stay
+        # readable as they are and gain it the first time they are opened for writing.
+        self.con.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS byte_offset BIGINT")
         self.con.execute(
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
             [str(SCHEMA_VERSION)],
@@ -221,10 +225,25 @@ class Store:
         self.con.execute("COMMIT")
 
     def add_parsed_trace(
-        self, trace: NewTrace, staged_sql: str, *, replace: bool, strict: bool
+        self,
+        trace: NewTrace,
+        staged_sql: str,
+        *,
+        replace: bool,
+        strict: bool,
+        columns: dict[str, dict] | None = None,
+        materialize: bool = True,
     ) -> TraceInfo:
-        """Insert a trace from the staged-parse query (kdump_sql) in one transaction."""
+        """Insert a trace from the staged-parse query (kdump_sql, ktrace_sql) in one
+        transaction. `columns` names in-memory tables (name -> {column: numpy array})
+        that the query reads; they are visible to DuckDB only during this call. The
+        staged rows are a temporary table, read three times; a query that is cheaper to
+        run again than to store (materialize=False) is a view instead."""
+        columns = columns or {}
+        staged_kind = "TABLE" if materialize else "VIEW"
         try:
+            for name, table in columns.items():
+                self.con.register(name, table)
             with self.transaction():
                 if replace:
                     self._delete_trace(trace.name)
@@ -235,13 +254,16 @@ class Store:
                         path=trace.source,
                     )
                 trace_id = self._next_trace_id()
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {staged_sql}")
+                self.con.execute(f"CREATE OR REPLACE TEMP {staged_kind} staged AS {staged_sql}")
                 self._check_staged(trace, strict)
                 self._insert_trace_row(trace_id, trace)
                 self._insert_events(trace_id)
-                self.con.execute("DROP TABLE staged")
+                self.con.execute(f"DROP {staged_kind} staged")
         except duckdb.Error as e:
             raise StoreError(f"ingest failed: {_first_line(e)}", path=trace.source) from None
+        finally:
+            for name in columns:
+                self.con.unregister(name)
         return self.trace(trace.name)
 
     def _next_trace_id(self) -> int:

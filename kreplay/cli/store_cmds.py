@@ -23,7 +23,8 @@ from kreplay.store import Store, resolve_db
 @click.option("--strict", is_flag=True, help="Fail (exit 2) on any parse error.")
 @json_option
 def ingest_cmd(paths, name, db, fmt, kdump_options, replace, strict, as_json) -> None:
-    """Parse kdump text (plain, .gz, .xz, .bz2, or - for stdin) into the store."""
+    """Parse kdump text or a binary ktrace.out (plain, .gz, .xz, .bz2, or - for stdin)
+    into the store."""
     if name and len(paths) > 1:
         raise click.UsageError("--name needs exactly one PATH")
     results = []
@@ -57,6 +58,11 @@ def _ingest_line(r) -> str:
     t = r.trace
     if r.status == "already":
         return f"{r.path}: already ingested as {r.name}"
+    if t.format == "ktrace":
+        return (
+            f"{r.path}: {r.status} as {r.name}: {t.events} events from a binary ktrace.out "
+            f"({t.dropped} dropped-events markers, header version {t.header_version})"
+        )
     return (
         f"{r.path}: {r.status} as {r.name}: {t.lines} lines, {t.events} events, "
         f"{t.continuations} continuation lines, {t.parse_errors} parse errors "

@@ -1,13 +1,15 @@
 """Ingest: a trace file in, its events in the store.
 
 Reading the input (source.py), knowing the kdump format (kdump.py) and compiling it to
-the bulk parse (kdump_sql.py) are separate; this function puts them in order.
+the bulk parse (kdump_sql.py), and reading binary ktrace.out records (ktrace.py) into the
+same rows (ktrace_sql.py) are separate; this module puts them in order.
 """
 
 import tempfile
 from dataclasses import dataclass
 
-from kreplay.errors import TraceFormatError, UsageError
+from kreplay.errors import UsageError
+from kreplay.ingest import ktrace
 from kreplay.ingest.kdump import (
     KdumpOptions,
     detect_layout,
@@ -16,7 +18,9 @@ from kreplay.ingest.kdump import (
     parse_options,
 )
 from kreplay.ingest.kdump_sql import staged_parse_sql
-from kreplay.ingest.source import default_trace_name, open_text
+from kreplay.ingest.ktrace_layout import PAD
+from kreplay.ingest.ktrace_sql import staged_ktrace_sql
+from kreplay.ingest.source import Input, default_trace_name, read_bytes, read_text
 from kreplay.store import NewTrace, Store, TraceInfo
 
 FORMATS = ("auto", "kdump", "ktrace")
@@ -45,35 +49,73 @@ def ingest(
         raise UsageError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if name is None:
         name = "stdin" if path == "-" else default_trace_name(path)
+    existed = store.has_name(name)
+    with Input(path) as source:
+        if fmt == "ktrace" or (fmt == "auto" and ktrace.looks_like_ktrace(source.first)):
+            sha256, trace = _ingest_ktrace(store, source, name, replace, strict)
+        else:
+            sha256, trace = _ingest_kdump(store, source, name, kdump_options, replace, strict)
+    if trace is None:
+        already = store.find_sha(sha256)
+        return IngestResult(path, already, "already", store.trace(already))
+    return IngestResult(path, name, "replaced" if existed else "ingested", trace)
+
+
+def _ingest_kdump(
+    store, source, name, kdump_options, replace, strict
+) -> tuple[str, TraceInfo | None]:
+    """kdump text: chunk files, option detection, the bulk SQL parse. (sha256, the stored
+    trace, or None when this content is stored already)."""
     with tempfile.TemporaryDirectory(prefix="kreplay-ingest-") as workdir:
-        source = open_text(path, workdir)
-        if fmt == "ktrace" or (fmt == "auto" and source.binary_ktrace):
-            raise TraceFormatError(
-                "this is a binary ktrace.out; reading it directly is not implemented yet: "
-                "convert it with `kdump -H -T -c -f FILE > FILE.kdump` "
-                "(or pass --format kdump to read it as text anyway)",
-                path=path,
-            )
-        already = store.find_sha(source.sha256)
-        if already is not None:
-            return IngestResult(path, already, "already", store.trace(already))
-        opts, opts_source = _options(source.head, kdump_options)
+        text = read_text(source, workdir)
+        if store.find_sha(text.sha256) is not None:
+            return text.sha256, None
+        opts, opts_source = _options(text.head, kdump_options)
         new = NewTrace(
             name=name,
-            sha256=source.sha256,
-            source=path,
+            sha256=text.sha256,
+            source=source.path,
             format="kdump",
-            compression=source.compression,
+            compression=text.compression,
             options=opts.letters,
             options_source=opts_source,
-            header_version=header_version(source.head, opts),
-            bytes=source.nbytes,
+            header_version=header_version(text.head, opts),
+            bytes=text.nbytes,
         )
-        existed = store.has_name(name)
-        layout = detect_layout(source.head, opts)
-        sql = staged_parse_sql(source.chunks, layout)
-        trace = store.add_parsed_trace(new, sql, replace=replace, strict=strict)
-    return IngestResult(path, name, "replaced" if existed else "ingested", trace)
+        layout = detect_layout(text.head, opts)
+        sql = staged_parse_sql(text.chunks, layout)
+        return text.sha256, store.add_parsed_trace(new, sql, replace=replace, strict=strict)
+
+
+def _ingest_ktrace(store, source, name, replace, strict) -> tuple[str, TraceInfo | None]:
+    """A binary ktrace.out: all of it decoded in memory, then one bulk insert."""
+    raw = read_bytes(source, pad=PAD)
+    if store.find_sha(raw.sha256) is not None:
+        return raw.sha256, None
+    decoded = ktrace.decode(raw.data, raw.nbytes, source.path)
+    raw.data = bytearray()  # the columns are copies: the file's bytes can go before the insert
+    new = NewTrace(
+        name=name,
+        sha256=raw.sha256,
+        source=source.path,
+        format="ktrace",
+        compression=raw.compression,
+        # What the records carry, in kdump's letters: tids and timestamps always, cpu
+        # numbers with v1 headers (lifecycle.py reads "H" as "the trace has tids").
+        options="HTc" if decoded.header_version else "HT",
+        options_source="ktrace",
+        header_version=decoded.header_version,
+        bytes=raw.nbytes,
+    )
+    trace = store.add_parsed_trace(
+        new,
+        staged_ktrace_sql(),
+        replace=replace,
+        strict=strict,
+        columns=decoded.tables,
+        materialize=False,  # scans of in-memory columns: cheaper to repeat than to store
+    )
+    return raw.sha256, trace
 
 
 def _options(head: list[str], given: str | None) -> tuple[KdumpOptions, str]:

@@ -18,7 +18,6 @@ import gzip
 import hashlib
 import lzma
 import os
-import struct
 import sys
 import zlib
 from collections.abc import Iterator
@@ -65,7 +64,6 @@ class TextSource:
     nbytes: int  # decompressed size
     compression: str | None
     head: list[str]  # first lines, for option detection
-    binary_ktrace: bool  # the bytes look like a binary ktrace.out
     chunks: list[Chunk] = field(default_factory=list)
     bad_lines: int = 0
 
@@ -76,31 +74,85 @@ def default_trace_name(path: str) -> str:
     return base.split(".", 1)[0] or base
 
 
-def looks_like_ktrace(head: bytes) -> bool:
-    """The first bytes parse as a binary ktrace record header (spec §2.2)."""
-    if len(head) < 56 or b"\x00" not in head[:64]:
-        return False
-    length, rtype = struct.unpack_from("<iH", head)
-    return 0 <= length < (1 << 20) and 1 <= (rtype & 0x3FFF) <= 18
+@dataclass
+class BinarySource:
+    """A binary trace's bytes, whole, followed by `pad` zero bytes (see read_bytes)."""
+
+    name: str
+    sha256: str
+    nbytes: int  # decompressed size, without the padding
+    compression: str | None
+    data: bytearray
+
+
+class Input:
+    """An opened trace: the decompressed stream and its first block, read once to tell
+    kdump text from a binary ktrace.out before the rest is read one way or the other."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._raw, self._stream, self.compression = _open_decompressed(path)
+        self._blocks = _blocks(self._stream, path, self.compression)
+        try:
+            self.first = self._head()
+        except BaseException:
+            self.close()
+            raise
+
+    def _head(self) -> bytes:
+        """At least HEAD_BYTES of the input, or all of it (a pipe reads in small pieces)."""
+        head = b""
+        for block in self._blocks:
+            head += block
+            if len(head) >= HEAD_BYTES:
+                break
+        return head
+
+    def size_hint(self) -> int:
+        """The input's size if it is a plain file (else 0)."""
+        if self.path == "-" or self.compression:
+            return 0
+        try:
+            return os.fstat(self._raw.fileno()).st_size
+        except (OSError, AttributeError):
+            return 0
+
+    def blocks(self) -> Iterator[bytes]:
+        """Every block of the decompressed input, the first one included."""
+        if self.first:
+            yield self.first
+        yield from self._blocks
+
+    def close(self) -> None:
+        if self.path != "-":
+            self._stream.close()
+            self._raw.close()  # the decompressors do not own the file they read
+
+    def __enter__(self) -> "Input":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def open_text(path: str, workdir: str) -> TextSource:
     """Read the input once: hash it, and write it as clean chunk files into workdir."""
-    raw, f, compression = _open_decompressed(path)
+    with Input(path) as source:
+        return read_text(source, workdir)
+
+
+def read_text(source: Input, workdir: str) -> TextSource:
+    """Hash the input and write it as clean chunk files into workdir."""
+    path = source.path
     sha, nbytes, head = hashlib.sha256(), 0, b""
     writer = _ChunkWriter(workdir)
-    try:
-        for block in _blocks(f, path, compression):
-            sha.update(block)
-            nbytes += len(block)
-            if len(head) < HEAD_BYTES:
-                head += block[: HEAD_BYTES - len(head)]
-            writer.feed(block)
-        writer.finish()
-    finally:
-        if path != "-":
-            f.close()
-            raw.close()  # the decompressors do not own the file they read
+    for block in source.blocks():
+        sha.update(block)
+        nbytes += len(block)
+        if len(head) < HEAD_BYTES:
+            head += block[: HEAD_BYTES - len(head)]
+        writer.feed(block)
+    writer.finish()
     if nbytes == 0:
         raise TraceFormatError("empty file: no kdump lines", path=path)
     text = head.decode("utf-8", "replace")
@@ -108,12 +160,28 @@ def open_text(path: str, workdir: str) -> TextSource:
         name=path,
         sha256=sha.hexdigest(),
         nbytes=nbytes,
-        compression=compression,
+        compression=source.compression,
         head=text.split("\n", HEAD_LINES)[:HEAD_LINES],
-        binary_ktrace=looks_like_ktrace(head),
         chunks=writer.chunks,
         bad_lines=writer.bad_lines,
     )
+
+
+def read_bytes(source: Input, pad: int) -> BinarySource:
+    """The whole decompressed input in memory, hashed, with `pad` zero bytes after it
+    (so that a reader can take fixed-size slices at any record without running off)."""
+    data = bytearray(source.size_hint() + pad)  # one allocation for a plain file
+    nbytes = 0
+    for block in source.blocks():
+        if nbytes + len(block) + pad > len(data):
+            data.extend(bytes(nbytes + len(block) + pad - len(data)))
+        data[nbytes : nbytes + len(block)] = block
+        nbytes += len(block)
+    if nbytes == 0:
+        raise TraceFormatError("empty file: no ktrace records", path=source.path)
+    del data[nbytes + pad :]
+    sha = hashlib.sha256(memoryview(data)[:nbytes]).hexdigest()
+    return BinarySource(source.path, sha, nbytes, source.compression, data)
 
 
 def _open_decompressed(path: str) -> tuple[BinaryIO, BinaryIO, str | None]:

@@ -1,0 +1,150 @@
+"""Binary ingest benchmark: how fast kreplay reads a ktrace.out, against reading its bytes.
+
+It writes (once per size, seeded, so the same bytes on every run and machine) an amd64
+ktrace.out with the test writer (tests/ktrace_writer.py: a few processes and threads doing
+syscalls with arguments and every RET form, lookups, I/O, page faults, signals, context
+switches, dropped-events markers, v1 headers) and measures, in the same run:
+
+* the baseline: reading the file's bytes into memory and hashing them (sha256, which every
+  ingest computes), best of 3. No reader can be faster than this;
+* the reader: bytes -> event columns (kreplay.ingest.ktrace.decode, the issue's "records/s"
+  and its 2 M records/s target), in this process, best of 3;
+* kreplay ingest end to end, as a user runs it (a child process): read, decode, and the
+  DuckDB transaction that stores the events; wall time, records/s, peak RSS.
+
+A benchmark, not a test: it exits 0 unless something crashes.
+Usage: `python bench/ktrace.py [--records N] [--workdir DIR]`.
+"""
+
+import argparse
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import ktrace_writer  # noqa: E402
+
+from kreplay.ingest import ktrace  # noqa: E402
+from kreplay.ingest.ktrace_layout import PAD  # noqa: E402
+from kreplay.ingest.source import Input, read_bytes  # noqa: E402
+
+DEFAULT_RECORDS = 5_000_000
+SEED = 2026
+TARGET_RECORDS_PER_S = 2e6
+
+
+def write_trace(path: Path, records: int) -> float:
+    start = time.perf_counter()
+    rnd = random.Random(SEED)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as out:
+        block = []
+        for record in ktrace_writer.random_records(rnd, records):
+            block.append(record.to_bytes())
+            if len(block) == 100_000:
+                out.write(b"".join(block))
+                block = []
+        out.write(b"".join(block))
+    tmp.rename(path)
+    return time.perf_counter() - start
+
+
+def best_of(n: int, run) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(n):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def raw_read(path: Path) -> int:
+    data = path.read_bytes()
+    hashlib.sha256(data).hexdigest()
+    return len(data)
+
+
+def read_and_decode(path: Path) -> ktrace.Decoded:
+    with Input(str(path)) as source:
+        raw = read_bytes(source, pad=PAD)
+    return ktrace.decode(raw.data, raw.nbytes, str(path))
+
+
+def measure_ingest(trace: Path, store: Path, log: Path) -> tuple[float, int, int]:
+    """(seconds, peak RSS in KiB, exit code) of `kreplay ingest` in a child process."""
+    for p in (store, store.with_name(store.name + ".wal")):
+        p.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "kreplay", "ingest", "--db", str(store), str(trace)]
+    with open(log, "wb") as out:
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+    return seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
+
+
+def stored_counts(store: Path) -> tuple[int, int, int]:
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return con.execute(
+            "SELECT events, dropped, (SELECT count(*) FROM events) FROM traces"
+        ).fetchone()
+    finally:
+        con.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=DEFAULT_RECORDS)
+    parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    n = args.records
+    trace = args.workdir / f"bench-{n}.ktrace"
+    made = "reused" if trace.exists() else f"generated in {write_trace(trace, n):.1f} s"
+    size = trace.stat().st_size
+    print(f"trace: {trace} ({n:,} records, {size / 1e6:,.1f} MB, seed {SEED}, {made})")
+    print(f"machine: {os.cpu_count()} cpus, Python {sys.version.split()[0]}")
+
+    read_s, _ = best_of(3, lambda: raw_read(trace))
+    decode_s, decoded = best_of(3, lambda: read_and_decode(trace))
+    assert decoded.records == n, (decoded.records, n)
+    store, log = args.workdir / "ktrace.duckdb", args.workdir / "ktrace-ingest.log"
+    ingest_s, rss_kib, code = measure_ingest(trace, store, log)
+    print(f"kreplay ingest (exit {code}): {log.read_text().strip()}")
+    if code != 0:
+        return 1
+    events, dropped, rows = stored_counts(store)
+
+    rows_out = [
+        ("baseline: read the bytes + sha256, best of 3", read_s),
+        ("reader: read + decode to event columns, best of 3", decode_s),
+        ("kreplay ingest, end to end (child process)", ingest_s),
+    ]
+    print(f"\n{'measurement':<52} {'seconds':>8} {'records/s':>12} {'x baseline':>10}")
+    for label, seconds in rows_out:
+        print(f"{label:<52} {seconds:8.2f} {n / seconds:12,.0f} {seconds / read_s:10.1f}")
+    rate = n / decode_s
+    verdict = "PASS" if rate >= TARGET_RECORDS_PER_S else "MISS"
+    print(
+        f"\nreader >= {TARGET_RECORDS_PER_S / 1e6:.0f} M records/s: {rate / 1e6:.2f} M: {verdict}"
+        f"\npeak RSS of kreplay ingest {rss_kib / 1024:,.0f} MiB"
+        f"\ncheck events == records + dropped markers: {events:,} == {n:,} + {dropped:,} "
+        f"{'ok' if events == n + dropped == rows else 'WRONG'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,416 @@
+"""Binary ktrace.out ingest (spec/kdump-format.md §2).
+
+The oracle is the kdump text parser: ktrace_writer builds a recording as the kernel writes
+it and prints it as kdump does; both are ingested and must give the same events on every
+column the text carries. The rest checks what only the binary has (record types kdump
+does not print, byte offsets, the i386 layouts) and that a bad file is one clear error
+with its byte offset and leaves the store as it was.
+"""
+
+import gzip
+import random
+import struct
+
+import ktrace_writer as kw
+import pytest
+from conftest import (
+    assert_one_line_error,
+    events,
+    ingest_text,
+    query,
+    run_main,
+    table_counts,
+    trace_row,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kreplay.errors import TraceFormatError
+from kreplay.store import Store
+
+# The columns a kdump text line carries (and the binary reader fills the same way).
+SHARED = ("pid", "tid", "comm", "cpu", "ts", "kind", "syscall", "sysnum", "args", "retval",
+          "errno", "ret_kind", "addr", "prot", "fault_result", "path", "signal", "sig_action",
+          "sig_code", "csw", "csw_mode", "wmesg", "gio_fd", "gio_dir", "gio_bytes",
+          "body")  # fmt: skip
+NOT_PRINTED = ("PCTR", "PDTR")  # records kdump reads silently
+
+
+def ingest_pair(tmp_path, records, abi="amd64", name="t"):
+    """Ingest the records as ktrace.out and as their kdump text; both event lists."""
+    binary = ingest_text(tmp_path, kw.write(records, abi), f"{name}-bin", filename="ktrace.out")
+    text = ingest_text(tmp_path, kw.render(records), f"{name}-txt")
+    db = tmp_path / "store.duckdb"
+    return binary, text, events(db, f"{name}-bin"), events(db, f"{name}-txt")
+
+
+def shared(rows, drop_kinds=()):
+    return [{c: r[c] for c in SHARED} for r in rows if r["kind"] not in drop_kinds]
+
+
+def assert_same_events(bin_rows, txt_rows):
+    left, right = shared(bin_rows, NOT_PRINTED), shared(txt_rows)
+    assert len(left) == len(right)
+    for i, (a, b) in enumerate(zip(left, right, strict=True)):
+        assert a == b, f"event {i}: " + str({k: (a[k], b[k]) for k in a if a[k] != b[k]})
+
+
+# ---------------------------------------------------------------------------- the oracle
+
+
+@pytest.mark.parametrize(
+    ("seed", "abi", "v0_share"),
+    [(1, "amd64", 0.0), (2, "amd64", 1.0), (3, "i386", 0.0), (4, "i386", 1.0)],
+)
+def test_binary_and_its_kdump_text_give_the_same_events(tmp_path, seed, abi, v0_share):
+    records = list(kw.random_records(random.Random(seed), 1500, abi, v0_share))
+    binary, text, bin_rows, txt_rows = ingest_pair(tmp_path, records, abi)
+    assert text.parse_errors == 0, "the renderer printed something kdump would not"
+    assert_same_events(bin_rows, txt_rows)
+    assert (binary.format, text.format) == ("ktrace", "kdump")
+    assert binary.options == text.options == ("HT" if v0_share == 1.0 else "HTc")
+    assert binary.header_version == text.header_version == (0 if v0_share == 1.0 else 1)
+    assert binary.dropped == text.dropped > 0
+    assert (binary.first_ts, binary.last_ts) == (text.first_ts, text.last_ts)
+
+
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(1, 60),
+    abi=st.sampled_from(kw.ABIS),
+    v0=st.booleans(),
+)
+def test_any_recording_reads_the_same_both_ways(tmp_path_factory, seed, n, abi, v0):
+    tmp_path = tmp_path_factory.mktemp("pair")
+    records = list(kw.random_records(random.Random(seed), n, abi, 1.0 if v0 else 0.0))
+    _, text, bin_rows, txt_rows = ingest_pair(tmp_path, records, abi)
+    assert text.parse_errors == 0
+    assert_same_events(bin_rows, txt_rows)
+
+
+# ---------------------------------------------------------------------------- every type
+
+HDR = {"pid": 700, "tid": 100700, "comm": b"cc", "sec": 1_700_000_123, "frac": 5, "cpu": 3}
+
+
+def every_type(abi: str) -> list[kw.Record]:
+    """One record (or more) of each type 1-18, both CSW and CAPFAIL layouts."""
+    h = HDR
+    return [
+        kw.procctor(0x100, **h),
+        kw.call(477, [0, 0x1000, 3, 0x1002, 0xFFFFFFFF, 0], abi, **h),
+        kw.ret(477, 0x800531000 if abi == "amd64" else 0x2800000, 0, abi, **h),
+        kw.call(2, [], abi, **h),
+        kw.ret(5, 0, 2, abi, **h),
+        kw.ret(454, 0, -1, abi, **h),
+        kw.ret(59, 0, -2, abi, **h),
+        kw.namei(b"/usr/lib/libc.so.7", **h),
+        kw.gio(4, True, b"hello\n", **h),
+        kw.gio(0, False, b"x", **h),
+        kw.psig(11, 0, 1, 0, abi, **h),
+        kw.psig(30, 0x401000, 0x10001, 0x5, abi, **h),
+        kw.csw(True, False, b"select", **h),
+        kw.csw(False, True, None, **h),
+        kw.user(b"\x01\x02\xff", **h),
+        kw.malloc_utrace(0, 26, 0x800607420 if abi == "amd64" else 0x28607420, abi, **h),
+        kw.struct_record(b"stat", bytes(range(8)), **h),
+        kw.sysctl(b"kern.ostype", **h),
+        kw.capfail_syscall(abi, **h),
+        kw.capfail_new_syscall(455, abi, **h),
+        kw.fault(0x7FFFDEAD1234 if abi == "amd64" else 0x2DEAD123, 3, abi, **h),
+        kw.faultend(0, **h),
+        kw.faultend(42, **h),
+        kw.struct_array(b"kevent", 32, bytes(64), abi, **h),
+        kw.strings_record(kw.ARGS, [b"ls", b"-l", b"/tmp"], **h),
+        kw.strings_record(kw.ENVS, [b"HOME=/root"], **h),
+        kw.exterr(22, 3, 1234, 0x10, 0, b"bad flags", **h),
+        kw.procdtor(**h),
+    ]
+
+
+@pytest.mark.parametrize("abi", kw.ABIS)
+def test_every_record_type(tmp_path, abi):
+    records = every_type(abi)
+    trace = ingest_text(tmp_path, kw.write(records, abi), "all", filename="ktrace.out")
+    rows = events(tmp_path / "store.duckdb", "all")
+    assert [r["kind"] for r in rows] == [
+        "PCTR", "CALL", "RET", "CALL", "RET", "RET", "RET", "NAMI", "GIO", "GIO", "PSIG",
+        "PSIG", "CSW", "CSW", "USER", "USER", "STRU", "SCTL", "CAP", "CAP", "PFLT", "PRET",
+        "PRET", "STRU", "ARGS", "ENVS", "EERR", "PDTR",
+    ]  # fmt: skip
+    assert trace.events == len(records) and trace.parse_errors == 0
+    by = dict(enumerate(rows))
+    assert by[1]["syscall"] == "mmap" and by[1]["sysnum"] == 477
+    assert by[1]["args"] == "0,0x1000,0x3,0x1002,0xffffffff,0"
+    assert by[2]["retval"] == (0x800531000 if abi == "amd64" else 0x2800000)
+    assert (by[3]["syscall"], by[3]["args"]) == ("fork", None)
+    assert (by[4]["ret_kind"], by[4]["retval"], by[4]["errno"]) == ("error", -1, 2)
+    assert (by[5]["ret_kind"], by[5]["retval"]) == ("restart", None)
+    assert by[6]["ret_kind"] == "justreturn"
+    assert by[7]["path"] == "/usr/lib/libc.so.7"
+    assert (by[8]["gio_fd"], by[8]["gio_dir"], by[8]["gio_bytes"]) == (4, "wrote", 6)
+    assert (by[9]["gio_dir"], by[9]["gio_bytes"]) == ("read", 1)
+    assert (by[10]["signal"], by[10]["sig_action"], by[10]["sig_code"]) == (
+        "SIGSEGV", "SIG_DFL", "SEGV_MAPERR",
+    )  # fmt: skip
+    assert by[11]["body"] == "SIGUSR1 caught handler=0x401000 mask=0x5 code=SI_USER"
+    assert (by[12]["csw"], by[12]["csw_mode"], by[12]["wmesg"]) == ("stop", "kernel", "select")
+    assert (by[13]["csw"], by[13]["csw_mode"], by[13]["wmesg"]) == ("resume", "user", None)
+    assert by[14]["body"] == "3  01 02 ff"
+    assert by[15]["body"] == ("0x800607420" if abi == "amd64" else "0x28607420") + " = malloc(26)"
+    assert by[16]["body"] == "struct stat 0001020304050607"
+    assert by[17]["path"] == "kern.ostype"
+    assert by[18]["body"] == "disallowed system call"
+    assert by[19]["body"] == "system call not allowed: thr_new"
+    assert (by[20]["addr"], by[20]["prot"]) == (
+        0x7FFFDEAD1234 if abi == "amd64" else 0x2DEAD123, 3,
+    )  # fmt: skip
+    assert (by[21]["fault_result"], by[22]["fault_result"]) == ("KERN_SUCCESS", "<invalid=42>")
+    assert by[23]["body"] == "struct kevent[] size=32 " + "00" * 64
+    assert (by[24]["body"], by[25]["body"]) == ('"ls", "-l", "/tmp"', '"HOME=/root"')
+    assert by[26]["body"] == "{ errno 22 category 3 (src line 1234) p1 0x10 p2 0 bad flags }"
+    assert by[0]["body"] == "sv_flags=0x100" and by[27]["body"] is None
+    for row in rows:
+        assert (row["pid"], row["tid"], row["comm"], row["cpu"]) == (700, 100700, "cc", 3)
+        assert row["ts"] == 1_700_000_123 * 10**9 + 5
+
+
+def test_header_fields_per_record(tmp_path):
+    """v0 and v1 headers in one file, a dropped-events marker, ordinals and offsets."""
+    records = [
+        kw.call(20, [], version=0, frac=250, tid=-5, **{k: HDR[k] for k in ("pid", "comm")}),
+        kw.ret(20, 700, dropped=True, **HDR),
+        kw.namei(b"/a", comm=b"a-long-thread-name-x", **{k: HDR[k] for k in ("pid", "tid")}),
+    ]
+    data = kw.write(records)
+    trace = ingest_text(tmp_path, data, "h", filename="ktrace.out")
+    rows = events(tmp_path / "store.duckdb", "h")
+    assert [r["kind"] for r in rows] == ["CALL", "DROP", "RET", "NAMI"]
+    assert [r["seq"] for r in rows] == [0, 1, 2, 3]
+    assert [r["line"] for r in rows] == [1, 2, 2, 3]
+    sizes = [len(r.to_bytes()) for r in records]
+    assert [r["byte_offset"] for r in rows] == [0, sizes[0], sizes[0], sizes[0] + sizes[1]]
+    v0, drop, v1, name = rows
+    assert (v0["ts"], v0["cpu"], v0["tid"]) == (1_700_000_000 * 10**9 + 250_000, None, 0)
+    assert (drop["ts"], drop["cpu"], drop["pid"], drop["tid"]) == (None, None, 700, 100700)
+    assert (v1["ts"], v1["cpu"]) == (1_700_000_123 * 10**9 + 5, 3)
+    assert name["comm"] == "a-long-thread-name-"  # MAXCOMLEN = 19
+    assert (trace.header_version, trace.dropped, trace.lines, trace.events) == (1, 1, 4, 4)
+    assert trace_row(tmp_path / "store.duckdb", "h")["options_source"] == "ktrace"
+
+
+def test_comm_bytes_that_are_not_utf8(tmp_path):
+    records = [kw.namei(b"/caf\xe9", comm=b"caf\xc3", **{k: HDR[k] for k in ("pid", "tid")})]
+    ingest_text(tmp_path, kw.write(records), "u", filename="ktrace.out")
+    (row,) = events(tmp_path / "store.duckdb", "u")
+    assert (row["comm"], row["path"]) == ("caf\\xc3", "/caf\\xe9")
+
+
+def test_a_lifecycle_reads_a_binary_trace(tmp_path, capsys):
+    """The lifecycle derivation takes tids from a binary trace ("H" in its options)."""
+    h = {"comm": b"sh", "sec": 1_700_000_000, "cpu": 1}
+    records = [
+        kw.call(2, [], pid=10, tid=100010, **h),
+        kw.ret(2, 0, pid=11, tid=100011, **h),
+        kw.ret(2, 11, pid=10, tid=100010, **h),
+        kw.call(1, [0], pid=11, tid=100011, **h),
+    ]
+    ingest_text(tmp_path, kw.write(records), "life", filename="ktrace.out")
+    code, out, _ = run_main(["show", "life", "--db", tmp_path / "store.duckdb"], capsys)
+    assert code == 0 and "ktrace" in out
+
+
+# ---------------------------------------------------------------------------- formats
+
+
+def test_format_is_told_by_content(tmp_path, capsys):
+    records = list(kw.random_records(random.Random(5), 50))
+    (tmp_path / "trace.kdump").write_bytes(kw.write(records))  # a misleading name
+    (tmp_path / "ktrace.out").write_text(kw.render(records))
+    db = tmp_path / "s.duckdb"
+    code, out, err = run_main(["ingest", "--db", db, tmp_path / "trace.kdump"], capsys)
+    assert (code, err) == (0, "") and "binary ktrace.out" in out
+    code, out, _ = run_main(["ingest", "--db", db, tmp_path / "ktrace.out"], capsys)
+    assert code == 0 and "lines" in out
+    assert query(db, "SELECT name, format FROM traces ORDER BY name") == [
+        {"name": "ktrace", "format": "kdump"},
+        {"name": "trace", "format": "ktrace"},
+    ]
+
+
+def test_format_ktrace_is_forced_and_refuses_text(tmp_path, capsys):
+    path = tmp_path / "t.kdump"
+    path.write_text(kw.render(list(kw.random_records(random.Random(6), 20))))
+    db = tmp_path / "s.duckdb"
+    code, out, err = run_main(["ingest", "--db", db, "--format", "ktrace", path], capsys)
+    assert code == 2 and out == ""
+    assert_one_line_error(err, str(path), "not a binary ktrace.out", "byte offset 0")
+
+
+def test_compressed_binary_and_idempotence(tmp_path, capsys):
+    data = kw.write(list(kw.random_records(random.Random(7), 200)))
+    (tmp_path / "a.ktrace.gz").write_bytes(gzip.compress(data))
+    (tmp_path / "b.ktrace").write_bytes(data)
+    db = tmp_path / "s.duckdb"
+    assert run_main(["ingest", "--db", db, tmp_path / "a.ktrace.gz"], capsys)[0] == 0
+    code, out, _ = run_main(["ingest", "--db", db, tmp_path / "b.ktrace"], capsys)
+    assert code == 0 and "already ingested as a" in out
+    row = trace_row(db, "a")
+    assert (row["compression"], row["bytes"]) == ("gzip", len(data))
+
+
+def test_replace_and_strict(tmp_path, capsys):
+    db = tmp_path / "s.duckdb"
+    path = tmp_path / "x.ktrace"
+    path.write_bytes(kw.write(list(kw.random_records(random.Random(8), 30))))
+    assert run_main(["ingest", "--db", db, "--strict", path], capsys)[0] == 0
+    path.write_bytes(kw.write(list(kw.random_records(random.Random(9), 40))))
+    code, _, err = run_main(["ingest", "--db", db, path], capsys)
+    assert code == 2 and "--replace" in err
+    code, out, _ = run_main(["ingest", "--db", db, "--replace", path], capsys)
+    assert code == 0 and "replaced as x" in out
+    assert query(db, "SELECT count(*) AS n FROM events WHERE kind NOT IN ('DROP')")[0]["n"] == 40
+
+
+def test_an_older_store_gains_byte_offset(tmp_path):
+    db = tmp_path / "s.duckdb"
+    with Store(str(db)) as store:
+        store.con.execute("ALTER TABLE events DROP COLUMN byte_offset")
+    with Store(str(db), read_only=True) as store:
+        assert "byte_offset" not in store.query("SELECT * FROM events")[0]
+    ingest_text(tmp_path, kw.write([kw.call(20, [], **HDR)]), "o", db=db, filename="ktrace.out")
+    assert events(db, "o")[0]["byte_offset"] == 0
+
+
+# ---------------------------------------------------------------------------- bad files
+
+
+def good_file() -> bytes:
+    return kw.write([kw.call(20, [], **HDR), kw.ret(20, 700, **HDR), kw.namei(b"/x", **HDR)])
+
+
+CALL_SIZE = 64 + 8
+RET_SIZE = 64 + 16
+
+
+def patch(data: bytes, offset: int, fmt: str, *values) -> bytes:
+    out = bytearray(data)
+    struct.pack_into(fmt, out, offset, *values)
+    return bytes(out)
+
+
+BAD_FILES = {
+    "truncated record": (good_file()[:-1], CALL_SIZE + RET_SIZE, "truncated record: ktr_len 2"),
+    "truncated header": (good_file()[: CALL_SIZE + 30], CALL_SIZE, "truncated record header"),
+    "negative ktr_len": (patch(good_file(), CALL_SIZE, "<i", -8), CALL_SIZE, "ktr_len -8"),
+    "huge ktr_len": (patch(good_file(), 0, "<i", 1 << 24), 0, "impossible ktr_len 16777216"),
+    "ktr_len too long for the file": (
+        patch(good_file(), CALL_SIZE, "<i", 5000),
+        CALL_SIZE,
+        "truncated record: ktr_len 5000",
+    ),
+    "ktr_len that does not fit the type": (
+        good_file()[:CALL_SIZE] + patch(good_file()[CALL_SIZE:], 0, "<i", 24)[: RET_SIZE + 8],
+        CALL_SIZE,
+        "RET record (type 2) with ktr_len 24, expected 16",
+    ),
+    "unknown type": (patch(good_file(), CALL_SIZE + 4, "<H", 0x4000 | 19), CALL_SIZE, "type 19"),
+    "header version 2": (patch(good_file(), CALL_SIZE + 6, "<H", 2), CALL_SIZE, "version 2"),
+    "narg that does not fit": (patch(good_file(), 64 + 2, "<h", 3), 0, "arguments"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_file_is_one_error_with_its_byte_offset(tmp_path, capsys, case):
+    data, offset, reason = BAD_FILES[case]
+    db = tmp_path / "s.duckdb"
+    good = tmp_path / "good.ktrace"
+    good.write_bytes(kw.write(list(kw.random_records(random.Random(10), 30))))
+    assert run_main(["ingest", "--db", db, good], capsys)[0] == 0
+    before = table_counts(db)
+    path = tmp_path / "bad.ktrace"
+    path.write_bytes(data)
+    code, out, err = run_main(["ingest", "--db", db, "--format", "ktrace", path], capsys)
+    assert code == 2 and out == ""
+    assert_one_line_error(err, str(path), f"byte offset {offset} ", reason)
+    assert table_counts(db) == before
+
+
+def test_the_error_names_the_first_bad_record_in_a_long_file(tmp_path):
+    """Past the first segments of the chain walk: the record number and offset are exact."""
+    records = list(kw.random_records(random.Random(11), 3000))
+    data = kw.write(records)
+    offsets = [0]
+    for r in records:
+        offsets.append(offsets[-1] + len(r.to_bytes()))
+    bad = 2345
+    data = patch(data, offsets[bad], "<i", -1)
+    path = tmp_path / "bad.ktrace"
+    path.write_bytes(data)
+    with Store(str(tmp_path / "s.duckdb")) as store, pytest.raises(TraceFormatError) as e:
+        from kreplay.ingest import ingest
+
+        ingest(store, str(path))
+    assert f"byte offset {offsets[bad]} (record {bad + 1}," in str(e.value)
+    assert "impossible ktr_len -1" in str(e.value)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_garbage_forced_as_ktrace(tmp_path, capsys, seed):
+    rnd = random.Random(seed)
+    path = tmp_path / "garbage"
+    path.write_bytes(bytes(rnd.randrange(256) for _ in range(3000)))
+    code, out, err = run_main(
+        ["ingest", "--db", tmp_path / "s.duckdb", "--format", "ktrace", path], capsys
+    )
+    assert code == 2 and out == ""
+    assert_one_line_error(err, str(path), "byte offset 0")
+    assert table_counts(tmp_path / "s.duckdb")["traces"] == 0
+
+
+def test_a_good_file_followed_by_garbage(tmp_path, capsys):
+    """Garbage after valid records: the error is at the first garbage byte."""
+    data = good_file()
+    path = tmp_path / "tail.ktrace"
+    path.write_bytes(data + b"\x07" * 100)
+    code, _, err = run_main(["ingest", "--db", tmp_path / "s.duckdb", path], capsys)
+    assert code == 2
+    assert_one_line_error(err, f"byte offset {len(data)} (record 4,")
+
+
+def test_thread_names_survive_a_hash_collision(tmp_path, monkeypatch):
+    """Names are told apart by a 64-bit hash; a collision falls back to the bytes."""
+    import numpy as np
+
+    from kreplay.ingest import ktrace
+
+    records = list(kw.random_records(random.Random(12), 300))
+    ingest_text(tmp_path, kw.write(records), "plain", filename="a.ktrace")
+    monkeypatch.setattr(ktrace, "_comm_keys", lambda head: np.zeros(len(head["comm0"]), "u8"))
+    ingest_text(tmp_path, kw.write(records) + kw.write(records[:1]), "hashed", filename="b.ktrace")
+    comms = [[r["comm"] for r in events(tmp_path / "store.duckdb", n)] for n in ("plain", "hashed")]
+    assert comms[0] == comms[1][:-1] and len(set(comms[0])) == 8
+
+
+def test_binary_from_stdin(tmp_path):
+    """A pipe gives its bytes in small pieces; the format is still told from the head."""
+    from click.testing import CliRunner
+
+    from kreplay.cli import cli
+
+    data = kw.write(list(kw.random_records(random.Random(13), 100)))
+    db = tmp_path / "s.duckdb"
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(db), "-"], input=data)
+    assert result.exit_code == 0, result.output
+    row = trace_row(db, "stdin")
+    assert (row["format"], row["bytes"]) == ("ktrace", len(data))
