@@ -162,6 +162,7 @@ class Machine:
         self._cpu_domain = [cfg.domain_of_cpu(cpu) for cpu in range(cfg.ncpu)]
         self._user_rr = RoundRobin(cfg.domains) if cfg.user_policy == "round-robin" else None
         self._swap_ticks = cfg.swap_idle_s * cfg.hz
+        self._numa = cfg.domains > 1
 
     # ------------------------------------------------------------------ boot
 
@@ -317,7 +318,7 @@ class Machine:
         frame = self.reservs.alloc_page(obj, page, order[0] if order else domain)
         if frame is None:
             frame = self._fault_fallback(obj, page, order or pref(domain, self.cfg.domains), pid)
-        if self.cfg.domains > 1 and self.phys.domain_of(frame) != domain:  # vm_phys_domain()
+        if self._numa and self.phys.domain_of(frame) != domain:  # vm_phys_domain()
             self.remote_pages += 1
         self.user_pages += 1
         if self.user_pages > self.user_pages_peak:
