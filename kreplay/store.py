@@ -160,7 +160,8 @@ _TRACE_COLUMNS = ", ".join(TraceInfo.__dataclass_fields__)
 class BulkParse:
     """A trace's lines as SQL text to run (built by ingest/kdump_sql.py): `nonevents_sql`
     selects every line that is no event (chunk, line, class 'cont' or 'error', reason, text,
-    owner), `events_sql(first_seqs)` the events given the first seq of each chunk."""
+    owner), `events_sql(first_seqs)` the events given the first seq of each chunk; it reads
+    those lines from the temp table `nonevents`."""
 
     chunk_lines: list[int]
     nonevents_sql: str
@@ -329,7 +330,7 @@ class Store:
             ) c ON c.owner = e.line
             """
         ).fetchone()
-        if written != sum(counts.events):  # the two passes must read the same lines
+        if written != sum(counts.events):  # DuckDB read the lines the chunker counted
             raise StoreError(
                 f"internal error: {written} events written, {sum(counts.events)} counted"
             )

@@ -247,24 +247,29 @@ def nonevents_sql(chunks: list[Chunk], layout: Layout) -> str:
 
 def events_sql(chunks: list[Chunk], layout: Layout, first_seqs: list[int]) -> str:
     """SELECT of the events with their columns of `events` but trace_id, cont_lines and
-    cont; first_seqs[i] is the seq of chunk i's first event. Chunks are parsed in parallel."""
+    cont; first_seqs[i] is the seq of chunk i's first event. The lines that are no event
+    are those of the table NONEVENTS, which holds the rows of nonevents_sql. Chunks are
+    parsed in parallel."""
     return "\nUNION ALL\n".join(
-        _chunk_events_sql(chunk, layout, first_seq)
-        for chunk, first_seq in zip(chunks, first_seqs, strict=True)
+        _chunk_events_sql(index, chunk, layout, first_seq)
+        for index, (chunk, first_seq) in enumerate(zip(chunks, first_seqs, strict=True))
     )
 
 
+NONEVENTS = "nonevents"
+
+
 def _chunk_headers_sql(chunk: Chunk, layout: Layout) -> str:
-    """The CTEs both passes share: a chunk's lines, and header fields and body validity."""
+    """The CTEs both passes share: a chunk's lines, and their header fields."""
     return f"""WITH lines AS {_read_chunk_sql(chunk)},
-hdr AS ({_header_select(layout)}),
-valid AS (SELECT *, CASE WHEN is_header THEN {_body_valid()} END AS body_ok FROM hdr)"""
+hdr AS ({_header_select(layout)})"""
 
 
 def _chunk_nonevents_sql(index: int, chunk: Chunk, layout: Layout) -> str:
     bits = _OWNER_BITS
     return f"""(
 {_chunk_headers_sql(chunk, layout)},
+valid AS (SELECT *, CASE WHEN is_header THEN {_body_valid()} END AS body_ok FROM hdr),
 hex AS (
   SELECT *, max(CASE WHEN text <> '' THEN line * 2 + hex_row::INTEGER END)
       OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS prev_nonblank
@@ -298,16 +303,16 @@ WHERE class <> 'event'
 )"""
 
 
-def _chunk_events_sql(chunk: Chunk, layout: Layout, first_seq: int) -> str:
-    """A chunk's events: the lines the classification pass calls events (`body_ok OR
-    is_drop`, as there), numbered in file order from first_seq."""
+def _chunk_events_sql(index: int, chunk: Chunk, layout: Layout, first_seq: int) -> str:
+    """A chunk's events: the lines that the classification pass did not find to be
+    something else, numbered in file order from first_seq."""
     decoded = ", ".join(q(k) for k in _DECODED_KINDS)
     return f"""(
 {_chunk_headers_sql(chunk, layout)},
 events AS (
   SELECT *, CASE WHEN kind = 'CALL' THEN strpos(body, '(') END AS paren,
     CASE WHEN kind = 'RET' THEN substr(body, strpos(body, ' ') + 1) END AS ret_rest
-  FROM valid WHERE body_ok OR is_drop
+  FROM hdr WHERE line NOT IN (SELECT line FROM {NONEVENTS} WHERE chunk = {index})
 ),
 dec AS (SELECT *, {_decoded()}, split_part(ret_rest, ' ', 1) AS ret_first FROM events),
 ret AS (SELECT *, {_RET_KIND} AS ret_kind FROM dec)
