@@ -6,7 +6,7 @@ is written in one transaction, so an interrupted or failed ingest leaves nothing
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -156,26 +156,6 @@ class TraceInfo(NewTrace):
 _TRACE_COLUMNS = ", ".join(TraceInfo.__dataclass_fields__)
 
 
-@dataclass(frozen=True)
-class BulkParse:
-    """A trace's lines as SQL text to run (built by ingest/kdump_sql.py): `nonevents_sql`
-    selects every line that is no event (chunk, line, class 'cont' or 'error', reason, text,
-    owner), `events_sql(first_seqs)` the events given the first seq of each chunk; it reads
-    those lines from the temp table `nonevents`."""
-
-    chunk_lines: list[int]
-    nonevents_sql: str
-    events_sql: Callable[[list[int]], str]
-
-
-@dataclass(frozen=True)
-class _Counts:
-    events: list[int]  # per chunk
-    continuations: int
-    parse_errors: int
-    first_error: int | None  # its line
-
-
 def resolve_db(db: str | None) -> str:
     """--db, else $KREPLAY_DB, else ./kreplay.duckdb."""
     return db or os.environ.get("KREPLAY_DB") or DEFAULT_DB
@@ -241,10 +221,9 @@ class Store:
         self.con.execute("COMMIT")
 
     def add_parsed_trace(
-        self, trace: NewTrace, parse: BulkParse, *, replace: bool, strict: bool
+        self, trace: NewTrace, staged_sql: str, *, replace: bool, strict: bool
     ) -> TraceInfo:
-        """Insert a trace from the bulk parse (kdump_sql) in one transaction: first the lines
-        that are no event (a small temp table), then the events straight into `events`."""
+        """Insert a trace from the staged-parse query (kdump_sql) in one transaction."""
         try:
             with self.transaction():
                 if replace:
@@ -256,99 +235,59 @@ class Store:
                         path=trace.source,
                     )
                 trace_id = self._next_trace_id()
-                with self._parallel_parse():
-                    self.con.execute(
-                        f"CREATE OR REPLACE TEMP TABLE nonevents AS {parse.nonevents_sql}"
-                    )
-                    counts = self._chunk_counts(parse.chunk_lines)
-                    self._check_parse(trace, counts, strict)
-                    self._insert_events(trace_id, parse, counts)
-                self._insert_trace_row(trace_id, trace, counts)
-                self.con.execute("DROP TABLE nonevents")
+                with self._unordered():
+                    self.con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {staged_sql}")
+                    self._check_staged(trace, strict)
+                    self._insert_trace_row(trace_id, trace)
+                    self._insert_events(trace_id)
+                self.con.execute("DROP TABLE staged")
         except duckdb.Error as e:
             raise StoreError(f"ingest failed: {_first_line(e)}", path=trace.source) from None
         return self.trace(trace.name)
 
     @contextmanager
-    def _parallel_parse(self) -> Iterator[None]:
-        """Settings for the bulk parse. Without insertion order DuckDB parses the chunks
-        (UNION ALL branches) in parallel; seq and line carry the file order. DuckDB cannot
-        estimate how many rows the parse yields and would build a join's hash table on
-        the events; the continuation lines are the small side, so joins stay as written
-        (the right side is built)."""
+    def _unordered(self) -> Iterator[None]:
+        """No insertion order: with it, DuckDB runs the chunks' UNION ALL branches one after
+        another (one core) and writes tables in one ordered stream; seq and line carry the
+        file order."""
         self.con.execute("SET preserve_insertion_order = false")
-        self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         try:
             yield
         finally:
             self.con.execute("RESET preserve_insertion_order")
-            self.con.execute("RESET disabled_optimizers")
 
     def _next_trace_id(self) -> int:
         return self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchone()[0]
 
-    def _chunk_counts(self, chunk_lines: list[int]) -> _Counts:
-        rows = self.con.execute(
-            "SELECT chunk, count(*) FILTER (WHERE class = 'cont'), "
-            "count(*) FILTER (WHERE class = 'error'), min(line) FILTER (WHERE class = 'error') "
-            "FROM nonevents GROUP BY chunk"
-        ).fetchall()
-        by_chunk = {chunk: (conts, errors) for chunk, conts, errors, _ in rows}
-        first_errors = [line for *_, line in rows if line is not None]
-        events = [
-            lines - sum(by_chunk.get(index, (0, 0))) for index, lines in enumerate(chunk_lines)
-        ]
-        return _Counts(
-            events=events,
-            continuations=sum(conts for _, conts, _, _ in rows),
-            parse_errors=sum(errors for _, _, errors, _ in rows),
-            first_error=min(first_errors, default=None),
-        )
-
-    def _check_parse(self, trace: NewTrace, counts: _Counts, strict: bool) -> None:
-        events, first_error = sum(counts.events), counts.first_error
+    def _check_staged(self, trace: NewTrace, strict: bool) -> None:
+        events, first_error = self.con.execute(
+            "SELECT count(*) FILTER (WHERE class = 'event'), "
+            "min(line) FILTER (WHERE class = 'error') FROM staged"
+        ).fetchone()
         if events and not (strict and first_error is not None):
             return
         if first_error is None:
             raise TraceFormatError("no kdump record in this file", path=trace.source)
         line, text, reason = self.con.execute(
-            "SELECT line, text, reason FROM nonevents WHERE line = ?", [first_error]
+            "SELECT line, text, reason FROM staged WHERE line = ?", [first_error]
         ).fetchone()
         what = "no kdump record in this file; first bad line" if not events else "parse error"
         raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=trace.source, line=line)
 
-    def _insert_events(self, trace_id: int, parse: BulkParse, counts: _Counts) -> None:
-        """Events numbered from each chunk's first seq, their continuation lines attached."""
-        first_seqs = [sum(counts.events[:index]) for index in range(len(counts.events))]
-        (written,) = self.con.execute(
-            f"""
-            INSERT INTO events BY NAME
-            SELECT {trace_id} AS trace_id, e.*, c.n AS cont_lines, c.data AS cont
-            FROM ({parse.events_sql(first_seqs)}) e LEFT JOIN (
-                SELECT owner, count(*) AS n, string_agg(text, chr(10) ORDER BY line) AS data
-                FROM nonevents WHERE class = 'cont' GROUP BY owner
-            ) c ON c.owner = e.line
-            """
-        ).fetchone()
-        if written != sum(counts.events):  # DuckDB read the lines the chunker counted
-            raise StoreError(
-                f"internal error: {written} events written, {sum(counts.events)} counted"
-            )
-        self.con.execute(
-            f"INSERT INTO parse_errors SELECT {trace_id}, line, text, reason "
-            "FROM nonevents WHERE class = 'error'"
-        )
-
-    def _insert_trace_row(self, trace_id: int, t: NewTrace, counts: _Counts) -> None:
-        events = sum(counts.events)
+    def _insert_trace_row(self, trace_id: int, t: NewTrace) -> None:
         self.con.execute(
             """
             INSERT INTO traces (trace_id, name, sha256, source, format, compression, options,
                 options_source, header_version, bytes, lines, events, continuations,
                 parse_errors, dropped, first_ts, last_ts, kreplay_version)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                count(*) FILTER (WHERE kind = 'DROP'), min(ts), max(ts), ?
-            FROM events WHERE trace_id = ?
+            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                count(*),
+                count(*) FILTER (WHERE class = 'event'),
+                count(*) FILTER (WHERE class = 'cont'),
+                count(*) FILTER (WHERE class = 'error'),
+                count(*) FILTER (WHERE kind = 'DROP'),
+                min(ts), max(ts), ?
+            FROM staged
             """,
             [
                 trace_id,
@@ -361,13 +300,33 @@ class Store:
                 t.options_source,
                 t.header_version,
                 t.bytes,
-                events + counts.continuations + counts.parse_errors,
-                events,
-                counts.continuations,
-                counts.parse_errors,
                 __version__,
-                trace_id,
             ],
+        )
+
+    def _insert_events(self, trace_id: int) -> None:
+        self.con.execute(
+            f"""
+            INSERT INTO events BY NAME
+            WITH base AS (  -- seq is counted per chunk: add the events of earlier chunks
+                SELECT chunk, coalesce(sum(n) OVER (ORDER BY chunk ROWS BETWEEN
+                    UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS seq_base
+                FROM (SELECT chunk, count(*) FILTER (WHERE class = 'event') AS n
+                      FROM staged GROUP BY chunk)
+            )
+            SELECT {trace_id} AS trace_id, s.seq + b.seq_base AS seq,
+                s.* EXCLUDE (chunk, seq, class, reason, text, owner),
+                c.n AS cont_lines, c.data AS cont
+            FROM staged s JOIN base b USING (chunk) LEFT JOIN (
+                SELECT owner, count(*) AS n, string_agg(text, chr(10) ORDER BY line) AS data
+                FROM staged WHERE class = 'cont' GROUP BY owner
+            ) c ON c.owner = s.line
+            WHERE s.class = 'event'
+            """
+        )
+        self.con.execute(
+            f"INSERT INTO parse_errors SELECT {trace_id}, line, text, reason "
+            "FROM staged WHERE class = 'error'"
         )
 
     def _delete_trace(self, name: str) -> None:

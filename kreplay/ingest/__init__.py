@@ -15,9 +15,9 @@ from kreplay.ingest.kdump import (
     header_version,
     parse_options,
 )
-from kreplay.ingest.kdump_sql import events_sql, nonevents_sql
+from kreplay.ingest.kdump_sql import staged_parse_sql
 from kreplay.ingest.source import default_trace_name, open_text
-from kreplay.store import BulkParse, NewTrace, Store, TraceInfo
+from kreplay.store import NewTrace, Store, TraceInfo
 
 FORMATS = ("auto", "kdump", "ktrace")
 
@@ -71,13 +71,8 @@ def ingest(
         )
         existed = store.has_name(name)
         layout = detect_layout(source.head, opts)
-        chunks = source.chunks
-        parse = BulkParse(
-            chunk_lines=[chunk.lines for chunk in chunks],
-            nonevents_sql=nonevents_sql(chunks, layout),
-            events_sql=lambda first_seqs: events_sql(chunks, layout, first_seqs),
-        )
-        trace = store.add_parsed_trace(new, parse, replace=replace, strict=strict)
+        sql = staged_parse_sql(source.chunks, layout)
+        trace = store.add_parsed_trace(new, sql, replace=replace, strict=strict)
     return IngestResult(path, name, "replaced" if existed else "ingested", trace)
 
 

@@ -162,8 +162,8 @@ def _body_valid() -> str:
 
 
 def _decoded() -> str:
-    """Body fields by kind (spec §1.3), for the lines of `dec` in _chunk_events_sql, where
-    `paren` (CALL) and `ret_rest` (RET: the text after the name) are computed once."""
+    """Body fields by kind (spec §1.3), from columns computed once per line before them:
+    `paren` (CALL: where the arguments start) and `ret_rest` (RET: the text after the name)."""
     call_name = "CASE WHEN paren > 0 THEN left(body, paren - 1) ELSE body END"
     name = f"CASE kind WHEN 'CALL' THEN {call_name} WHEN 'RET' THEN split_part(body, ' ', 1) END"
     return f"""
@@ -235,48 +235,39 @@ def _reason(layout: Layout) -> str:
          ELSE 'not a kdump record line (options {layout.opts})' END"""
 
 
-def nonevents_sql(chunks: list[Chunk], layout: Layout) -> str:
-    """SELECT of the lines that are no event, one row each: continuation lines with the
-    line of the record they belong to (`owner`), parse errors with their reason. Columns:
-    chunk, line, class ('cont' or 'error'), reason, text, owner. Few rows: the classification
-    pass, cheap to store, that tells each chunk's event count before the events are written."""
+def staged_parse_sql(chunks: list[Chunk], layout: Layout) -> str:
+    """SELECT producing one row per input line: its chunk, class (event, cont, error),
+    the reason of an error, the owner line of a continuation, the event's ordinal within
+    its chunk (`seq`), and the event columns. Chunks are parsed in parallel."""
     return "\nUNION ALL\n".join(
-        _chunk_nonevents_sql(index, chunk, layout) for index, chunk in enumerate(chunks)
+        _chunk_parse_sql(index, chunk, layout) for index, chunk in enumerate(chunks)
     )
 
 
-def events_sql(chunks: list[Chunk], layout: Layout, first_seqs: list[int]) -> str:
-    """SELECT of the events with their columns of `events` but trace_id, cont_lines and
-    cont; first_seqs[i] is the seq of chunk i's first event. The lines that are no event
-    are those of the table NONEVENTS, which holds the rows of nonevents_sql. Chunks are
-    parsed in parallel."""
-    return "\nUNION ALL\n".join(
-        _chunk_events_sql(index, chunk, layout, first_seq)
-        for index, (chunk, first_seq) in enumerate(zip(chunks, first_seqs, strict=True))
-    )
-
-
-NONEVENTS = "nonevents"
-
-
-def _chunk_headers_sql(chunk: Chunk, layout: Layout) -> str:
-    """The CTEs both passes share: a chunk's lines, and their header fields."""
-    return f"""WITH lines AS {_read_chunk_sql(chunk)},
-hdr AS ({_header_select(layout)})"""
-
-
-def _chunk_nonevents_sql(index: int, chunk: Chunk, layout: Layout) -> str:
+def _chunk_parse_sql(index: int, chunk: Chunk, layout: Layout) -> str:
     bits = _OWNER_BITS
+    decoded = ", ".join(q(k) for k in _DECODED_KINDS)
     return f"""(
-{_chunk_headers_sql(chunk, layout)},
-valid AS (SELECT *, CASE WHEN is_header THEN {_body_valid()} END AS body_ok FROM hdr),
+WITH lines AS {_read_chunk_sql(chunk)},
+hdr AS ({_header_select(layout)}),
 hex AS (
   SELECT *, max(CASE WHEN text <> '' THEN line * 2 + hex_row::INTEGER END)
       OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS prev_nonblank
   FROM (SELECT *, NOT is_header AND regexp_matches(text, {q(GIO_HEX_LINE)}) AS hex_row
-        FROM valid)
+        FROM hdr)
 ),
-shape AS (SELECT *, {_continuation_shape()} FROM hex),
+valid AS (
+  SELECT *, CASE WHEN is_header THEN {_body_valid()} END AS body_ok,
+    CASE WHEN kind = 'CALL' THEN strpos(body, '(') END AS paren,
+    CASE WHEN kind = 'RET' THEN substr(body, strpos(body, ' ') + 1) END AS ret_rest
+  FROM hex
+),
+dec AS (
+  SELECT *, {_decoded()}, split_part(ret_rest, ' ', 1) AS ret_first,
+      {_RET_KIND} AS ret_kind,
+      {_continuation_shape()}
+  FROM valid
+),
 win AS (
   SELECT *,
     max(CASE WHEN cont_shape IS NULL THEN line * {bits} + CASE
@@ -284,7 +275,7 @@ win AS (
           WHEN body_ok AND kind = 'STRU' THEN {_OWNS_STRU}
           ELSE 0 END END)
       OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS owner_packed
-  FROM shape
+  FROM dec
 ),
 cls AS (
   SELECT *,
@@ -293,31 +284,15 @@ cls AS (
          ELSE 'error' END AS class
   FROM win
 )
-SELECT {index} AS chunk, line, class,
+SELECT {index} AS chunk,
+  sum(CASE WHEN class = 'event' THEN 1 ELSE 0 END)
+    OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 1 AS seq,
+  line, class,
   CASE WHEN class = 'error' THEN {_reason(layout)} END AS reason,
-  CASE WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 3)
+  CASE WHEN class = 'event' THEN NULL
+       WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 3)
        ELSE text END AS text,
-  CASE WHEN class = 'cont' THEN owner_packed // {bits} END AS owner
-FROM cls
-WHERE class <> 'event'
-)"""
-
-
-def _chunk_events_sql(index: int, chunk: Chunk, layout: Layout, first_seq: int) -> str:
-    """A chunk's events: the lines that the classification pass did not find to be
-    something else, numbered in file order from first_seq."""
-    decoded = ", ".join(q(k) for k in _DECODED_KINDS)
-    return f"""(
-{_chunk_headers_sql(chunk, layout)},
-events AS (
-  SELECT *, CASE WHEN kind = 'CALL' THEN strpos(body, '(') END AS paren,
-    CASE WHEN kind = 'RET' THEN substr(body, strpos(body, ' ') + 1) END AS ret_rest
-  FROM hdr WHERE line NOT IN (SELECT line FROM {NONEVENTS} WHERE chunk = {index})
-),
-dec AS (SELECT *, {_decoded()}, split_part(ret_rest, ' ', 1) AS ret_first FROM events),
-ret AS (SELECT *, {_RET_KIND} AS ret_kind FROM dec)
-SELECT {first_seq - 1} + count(*) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS seq,
-  line,
+  CASE WHEN class = 'cont' THEN owner_packed // {bits} END AS owner,
   coalesce(pid, TRY_CAST(drop_pid AS INTEGER)) AS pid,
   coalesce(tid, TRY_CAST(drop_tid AS BIGINT)) AS tid,
   coalesce(comm, rtrim(drop_comm)) AS comm,
@@ -336,5 +311,5 @@ SELECT {first_seq - 1} + count(*) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CUR
   TRY_CAST(gio.fd AS INTEGER) AS gio_fd, gio.dir AS gio_dir,
   TRY_CAST(gio.bytes AS BIGINT) AS gio_bytes,
   CASE WHEN kind NOT IN ({decoded}) THEN body END AS body
-FROM ret
+FROM cls
 )"""
