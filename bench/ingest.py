@@ -11,7 +11,9 @@ faults, doing I/O with GIO text and hex dumps -- and then measures, in the same 
   No parse can be faster than reading its input, so ingest time / scan time is the cost of
   the parse in units of this machine's I/O and DuckDB speed;
 * the write floor: DuckDB storing the raw, unparsed lines in a fresh file store, the cost
-  of writing a store at all.
+  of writing a store at all;
+* the events write floor: DuckDB copying the `events` table that ingest wrote into a fresh
+  file store, the cost of writing that table (its ~30 columns) without parsing anything.
 
 The ratios against the floors mean the same on a laptop and a server; the issue's
 absolute targets (at least 1.5 M lines/s end to end, within 12x of the raw scan, peak RSS
@@ -116,6 +118,18 @@ def measure_write_floor(trace: Path, store: Path, lines: int) -> Timing:
     return Timing("write floor: CREATE TABLE raw AS read_csv", time.perf_counter() - start, lines)
 
 
+def measure_events_floor(ingested: Path, store: Path, lines: int) -> Timing:
+    """Writing the events table ingest produced, read back from its store, into a new one."""
+    remove_store(store)
+    start = time.perf_counter()
+    con = duckdb.connect(str(store))
+    con.execute(f"ATTACH '{ingested}' AS ingested (READ_ONLY)")
+    con.execute("CREATE TABLE events AS SELECT * FROM ingested.events")
+    con.close()
+    seconds = time.perf_counter() - start
+    return Timing("events write floor: copy of the events table", seconds, lines)
+
+
 @dataclass
 class Stored:
     lines: int
@@ -150,16 +164,21 @@ def read_store(store: Path) -> Stored:
 def report_lines(
     n: int, timings: list[Timing], ingest: Timing, rss_kib: int, stored: Stored
 ) -> list[str]:
-    scan, floor = timings
+    scan, floor, events_floor = timings
     rss_mib = rss_kib / 1024
     scan_ratio, floor_ratio = ingest.seconds / scan.seconds, ingest.seconds / floor.seconds
+    events_ratio = ingest.seconds / events_floor.seconds
     rows = [f"{'measurement':<48} {'seconds':>8} {'lines/s':>12}"]
-    rows += [f"{t.label:<48} {t.seconds:8.2f} {t.rate:12,.0f}" for t in (scan, floor, ingest)]
+    rows += [
+        f"{t.label:<48} {t.seconds:8.2f} {t.rate:12,.0f}"
+        for t in (scan, floor, events_floor, ingest)
+    ]
     total = stored.events + stored.continuations + stored.parse_errors
     kinds = ", ".join(f"{k} {c:,}" for k, c in stored.kinds)
     return rows + [
         "",
         f"ingest / raw scan {scan_ratio:.1f}x, ingest / write floor {floor_ratio:.1f}x, "
+        f"ingest / events write floor {events_ratio:.1f}x, "
         f"peak RSS of kreplay ingest {rss_mib:,.0f} MiB",
         f"check traces.lines == {n:,}: {stored.lines:,} {'ok' if stored.lines == n else 'WRONG'}",
         f"check events + continuations + parse_errors == {n:,}: {stored.events:,} + "
@@ -225,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         return 1
     ingest = Timing("kreplay ingest, end to end (child process)", seconds, args.lines)
+    timings.append(measure_events_floor(store, args.workdir / "events-floor.duckdb", args.lines))
     print("\n".join(["", *report_lines(args.lines, timings, ingest, rss_kib, read_store(store))]))
     return 0
 

@@ -70,7 +70,7 @@ def _fast_fields(layout: Layout) -> dict[str, str]:
         "cpu": f"CAST(substr(p, {tag} - 4, 3) AS INTEGER)" if opts.cpu else "NULL",
         "kind": f"rtrim(substr(p, {tag}, 4))",
         "abi": abi if opts.abi else "NULL",
-        "body": "rtrim(substr(text, length(p) + 1))",
+        "body": _rtrimmed("substr(text, length(p) + 1)", "text"),
     }
     ts_width = sum(s + f + 2 for s, f in layout.ts_widths)  # `sec.frac `
     comm_start = 15 if opts.tid else 8
@@ -86,6 +86,15 @@ def _fast_fields(layout: Layout) -> dict[str, str]:
     else:
         fields["ts"] = "NULL"
     return fields
+
+
+def _rtrimmed(expr: str, line: str) -> str:
+    """rtrim(expr), expr being the end of line: rtrim walks the whole string, and most
+    lines end in a character it keeps (among ASCII characters it trims only the space)."""
+    return (
+        f"CASE WHEN ends_with({line}, ' ') OR strlen({line}) <> length({line}) "
+        f"THEN rtrim({expr}) ELSE {expr} END"
+    )
 
 
 def _ts_ns(token: str) -> str:
@@ -153,14 +162,13 @@ def _body_valid() -> str:
 
 
 def _decoded() -> str:
-    """Body fields by kind (spec §1.3)."""
-    call_name = "CASE WHEN contains(body, '(') THEN left(body, strpos(body, '(') - 1) ELSE body END"
+    """Body fields by kind (spec §1.3), from columns computed once per line before them:
+    `paren` (CALL: where the arguments start) and `ret_rest` (RET: the text after the name)."""
+    call_name = "CASE WHEN paren > 0 THEN left(body, paren - 1) ELSE body END"
     name = f"CASE kind WHEN 'CALL' THEN {call_name} WHEN 'RET' THEN split_part(body, ' ', 1) END"
     return f"""
       {name} AS name,
-      CASE WHEN kind = 'CALL' AND contains(body, '(') THEN
-        substr(body, strpos(body, '(') + 1, length(body) - strpos(body, '(') - 1) END AS args,
-      CASE WHEN kind = 'RET' THEN {_ret_fields()} END AS ret,
+      CASE WHEN paren > 0 THEN substr(body, paren + 1, length(body) - paren - 1) END AS args,
       CASE WHEN kind = 'PFLT' THEN TRY_CAST(split_part(body, ' ', 1) AS UBIGINT) END AS addr,
       CASE WHEN kind = 'PFLT' THEN TRY_CAST(split_part(split_part(body, ' ', 2), '<', 1)
         AS INTEGER) END AS prot,
@@ -176,27 +184,29 @@ def _decoded() -> str:
         '^fd (-?[0-9]+) (read|wrote) ([0-9]+) ', ['fd', 'dir', 'bytes']) END AS gio"""
 
 
-def _ret_fields() -> str:
-    """`N`, `N/0xHEX`, `0xHEX` (-n), `-1 errno N [text]`, RESTART, JUSTRETURN."""
-    rest = "substr(body, strpos(body, ' ') + 1)"
-    first = f"split_part({rest}, ' ', 1)"
-    unsigned = f"TRY_CAST({first} AS UBIGINT)"
+_RET_KIND = (
+    "CASE WHEN ret_rest = 'RESTART' THEN 'restart' "
+    "WHEN ret_rest = 'JUSTRETURN' THEN 'justreturn' "
+    "WHEN starts_with(ret_rest, '-1 errno ') THEN 'error' "
+    "WHEN ret_rest IS NOT NULL THEN 'value' END"
+)
+
+
+def _ret_columns() -> str:
+    """retval, errno, ret_kind from `ret_rest` and its first word `ret_first`: `N`,
+    `N/0xHEX`, `0xHEX` (-n), `-1 errno N [text]`, RESTART, JUSTRETURN."""
+    unsigned = "TRY_CAST(ret_first AS UBIGINT)"
     hex_value = (  # -n prints the register in hex: reinterpret it as signed
         f"CAST(CAST({unsigned} AS HUGEINT) - CASE WHEN {unsigned} > 9223372036854775807 "
         f"THEN CAST(18446744073709551616 AS HUGEINT) ELSE 0 END AS BIGINT)"
     )
-    value = (
-        f"CASE WHEN starts_with({first}, '0x') THEN {hex_value} "
-        f"ELSE TRY_CAST(split_part({first}, '/', 1) AS BIGINT) END"
-    )
-    struct = "{{'kind': {}, 'value': CAST({} AS BIGINT), 'errno': CAST({} AS INTEGER)}}"
-    return (
-        f"CASE WHEN {rest} = 'RESTART' THEN {struct.format(q('restart'), 'NULL', 'NULL')} "
-        f"WHEN {rest} = 'JUSTRETURN' THEN {struct.format(q('justreturn'), 'NULL', 'NULL')} "
-        f"WHEN starts_with({rest}, '-1 errno ') THEN "
-        f"{struct.format(q('error'), '-1', f'split_part({rest}, chr(32), 3)')} "
-        f"ELSE {struct.format(q('value'), value, 'NULL')} END"
-    )
+    return f"""
+  CASE ret_kind WHEN 'error' THEN -1
+       WHEN 'value' THEN CASE WHEN starts_with(ret_first, '0x') THEN {hex_value}
+                         ELSE TRY_CAST(split_part(ret_first, '/', 1) AS BIGINT) END
+  END AS retval,
+  CASE WHEN ret_kind = 'error' THEN CAST(split_part(ret_rest, ' ', 3) AS INTEGER) END AS errno,
+  ret_kind"""
 
 
 # ---------------------------------------------------------------------------- lines
@@ -246,12 +256,17 @@ hex AS (
   FROM (SELECT *, NOT is_header AND regexp_matches(text, {q(GIO_HEX_LINE)}) AS hex_row
         FROM hdr)
 ),
-dec AS (
-  SELECT *,
-      CASE WHEN is_header THEN {_body_valid()} END AS body_ok,
-      {_decoded()},
-      {_continuation_shape()}
+valid AS (
+  SELECT *, CASE WHEN is_header THEN {_body_valid()} END AS body_ok,
+    CASE WHEN kind = 'CALL' THEN strpos(body, '(') END AS paren,
+    CASE WHEN kind = 'RET' THEN substr(body, strpos(body, ' ') + 1) END AS ret_rest
   FROM hex
+),
+dec AS (
+  SELECT *, {_decoded()}, split_part(ret_rest, ' ', 1) AS ret_first,
+      {_RET_KIND} AS ret_kind,
+      {_continuation_shape()}
+  FROM valid
 ),
 win AS (
   SELECT *,
@@ -284,10 +299,11 @@ SELECT {index} AS chunk,
   cpu, ts,
   CASE WHEN is_drop THEN 'DROP' ELSE kind END AS kind,
   abi,
-  CASE WHEN starts_with(name, '[') THEN name ELSE split_part(name, '[', 1) END AS syscall,
+  CASE WHEN starts_with(name, '[') OR NOT contains(name, '[') THEN name
+       ELSE split_part(name, '[', 1) END AS syscall,
   CASE WHEN ends_with(name, ']') THEN
     TRY_CAST(rtrim(split_part(name, '[', -1), ']') AS INTEGER) END AS sysnum,
-  args, ret.value AS retval, ret.errno AS errno, ret.kind AS ret_kind,
+  args, {_ret_columns()},
   addr, prot, fault_result, path,
   sig.signal AS signal, split_part(sig.action, ' ', 1) AS sig_action,
   nullif(sig.code, '') AS sig_code,
