@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kreplay import lifecycle as lc
@@ -161,7 +161,17 @@ def _guarded(fn: Callable[[Unit], Output], unit: Unit) -> Output | str:
         return f"{type(e).__name__}: {e}"
 
 
+def _packed(units: list[Unit]) -> list[Unit]:
+    """The units as sent to worker processes: each trace's ops packed once (Ops.packed)."""
+    packed: dict[int, lc.Derived] = {}
+    for unit in units:
+        if id(unit.derived) not in packed:
+            packed[id(unit.derived)] = replace(unit.derived, ops=unit.derived.ops.packed())
+    return [replace(unit, derived=packed[id(unit.derived)]) for unit in units]
+
+
 def _execute_processes(units: list[Unit], jobs: int) -> Outcomes:
+    units = _packed(units)
     out: Outcomes = [""] * len(units)
     # Longest cells first, so that the last ones to finish are short (LPT scheduling).
     order = sorted(range(len(units)), key=lambda i: -len(units[i].derived.ops))
@@ -199,7 +209,7 @@ def _execute_dask(units: list[Unit], scheduler: str | None) -> Outcomes:
         )
     try:
         with Client(scheduler or cluster) as client:
-            futures = client.map(run_unit, units, pure=False)
+            futures = client.map(run_unit, _packed(units), pure=False)
             return [_dask_result(f) for f in futures]
     finally:
         if cluster is not None:
