@@ -394,9 +394,10 @@ def derive(rows: list[tuple], has_tids: bool, hz: int = 1000, gaps: list[tuple] 
     """Ops from the lifecycle events of one trace (store.lifecycle_events), in seq order,
     with the SLEEP/WAKE marks of its silences (store.idle_gaps) in place."""
     d = _Deriver(has_tids)
-    stamps = [next((row[5] for row in rows if row[5] is not None), None)]
-    stamps = [ts for ts in stamps + [g[1] for g in gaps[:1]] if ts is not None]
-    first_ts = min(stamps) if stamps else None
+    ts = EVENT_FIELDS.index("ts")
+    first_row = next((row[ts] for row in rows if row[ts] is not None), None)
+    first_gap = gaps[0][1] if gaps else None  # a silence may start before any lifecycle row
+    first_ts = min((t for t in (first_row, first_gap) if t is not None), default=None)
     for row in _with_marks(rows, gaps) if gaps else rows:
         e = dict(zip(EVENT_FIELDS, row, strict=True))
         e["tick"] = (e["ts"] - first_ts) * hz // 1_000_000_000 if e["ts"] is not None else e["seq"]

@@ -32,7 +32,10 @@ def replay(
     settings: dict[str, str],
     progress: Progress | None = None,
 ) -> Result:
-    info = store.trace(trace)
+    return _replay(store, store.trace(trace), revision, cfg, settings, progress)
+
+
+def _replay(store, info, revision, cfg, settings, progress) -> Result:
     derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
     return replay_ops(derived, info.name, info.sha256, revision, cfg, settings, progress)
 
@@ -164,8 +167,7 @@ def cached_replay(
         result = from_json(cached.encode(), f"runs[{key[:12]}]")
         if result.settings == dict(sorted(settings.items())):
             return result
-    derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
-    result = replay_ops(derived, info.name, info.sha256, revision, cfg, settings, progress)
+    result = _replay(store, info, revision, cfg, settings, progress)
     store.save_run(
         key,
         info.sha256,

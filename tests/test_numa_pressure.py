@@ -13,7 +13,7 @@ from kreplay import lifecycle as lc
 from kreplay.model.machine import Machine, machine_config
 from kreplay.model.phys import PhysMemory
 from kreplay.model.reserv import NPAGES, Reservations, VMObject
-from kreplay.replay import replay_ops
+from kreplay.replay import replay_ops, run
 from kreplay.revisions import registry
 
 REVS = registry()
@@ -39,6 +39,16 @@ def replay(workload, revision, preset="amd64", **settings):
     text = {k: str(v) for k, v in settings.items()}
     cfg = machine_config(preset, text)
     return replay_ops(workload.derived(), "w", "0" * 64, REVS[revision], cfg, text)
+
+
+def numa2_after(workload, **settings):
+    """An amd64-numa2 machine (no boot threads) on D38852 after the workload's ops."""
+    cfg = machine_config(
+        "amd64-numa2", {"boot_threads": "0", **{k: str(v) for k, v in settings.items()}}
+    )
+    m = Machine(cfg, REVS["D38852"].policy)
+    assert run(m, workload.derived()).status == "ok"
+    return m
 
 
 def threads(w, pid, n, cpu=0, first_tid=100000):
@@ -82,12 +92,7 @@ def test_stacks_come_from_the_cpus_domain_and_record_the_page_domain():
     w = Workload()
     tids0 = threads(w, 10, 5, cpu=0)
     tids1 = threads(w, 11, 5, cpu=15, first_tid=200000)
-    m = Machine(machine_config("amd64-numa2", {"boot_threads": "0"}), REVS["D38852"].policy)
-    for args in zip(
-        *(getattr(w.ops, c) for c in ("kind", "pid", "tid", "cpu", "tick", "arg", "arg2")),
-        strict=True,
-    ):
-        m.apply(*args)
+    m = numa2_after(w)
     for pid, tids, domain in ((10, tids0, 0), (11, tids1, 1)):
         for tid in tids:
             stack = m.procs[pid].threads[tid]
@@ -130,12 +135,7 @@ def test_zombies_go_to_the_list_of_the_domain_that_created_the_thread():
     tids = threads(w, 10, 3, cpu=0)
     for tid in tids:
         w.op(lc.THREAD_EXIT, 10, tid, 15)  # exits on a cpu of domain 1
-    m = Machine(machine_config("amd64-numa2", {"boot_threads": "0"}), REVS["D38852"].policy)
-    for args in zip(
-        *(getattr(w.ops, c) for c in ("kind", "pid", "tid", "cpu", "tick", "arg", "arg2")),
-        strict=True,
-    ):
-        m.apply(*args)
+    m = numa2_after(w)
     assert [len(z) for z in m.zombies] == [3, 0]
     m.apply(lc.THREAD_NEW, 10, 999999, 15, w.tick + 1, 0, 0)  # a domain-1 alloc: no reap
     assert [len(z) for z in m.zombies] == [3, 0]
@@ -169,15 +169,7 @@ def test_a_domain_can_be_depleted_while_the_other_has_memory():
     w = Workload()
     w.op(lc.PROC_NEW, 10, 100001, 0)
     fill(w, 10, 4096 + 1000)
-    m = Machine(
-        machine_config("amd64-numa2", {"mem_per_domain_mb": "16", "boot_threads": "0"}),
-        REVS["D38852"].policy,
-    )
-    for args in zip(
-        *(getattr(w.ops, c) for c in ("kind", "pid", "tid", "cpu", "tick", "arg", "arg2")),
-        strict=True,
-    ):
-        m.apply(*args)
+    m = numa2_after(w, mem_per_domain_mb=16)
     assert m.phys.domains[0].free_pages == 0
     assert m.phys.domains[1].free_pages > 2000
 

@@ -264,6 +264,7 @@ class Machine:
     def _reap(self, pid: int, domain: int) -> None:
         """proc_reap(): thread_wait() reaps, then the proc parks in proc_zone."""
         proc = self.procs.pop(pid, None)
+        self.asleep.pop(pid, None)  # a reaped process can no longer be swapped out
         self._reap_domain(domain)
         if proc is not None:
             self.proc_zone.append(proc.kept)
