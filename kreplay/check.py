@@ -18,7 +18,7 @@ from kreplay import lifecycle as lc
 from kreplay.compare import Comparison, compare
 from kreplay.errors import KreplayError, UsageError
 from kreplay.ingest import ingest
-from kreplay.ingest.source import default_trace_name
+from kreplay.ingest.source import default_trace_name, sidecar_path
 from kreplay.model.machine import MachineConfig, machine_config
 from kreplay.pictures import Pictures
 from kreplay.pictures import from_json as pictures_from_json
@@ -83,23 +83,41 @@ def trace_files(traces_dir: str) -> dict[str, Path]:
 
 def sidecar_machine(path: Path) -> tuple[MachineConfig, dict[str, str]]:
     """The machine of a trace's <name>.toml sidecar: `[replay] machine` (a preset, amd64
-    without one) and `[replay] set` (machine parameters, as `--set` gives them)."""
-    sidecar = path.parent / (default_trace_name(str(path)) + ".toml")
+    without one), `[replay] set` (machine parameters, as `--set` gives them) and
+    `[replay] cpu_domains` (the cpus of each domain, e.g. ["0-7", "8-15"]), which becomes
+    the machine's cpu_domains setting."""
+    sidecar = Path(sidecar_path(str(path)))
     if not sidecar.exists():
         return machine_config("amd64", {}), {}
     try:
         replay = tomllib.loads(sidecar.read_text()).get("replay", {})
         preset, table = replay.get("machine", "amd64"), replay.get("set", {})
-        if not isinstance(table, dict) or not all(
-            isinstance(v, int | bool) for v in table.values()
-        ):
-            raise UsageError("[replay] set must be a table of integers and booleans")
+        if not isinstance(table, dict) or not all(isinstance(v, int | str) for v in table.values()):
+            raise UsageError("[replay] set must be a table of integers, booleans and strings")
         settings = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in table.items()}
+        if "cpu_domains" in replay:
+            settings["cpu_domains"] = _cpu_map(replay["cpu_domains"])
         return machine_config(preset, settings), settings
     except tomllib.TOMLDecodeError as e:
         raise KreplayError(f"bad sidecar: {e}", path=str(sidecar)) from None
     except UsageError as e:
         raise KreplayError(f"bad sidecar: {e.message}", path=str(sidecar)) from None
+
+
+def _cpu_map(spans: object) -> str:
+    """["0-7", "8-15"] (cpu ranges, one per domain) -> "0,0,0,0,0,0,0,0,1,1,...,1"."""
+    try:
+        domain_of = {}
+        for domain, span in enumerate(spans):
+            first, _, last = span.partition("-")
+            for cpu in range(int(first), int(last or first) + 1):
+                domain_of[cpu] = domain
+        return ",".join(str(domain_of[cpu]) for cpu in range(len(domain_of)))
+    except (TypeError, ValueError, KeyError, AttributeError):
+        raise UsageError(
+            f'[replay] cpu_domains must list cpu ranges per domain, e.g. ["0-7", "8-15"], '
+            f"not {spans!r}"
+        ) from None
 
 
 def plan(

@@ -160,3 +160,21 @@ def test_checking_a_subset_of_revisions_orphans_no_other_revisions_golden(work):
     unknown.write_text("{}")
     result = matrix(work, "check", "--jobs", "1", "--rev", "D38852", "--json")
     assert result.exit_code == 1 and json.loads(result.output)["orphans"] == [str(unknown)]
+
+
+def test_a_sidecars_cpu_ranges_become_the_machines_cpu_map(tmp_path):
+    from kreplay.check import sidecar_machine
+    from kreplay.errors import KreplayError
+
+    trace = tmp_path / "t.kdump"
+    sidecar = tmp_path / "t.toml"
+    sidecar.write_text('[replay]\nmachine = "amd64-numa2"\ncpu_domains = ["8-15", "0-7"]\n')
+    cfg, settings = sidecar_machine(trace)
+    assert settings == {"cpu_domains": ",".join(["1"] * 8 + ["0"] * 8)}
+    assert cfg.domain_of_cpu(0) == 1 and cfg.domain_of_cpu(15) == 0
+    sidecar.write_text('[replay]\nmachine = "amd64-numa2"\ncpu_domains = ["0-3"]\n')
+    with pytest.raises(KreplayError, match="cpu_domains"):
+        sidecar_machine(trace)
+    sidecar.write_text('[replay]\nmachine = "amd64-numa2"\ncpu_domains = "0-15"\n')
+    with pytest.raises(KreplayError, match="cpu_domains"):
+        sidecar_machine(trace)

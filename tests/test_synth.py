@@ -117,8 +117,6 @@ def test_numa_migrate_creates_on_domain_0_cpus_and_exits_on_domain_1_cpus(stored
 def test_numa_migrate_panics_only_where_the_kva_goes_back_to_the_wrong_arena(stored):
     """The revision that frees a stack's KVA to its pages' domain panics; D38852 not."""
     revs = registry()
-    if "D38852-r-wrongarena" not in revs:
-        pytest.skip("D38852-r-wrongarena comes with the NUMA model (issue 5), not yet merged")
     _, info, derived = stored["numa-migrate"]
     cfg = machine_of("numa-migrate")
     outcome = {

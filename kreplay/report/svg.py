@@ -8,9 +8,9 @@ directory name goes through html.escape.
 
 from html import escape
 
+from kreplay.model.reserv import NPAGES
 from kreplay.pictures import CACHED, FREE, GUARD, HOLE, LIVE, SLOT_FREE, LayoutRow, Population
 
-NPAGES = 512
 # VM_MIN_KERNEL_ADDRESS of the machine presets (spec/freebsd-kstack.md §5), from which the
 # model counts KVA pages; rows of other machines are labelled by their offset from it.
 VM_MIN_KERNEL_ADDRESS = {

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kreplay.errors import KreplayError, UsageError
-from kreplay.ingest.source import default_trace_name
+from kreplay.ingest.source import sidecar_path
 from kreplay.synth import shapes
 from kreplay.synth.build import TraceGenerator
 
@@ -77,7 +77,7 @@ SHAPES = {
             CFW,
             machine="amd64-numa2",
             settings={"mem_per_domain_mb": shapes.NUMA_MEM_MB},
-            cpu_domains=("0-7", "8-15"),
+            cpu_domains=tuple(f"{d[0]}-{d[-1]}" for d in (shapes.DOMAIN0, shapes.DOMAIN1)),
         ),
         Shape(
             "memory-pressure",
@@ -121,11 +121,6 @@ def write(shape: str, seed: int, scale: int, path: str) -> int:
     return len(lines)
 
 
-def sidecar_path(path: str) -> str:
-    """traces/x.kdump.gz -> traces/x.toml (check.py's trace name rule)."""
-    return str(Path(path).parent / (default_trace_name(path) + ".toml"))
-
-
 def sidecar(shape: str, seed: int, scale: int, lines: int, path: str) -> str:
     """The provenance and replay machine of a synthesized trace, as traces/ keeps them."""
     s = SHAPES[shape]
@@ -140,7 +135,7 @@ def sidecar(shape: str, seed: int, scale: int, lines: int, path: str) -> str:
         f"seed = {seed}",
         f"scale = {scale}",
         f"lines = {lines}",
-        f'command = "{command}"',
+        f"command = {_toml_string(command)}",
         f'recording = "{s.recording}; kdump -H -T -c"',
         "",
         "[replay]",
@@ -152,6 +147,11 @@ def sidecar(shape: str, seed: int, scale: int, lines: int, path: str) -> str:
     if s.cpu_domains:
         out.append("cpu_domains = [" + ", ".join(f'"{c}"' for c in s.cpu_domains) + "]")
     return "\n".join(out) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (the output path may hold quotes or backslashes)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass(frozen=True)

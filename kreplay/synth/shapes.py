@@ -10,6 +10,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from functools import partial
 
+from kreplay.synth.render import errno_ret
 from kreplay.synth.sim import PAGE, SUPERPAGE, Event, Sim, Thread, simulate
 
 AMD64_CPUS = tuple(range(8))  # the amd64 preset
@@ -146,7 +147,7 @@ def _burst_worker(sim: Sim, t: Thread, pool: Pool) -> Generator:
     sim.csw(t, "stop", "uwait")
     yield
     sim.csw(t, "resume", "uwait")
-    sim.ret(t, "_umtx_op", "-1 errno 60 Operation timed out")  # keep-alive expired
+    sim.ret(t, "_umtx_op", errno_ret(60))  # keep-alive expired (ETIMEDOUT)
     sim.thr_exit(t)
 
 
