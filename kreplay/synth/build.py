@@ -30,6 +30,7 @@ from kreplay.synth.build_programs import (
 )
 from kreplay.synth.render import (
     Recorder,
+    Records,
     errno_ret,
     gio_header,
     hexdump,
@@ -42,7 +43,7 @@ JOBS = 16  # make -j: processes alive below the root make
 WIND_DOWN_BUDGET = 2000  # run(): records left to each job when make stops starting jobs
 
 
-class TraceGenerator(Episodes):
+class TraceGenerator(Episodes, Records):
     """A seeded simulation of a traced build; yields the kdump lines in chunks."""
 
     def __init__(self, seed: int, job_divisor: int = 1):
@@ -180,22 +181,12 @@ class TraceGenerator(Episodes):
         self.rec.record(t.prefix, t.cpu, tag, body)
         t.proc.budget -= 1
 
-    def call(self, t: Thread, body: str) -> None:
-        self.emit(t, "CALL", body)
-
-    def ret(self, t: Thread, name: str, result: str) -> None:
-        self.emit(t, "RET ", f"{name} {result}")
-
     def nami(self, t: Thread, path: str) -> None:
         self.emit(t, "NAMI", f'"{path}"')
 
     def gio(self, t: Thread, fd: int, direction: str, data: str | bytes) -> None:
         self.emit(t, "GIO ", gio_header(fd, direction, len(data)))
         self.rec.out += hexdump(data) if isinstance(data, bytes) else visdump(data)
-
-    def call_ret(self, t: Thread, body: str, result: str) -> None:
-        self.call(t, body)
-        self.ret(t, body.split("(", 1)[0], result)
 
     # -------------------------------------------------------------- processes and threads
 

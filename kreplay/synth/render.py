@@ -98,6 +98,23 @@ def gio_header(fd: int, direction: str, count: int) -> str:
     return f"fd {fd} {direction} {count} byte{'s' if count != 1 else ''}"
 
 
+class Records:
+    """The record helpers both simulators share; each defines emit(t, tag, body)."""
+
+    def emit(self, t, tag: str, body: str) -> None:
+        raise NotImplementedError
+
+    def call(self, t, body: str) -> None:
+        self.emit(t, "CALL", body)
+
+    def ret(self, t, name: str, result: str) -> None:
+        self.emit(t, "RET ", f"{name} {result}")
+
+    def call_ret(self, t, body: str, result: str = "0") -> None:
+        self.call(t, body)
+        self.ret(t, body.split("(", 1)[0], result)
+
+
 class Recorder:
     """The output lines and the synthetic clock of one trace.
 

@@ -14,7 +14,15 @@ import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
-from kreplay.synth.render import Recorder, cpu_column, errno_ret, header_prefix, hx, ret_value
+from kreplay.synth.render import (
+    Recorder,
+    Records,
+    cpu_column,
+    errno_ret,
+    header_prefix,
+    hx,
+    ret_value,
+)
 
 PAGE = 0x1000
 SUPERPAGE = 0x20_0000  # 2 MiB: one reservation of user memory
@@ -67,7 +75,7 @@ class Thread:
 Body = Callable[["Sim", Thread], Generator]
 
 
-class Sim:
+class Sim(Records):
     def __init__(self, seed: int, first_pid: int = 1204, first_tid: int = 100_117):
         self.rng = random.Random(seed)
         self.rand = self.rng.random
@@ -124,16 +132,6 @@ class Sim:
 
     def emit(self, t: Thread, tag: str, body: str) -> None:
         self.rec.record(t.prefix, t.cpu_text, tag, body)
-
-    def call(self, t: Thread, body: str) -> None:
-        self.emit(t, "CALL", body)
-
-    def ret(self, t: Thread, name: str, result: str) -> None:
-        self.emit(t, "RET ", f"{name} {result}")
-
-    def call_ret(self, t: Thread, body: str, result: str = "0") -> None:
-        self.call(t, body)
-        self.ret(t, body.split("(", 1)[0], result)
 
     def csw(self, t: Thread, what: str, wmesg: str) -> None:
         """A context switch (ktrace -t w): `stop kernel "uwait"`, `resume kernel ...`."""
