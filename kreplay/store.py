@@ -242,9 +242,10 @@ class Store:
         columns = columns or {}
         staged_kind = "TABLE" if materialize else "VIEW"
         try:
-            for name, table in columns.items():
-                self.con.register(name, table)
             with self.transaction():
+                # after BEGIN: register() refuses while a previous result is half-read
+                for name, table in columns.items():
+                    self.con.register(name, table)
                 if replace:
                     self._delete_trace(trace.name)
                 elif self.has_name(trace.name):

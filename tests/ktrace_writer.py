@@ -256,6 +256,8 @@ def _random_body(rnd: random.Random, abi: str, hdr: dict) -> Record:
         value = 0 if error else rnd.choice([0, 1, 9, 10, 4096, 0x800531000 & (big >> 1)])
         return ret(code, value, error, abi, **hdr)
     if pick < 0.70:
+        if rnd.random() < 0.01:  # a long path (up to ~1 KiB, as MAXPATHLEN allows)
+            return namei(b"/usr/obj" + b"/sub" * rnd.randrange(20, 250) + b"/x.o", **hdr)
         return namei(rnd.choice([b"/etc/passwd", b"/usr/lib/libc.so.7", b"x y", b"."]), **hdr)
     if pick < 0.80:
         return fault(rnd.getrandbits(8 * w - 12) << 12 | rnd.randrange(4096), 2, abi, **hdr)

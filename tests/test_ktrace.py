@@ -25,6 +25,7 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kreplay import lifecycle as lc
 from kreplay.errors import TraceFormatError
 from kreplay.store import Store
 
@@ -228,6 +229,12 @@ def test_a_lifecycle_reads_a_binary_trace(tmp_path, capsys):
     ingest_text(tmp_path, kw.write(records), "life", filename="ktrace.out")
     code, out, _ = run_main(["show", "life", "--db", tmp_path / "store.duckdb"], capsys)
     assert code == 0 and "ktrace" in out
+    assert "no -H tid column" not in out
+    with Store(str(tmp_path / "store.duckdb"), read_only=True) as store:
+        info = store.trace("life")
+        d = lc.derive_trace(store, info.trace_id, info.options)
+    ops = [(lc.OP_NAMES[k], p, t) for k, p, t in zip(d.ops.kind, d.ops.pid, d.ops.tid, strict=True)]
+    assert ops == [("PROC_NEW", 11, 100011), ("PROC_EXIT", 11, 100011)]
 
 
 # ---------------------------------------------------------------------------- formats
@@ -414,3 +421,12 @@ def test_binary_from_stdin(tmp_path):
     assert result.exit_code == 0, result.output
     row = trace_row(db, "stdin")
     assert (row["format"], row["bytes"]) == ("ktrace", len(data))
+
+
+def test_a_long_path_among_short_ones_reads_whole_and_in_place(tmp_path):
+    """Paths longer than a batch row are read one by one, in their place."""
+    paths = [b"/a", b"/usr/obj" + b"/sub" * 240 + b"/x.o", b"/b\0junk", b""]
+    records = [kw.namei(p, **{k: HDR[k] for k in ("pid", "tid")}) for p in paths]
+    ingest_text(tmp_path, kw.write(records), "long", filename="ktrace.out")
+    rows = events(tmp_path / "store.duckdb", "long")
+    assert [r["path"] for r in rows] == [p.split(b"\0")[0].decode() for p in paths]

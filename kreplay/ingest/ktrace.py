@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kreplay.ingest.ktrace_bodies import DECODERS, TEXT_COLUMNS
+from kreplay.ingest.ktrace_bodies import DECODERS, TEXT_COLUMNS, c_string
 from kreplay.ingest.ktrace_chain import (
     COMM_FIELDS,
     HEADER_FIELDS,
@@ -210,14 +210,14 @@ class _Records:
         return self._header(at) | {
             "stop": cut["out"] != 0,
             "user": cut["user"] != 0,
-            "wmesg": _strings(wmesg),
+            "wmesg": wmesg,
         }
 
     def _paths(self) -> dict[str, np.ndarray]:
         """NAMI and SCTL: the string, as kdump prints it with `%.*s` (up to a NUL)."""
         at = self._of(NAMEI, SYSCTL)
         paths = self._c_strings(self.payload[at], self.head["len"][at])
-        return self._header(at) | {"rtype": self.rtype[at], "path": _strings(paths)}
+        return self._header(at) | {"rtype": self.rtype[at], "path": paths}
 
     def _texts(self) -> dict[str, np.ndarray]:
         """The kinds decoded record by record (ktrace_bodies.py)."""
@@ -238,26 +238,36 @@ class _Records:
         names = ("line", "byte_offset", "pid", "tid", "comm")
         return {"seq": header["seq"] - 1} | {name: header[name] for name in names}
 
-    def _c_strings(self, starts: np.ndarray, lengths: np.ndarray) -> list[str]:
-        """The strings of `lengths` bytes at `starts`, each cut at its first NUL, cut out
-        a batch at a time as rows of the batch's longest length."""
-        out: list[str] = []
-        for a in range(0, len(starts), BATCH):
-            s, n = starts[a : a + BATCH], lengths[a : a + BATCH].astype(np.int64)
+    def _c_strings(self, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The strings of `lengths` bytes at `starts`, each cut at its first NUL. Strings
+        up to SHORT bytes are cut out a batch at a time as rows of the batch's longest
+        length; longer ones one by one (one long path must not widen a whole batch)."""
+        lengths = lengths.astype(np.int64)
+        out = np.empty(len(starts), dtype=object)
+        data = memoryview(self.data)
+        for i in np.flatnonzero(lengths > SHORT).tolist():
+            out[i] = c_string(bytes(data[starts[i] : starts[i] + lengths[i]]))
+        short = np.flatnonzero(lengths <= SHORT)
+        for a in range(0, len(short), BATCH):
+            idx = short[a : a + BATCH]
+            s, n = starts[idx], lengths[idx]
             width = int(n.max(initial=0))
             if width == 0:
-                out.extend([""] * len(s))
+                out[idx] = ""
                 continue
             fits = s + width <= len(self.buf)
             rows = np.zeros((len(s), width), dtype=np.uint8)
             rows[fits] = byte_rows(self.buf, width)[s[fits]]
-            for i in np.flatnonzero(~fits):  # the last records of the file
-                rows[i, : n[i]] = self.buf[s[i] : s[i] + n[i]]
+            for k in np.flatnonzero(~fits):  # the last records of the file
+                rows[k, : n[k]] = self.buf[s[k] : s[k] + n[k]]
             rows[np.arange(width) >= n[:, None]] = 0
             rows[np.logical_or.accumulate(rows == 0, axis=1)] = 0
             raw = rows.view(f"S{width}")[:, 0].tolist()
-            out.extend(r.decode("utf-8", "backslashreplace") for r in raw)
+            out[idx] = [r.decode("utf-8", "backslashreplace") for r in raw]
         return out
+
+
+SHORT = 256  # bytes: the longest string cut out in a batch (most paths are far shorter)
 
 
 def _comm_keys(head: dict) -> np.ndarray:
