@@ -20,7 +20,6 @@ import argparse
 import hashlib
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import ktrace_writer  # noqa: E402
+from ingest import measure_ingest  # noqa: E402  (bench/ingest.py: the same child-process run)
 
 from kreplay.ingest import ktrace  # noqa: E402
 from kreplay.ingest.ktrace_layout import PAD  # noqa: E402
@@ -75,19 +75,6 @@ def read_and_decode(path: Path) -> ktrace.Decoded:
     with Input(str(path)) as source:
         raw = read_bytes(source, pad=PAD)
     return ktrace.decode(raw.data, raw.nbytes, str(path))
-
-
-def measure_ingest(trace: Path, store: Path, log: Path) -> tuple[float, int, int]:
-    """(seconds, peak RSS in KiB, exit code) of `kreplay ingest` in a child process."""
-    for p in (store, store.with_name(store.name + ".wal")):
-        p.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "kreplay", "ingest", "--db", str(store), str(trace)]
-    with open(log, "wb") as out:
-        start = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-    return seconds, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
 
 
 def stored_counts(store: Path) -> tuple[int, int, int]:

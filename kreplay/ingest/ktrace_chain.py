@@ -108,7 +108,7 @@ def _maybe_headers(rows: np.ndarray, width: int, abi: Abi) -> np.ndarray:
 
 
 def possible(head: dict, at: np.ndarray, nbytes: int, abi: Abi) -> np.ndarray:
-    """The header rules of _check_one, for many headers at once."""
+    """The header rules of check_one, for many headers at once."""
     rtype, length = head["type"] & KTR_TYPE, head["len"]
     versioned = (head["type"] & KTR_VERSIONED) != 0
     ok = (rtype >= 1) & (rtype <= MAX_TYPE) & (length >= 0) & (length <= MAX_LEN)
@@ -227,7 +227,7 @@ def cut_fields(buf: np.ndarray, at: np.ndarray, dtype: np.dtype, names) -> dict[
 
 
 def check_lengths(head, offsets, buf, data, nbytes, abi, path) -> None:
-    """Every record's ktr_len fits its type (the headers passed _possible); else an error
+    """Every record's ktr_len fits its type (the headers passed possible); else an error
     at the first record whose length does not."""
     rtype, length = head["type"] & KTR_TYPE, head["len"]
     expected = np.full(MAX_TYPE + 1, -1, dtype=np.int64)
@@ -260,7 +260,7 @@ def header_size(head, abi: Abi) -> np.ndarray:
 
 def check_one(data: bytearray, off: int, nbytes: int, abi: Abi) -> tuple[int, str | None]:
     """(record size, None) for a possible record at `off`, else (0, why not). The rules
-    of _possible and _check_lengths, one record at a time, in words. Beyond what kdump
+    of possible and check_lengths, one record at a time, in words. Beyond what kdump
     checks: pid 0 (the kernel) is never traced, thread ids are above PID_MAX, and
     timestamp fractions below a second: garbage seldom passes all of them."""
     left = nbytes - off

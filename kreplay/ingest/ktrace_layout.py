@@ -21,9 +21,9 @@ MAX_NARG = 8  # SYS_MAXSYSARGS
 KTR_USER_MAXLEN = 2048
 PID_MAX = 99999
 PAD = 128  # zero bytes after the data (source.read_bytes): fixed-width cuts never run off
-SEGMENT = 1 << 12  # bytes per walk of the record chain (ktrace._chain)
+SEGMENT = 1 << 12  # bytes per walk of the record chain (ktrace_chain.find_records)
 PROBE = 128  # bytes at the start of a segment where its walks start
-BATCH = 1 << 18  # records per step of the header cut
+BATCH = 1 << 18  # strings cut out per step (ktrace._c_strings)
 
 
 @dataclass(frozen=True)

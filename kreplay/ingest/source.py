@@ -59,13 +59,11 @@ class Chunk:
 class TextSource:
     """A trace's text, ready for the bulk parse."""
 
-    name: str  # as the user named it (path or "-")
     sha256: str
     nbytes: int  # decompressed size
     compression: str | None
     head: list[str]  # first lines, for option detection
     chunks: list[Chunk] = field(default_factory=list)
-    bad_lines: int = 0
 
 
 def default_trace_name(path: str) -> str:
@@ -140,12 +138,6 @@ class Input:
         self.close()
 
 
-def open_text(path: str, workdir: str) -> TextSource:
-    """Read the input once: hash it, and write it as clean chunk files into workdir."""
-    with Input(path) as source:
-        return read_text(source, workdir)
-
-
 def read_text(source: Input, workdir: str) -> TextSource:
     """Hash the input and write it as clean chunk files into workdir."""
     path = source.path
@@ -162,13 +154,11 @@ def read_text(source: Input, workdir: str) -> TextSource:
         raise TraceFormatError("empty file: no kdump lines", path=path)
     text = head.decode("utf-8", "replace")
     return TextSource(
-        name=path,
         sha256=sha.hexdigest(),
         nbytes=nbytes,
         compression=source.compression,
         head=text.split("\n", HEAD_LINES)[:HEAD_LINES],
         chunks=writer.chunks,
-        bad_lines=writer.bad_lines,
     )
 
 
@@ -240,7 +230,6 @@ class _ChunkWriter:
     def __init__(self, workdir: str):
         self.workdir = workdir
         self.chunks: list[Chunk] = []
-        self.bad_lines = 0
         self._carry = b""  # an unfinished line from the previous block
         self._skipping = False  # dropping the rest of an over-long line
         self._out: BinaryIO | None = None
@@ -292,7 +281,6 @@ class _ChunkWriter:
         for raw in lines[:-1].split(b"\n"):
             text, reason = _clean_line(raw)
             if reason:
-                self.bad_lines += 1
                 text = BAD_MARK + reason + BAD_MARK + text
             out.append(text)
         return ("\n".join(out) + "\n").encode()
