@@ -9,6 +9,7 @@ zombie state and wait4, and parks with the proc. User pages come from each proce
 anonymous object through the same reservations as kstacks.
 """
 
+import bisect
 from dataclasses import dataclass, field, fields, replace
 
 from kreplay import lifecycle as lc
@@ -159,6 +160,7 @@ class Machine:
         self.remote_pages = 0
         self.asleep: dict[int, int] = {}  # pid -> tick it fell silent, in that order
         self.swapped: set[int] = set()  # pids whose kernel stacks are swapped out
+        self._ncpu = cfg.ncpu
         self._cpu_domain = [cfg.domain_of_cpu(cpu) for cpu in range(cfg.ncpu)]
         self._user_rr = RoundRobin(cfg.domains) if cfg.user_policy == "round-robin" else None
         self._swap_ticks = cfg.swap_idle_s * cfg.hz
@@ -180,7 +182,7 @@ class Machine:
         self, kind: int, pid: int, tid: int, cpu: int, tick: int, arg: int, arg2: int
     ) -> None:
         self.reservs.ticks = tick
-        domain = self._cpu_domain[cpu % self.cfg.ncpu]
+        domain = self._cpu_domain[cpu % self._ncpu]
         if self.swapped and pid in self.swapped and kind != lc.REAP:
             self._swapin(pid)  # faultin(): a swapped-out process runs again
         if kind == lc.FAULT:
@@ -313,12 +315,17 @@ class Machine:
         obj = self.user.get(pid)
         if obj is None:
             obj = self.user[pid] = VMObject(f"anon {pid}", USER_OBJECT_SIZE, anon=True, oid=pid + 1)
-        if page in obj.pages:
+        elif page in obj.pages:
             return
-        order = self._user_rr.order() if self._user_rr is not None else None
-        frame = self.reservs.alloc_page(obj, page, order[0] if order else domain)
-        if frame is None:
-            frame = self._fault_fallback(obj, page, order or pref(domain, self.cfg.domains), pid)
+        if self._user_rr is None:
+            frame = self.reservs.alloc_page(obj, page, domain)
+            if frame is None:
+                frame = self._fault_fallback(obj, page, pref(domain, self.cfg.domains), pid)
+        else:
+            order = self._user_rr.order()
+            frame = self.reservs.alloc_page(obj, page, order[0])
+            if frame is None:
+                frame = self._fault_fallback(obj, page, order, pid)
         if self._numa and self.phys.domain_of(frame) != domain:  # vm_phys_domain()
             self.remote_pages += 1
         self.user_pages += 1
@@ -340,18 +347,17 @@ class Machine:
         obj = self.user.get(pid)
         if obj is None:
             return
-        resident = [p for p in obj.resident if first <= p < first + npages]
-        for page in resident:
-            self.reservs.free_page(obj, page)
-        self.user_pages -= len(resident)
+        lo = bisect.bisect_left(obj.resident, first)
+        hi = bisect.bisect_left(obj.resident, first + npages, lo)
+        self.reservs.free_range(obj, lo, hi)
+        self.user_pages -= hi - lo
 
     def _free_user(self, pid: int) -> None:
         obj = self.user.pop(pid, None)
         if obj is None:
             return
         self.user_pages -= len(obj.pages)
-        for page in list(obj.resident):
-            self.reservs.free_page(obj, page)
+        self.reservs.free_range(obj, 0, len(obj.resident))
 
     # ------------------------------------------------------------------ results
 

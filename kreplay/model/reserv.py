@@ -32,6 +32,7 @@ class VMObject:
         oid: int = 0,
     ):
         self.name, self.size, self.oid = name, size, oid  # oid: a number for state digests
+        self.hash_key = oid << 52  # its part of Reservations.state_hash
         self.reserv = reserv  # vm_object_reserv(): OBJ_COLORED and not fictitious
         self.anon, self.pg_color = anon, pg_color
         self.pages: dict[int, int] = {}  # pindex -> frame (the memq / radix tree)
@@ -93,11 +94,7 @@ class Reservations:
         reclaim a partially populated reservation and retry. None when the domain is out."""
         resident = obj.resident
         at = bisect.bisect_left(resident, pindex)  # one lookup serves mpred, msucc, insert
-        frame = None
-        if obj.reserv:
-            mpred = resident[at - 1] if at else None
-            msucc = resident[at] if at < len(resident) else None
-            frame = self._reserv_alloc_page(obj, pindex, domain, mpred, msucc)
+        frame = self._reserv_alloc_page(obj, pindex, domain, at) if obj.reserv else None
         if frame is None:
             free = self.phys.domains[domain]
             frame = free.alloc(0)
@@ -105,31 +102,34 @@ class Reservations:
                 self.reclaim_inactive(domain) or (self.shortage and self.shortage(domain))
             ):
                 frame = free.alloc(0)
-        if frame is not None:
-            obj.pages[pindex] = frame
-            resident.insert(at, pindex)
-            self.state_hash ^= (frame << 24) ^ pindex ^ (obj.oid << 52)  # see __init__
+            if frame is None:
+                return None
+        obj.pages[pindex] = frame
+        resident.insert(at, pindex)
+        self.state_hash ^= (frame << 24) ^ pindex ^ obj.hash_key  # see __init__
         return frame
 
-    def _reserv_alloc_page(
-        self, obj: VMObject, pindex: int, domain: int, mpred: int | None, msucc: int | None
-    ) -> int | None:
-        """vm_reserv_alloc_page() (spec §4.3); mpred/msucc: the resident pindices around."""
+    def _reserv_alloc_page(self, obj: VMObject, pindex: int, domain: int, at: int) -> int | None:
+        """vm_reserv_alloc_page() (spec §4.3); the pindex would go at obj.resident[at], so
+        mpred is the resident pindex before that and msucc the one there."""
         index = (obj.pg_color + pindex) & (NPAGES - 1)  # VM_RESERV_INDEX()
         if pindex < index or pindex >= obj.size:
             return None
-        by_block, pages = self.by_block, obj.pages
-        rv_pred = by_block.get(pages[mpred] >> ORDER) if mpred is not None else None
-        rv_succ = None
-        for side in (0, 1):  # vm_reserv_from_object(): mpred's reservation, then msucc's
-            if side:
-                rv_succ = by_block.get(pages[msucc] >> ORDER) if msucc is not None else None
-            rv = rv_succ if side else rv_pred
-            if rv is not None and rv.object is obj and 0 <= pindex - rv.pindex < NPAGES:
-                if rv.popmap[index]:
-                    return None
-                self._populate(rv, index)
-                return rv.frame + index
+        # vm_reserv_from_object(): the reservation of mpred, else that of msucc, if it
+        # belongs to this object and its window holds the pindex.
+        resident, by_block, pages = obj.resident, self.by_block, obj.pages
+        mpred = resident[at - 1] if at else None
+        rv = rv_pred = by_block.get(pages[mpred] >> ORDER) if at else None
+        if rv is None or rv.object is not obj or not 0 <= pindex - rv.pindex < NPAGES:
+            msucc = resident[at] if at < len(resident) else None
+            rv = rv_succ = by_block.get(pages[msucc] >> ORDER) if msucc is not None else None
+            if rv is not None and (rv.object is not obj or not 0 <= pindex - rv.pindex < NPAGES):
+                rv = None
+        if rv is not None:
+            if rv.popmap[index]:
+                return None
+            self._populate(rv, index)
+            return rv.frame + index
         first = pindex - index
         if mpred is not None:
             own = rv_pred is not None and rv_pred.object is obj
@@ -168,8 +168,18 @@ class Reservations:
 
     def free_page(self, obj: VMObject, pindex: int) -> None:
         """vm_page_free(): back to its reservation, or to the buddy allocator."""
-        frame = obj.remove(pindex)
-        self.state_hash ^= (frame << 24) ^ pindex ^ (obj.oid << 52)
+        self._free_frame(obj, pindex, obj.remove(pindex))
+
+    def free_range(self, obj: VMObject, lo: int, hi: int) -> None:
+        """vm_object_page_remove(): the resident pages obj.resident[lo:hi], in pindex
+        order, each as free_page() would, the sorted list cut once."""
+        pages = obj.pages
+        for pindex in obj.resident[lo:hi]:
+            self._free_frame(obj, pindex, pages.pop(pindex))
+        del obj.resident[lo:hi]
+
+    def _free_frame(self, obj: VMObject, pindex: int, frame: int) -> None:
+        self.state_hash ^= (frame << 24) ^ pindex ^ obj.hash_key
         rv = self.by_block.get(frame >> ORDER)  # reserv_of()
         if rv is None:
             self.phys.domains[self.phys.domain_of(frame)].free(frame, 0)
