@@ -6,6 +6,7 @@ for one job, worker processes for several, or a Dask cluster. Results come back 
 JSON bytes; the comparison with golden/<trace>/<revision>.json happens here.
 """
 
+import multiprocessing
 import os
 import tomllib
 from collections.abc import Callable
@@ -188,27 +189,44 @@ def _packed(units: list[Unit]) -> list[Unit]:
     return [replace(unit, derived=packed[id(unit.derived)]) for unit in units]
 
 
+# The cells of the running _execute_processes(), for its forked workers to read: a worker
+# is sent the index of its cell, not the cell (a trace's ops pickled once per revision
+# were most of what the parent and the workers spent outside the replays).
+_CELLS: list[Unit] = []
+
+
+def _run_cell(i: int) -> Output:
+    return run_unit(_CELLS[i])
+
+
 def _execute_processes(units: list[Unit], jobs: int) -> Outcomes:
-    units = _packed(units)
+    global _CELLS
     out: Outcomes = [""] * len(units)
     # Longest cells first, so that the last ones to finish are short (LPT scheduling).
     order = sorted(range(len(units)), key=lambda i: -len(units[i].derived.ops))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = {i: pool.submit(run_unit, units[i]) for i in order}
-        for i, future in sorted(futures.items()):
-            try:
-                out[i] = future.result()
-            except BrokenProcessPool:
-                out[i] = ""  # retried alone below
-            except Exception as e:
-                out[i] = f"{type(e).__name__}: {e}"
-    for i, value in enumerate(out):
-        if value == "":  # the pool broke: run the cell in a pool of its own
-            with ProcessPoolExecutor(max_workers=1) as pool:
+    fork = multiprocessing.get_context("fork")  # workers inherit _CELLS
+    _CELLS = units
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=fork) as pool:
+            futures = {i: pool.submit(_run_cell, i) for i in order}
+            for i, future in sorted(futures.items()):
                 try:
-                    out[i] = pool.submit(run_unit, units[i]).result()
+                    out[i] = future.result()
+                except BrokenProcessPool:
+                    out[i] = ""  # retried alone below
                 except Exception as e:
-                    out[i] = f"worker died: {type(e).__name__}: {e}"
+                    out[i] = f"{type(e).__name__}: {e}"
+        for i, value in enumerate(out):
+            if value == "":  # the pool broke: run the cell in a pool of its own
+                with ProcessPoolExecutor(max_workers=1, mp_context=fork) as pool:
+                    try:
+                        out[i] = pool.submit(_run_cell, i).result()
+                    except BrokenProcessPool as e:
+                        out[i] = f"worker died: {type(e).__name__}: {e}"
+                    except Exception as e:
+                        out[i] = f"{type(e).__name__}: {e}"
+    finally:
+        _CELLS = []
     return out
 
 

@@ -178,3 +178,30 @@ def test_a_sidecars_cpu_ranges_become_the_machines_cpu_map(tmp_path):
     sidecar.write_text('[replay]\nmachine = "amd64-numa2"\ncpu_domains = "0-15"\n')
     with pytest.raises(KreplayError, match="cpu_domains"):
         sidecar_machine(trace)
+
+
+def test_a_dead_worker_or_a_failing_cell_costs_only_that_cell(monkeypatch):
+    """Workers are forked and run the parent's cells by index, so a run_unit patched here
+    is the one they call: one cell kills its worker, one raises, the rest finish."""
+    import os
+
+    from kreplay import check
+    from kreplay import lifecycle as lc
+    from kreplay.model.machine import machine_config
+
+    def fake_run_unit(unit):
+        if unit.trace == "dies":
+            os._exit(3)
+        if unit.trace == "raises":
+            raise ValueError("boom")
+        return unit.trace.encode(), None
+
+    monkeypatch.setattr(check, "run_unit", fake_run_unit)
+    derived = lc.Derived(lc.Ops(), lc.Preflight(), [])
+    names = ["a", "dies", "b", "raises", "c"]
+    units = [check.Unit(n, "", BUILTIN[0], machine_config("amd64", {}), derived) for n in names]
+    out = check.execute(units, jobs=2)
+    assert out[0] == (b"a", None) and out[2] == (b"b", None) and out[4] == (b"c", None)
+    assert out[1].startswith("worker died: BrokenProcessPool")
+    assert out[3] == "ValueError: boom"
+    assert check._CELLS == []  # the parent does not keep the cells alive
