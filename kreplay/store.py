@@ -478,11 +478,12 @@ class Store:
         ).fetchone()
         if meta is None:
             return None
-        lists = ", ".join(f"coalesce(list({c} ORDER BY idx), [])" for c in self._OP_COLUMNS)
-        row = self.con.execute(
-            f"SELECT {lists} FROM ops WHERE trace_id = ? AND version = ?", [trace_id, version]
-        ).fetchone()
-        return dict(zip(self._OP_COLUMNS, row, strict=True)), meta[0], meta[1]
+        arrays = self.con.execute(
+            f"SELECT {', '.join(self._OP_COLUMNS)} FROM ops "
+            "WHERE trace_id = ? AND version = ? ORDER BY idx",
+            [trace_id, version],
+        ).fetchnumpy()  # then tolist(): 3x faster than list() aggregates to Python lists
+        return {c: arrays[c].tolist() for c in self._OP_COLUMNS}, meta[0], meta[1]
 
     def save_ops(
         self,
