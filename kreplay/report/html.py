@@ -168,12 +168,15 @@ class Page:
         )
         rows = ["<tr><td>outcome</td><td></td>" + "".join(self._outcome(c) for c in cells)]
         rows[0] += "</tr>"
+        against_golden = [
+            {r.name: r for r in c.comparison.rows} if c.comparison else {} for c in cells
+        ]
         for name, (unit, polarity, meaning) in METRICS.items():
             values = [c.result.metrics.get(name) if c.result else None for c in cells]
             best = _best(values, polarity)
             tds = "".join(
-                self._value_td(c, name, v, v is not None and v == best)
-                for c, v in zip(cells, values, strict=True)
+                self._value_td(golden.get(name), v, v is not None and v == best)
+                for golden, v in zip(against_golden, values, strict=True)
             )
             hint = f"{meaning}; {POLARITY[polarity]}" if polarity in POLARITY else meaning
             rows.append(
@@ -199,10 +202,9 @@ class Page:
         return f"<td{css}{title}>{escape(outcome.status)}</td>"
 
     @staticmethod
-    def _value_td(cell: Cell, name: str, value, best: bool) -> str:
+    def _value_td(row, value, best: bool) -> str:
+        """A metric's cell; `row`: its comparison with the golden file, if there was one."""
         classes, title = ["num"], ""
-        rows = {r.name: r for r in cell.comparison.rows} if cell.comparison else {}
-        row = rows.get(name)
         if row is not None and (row.change or row.mark):
             classes.append("changed")
             title = f' title="golden: {escape(_number(row.a))} {escape(row.mark)}"'
