@@ -3,9 +3,9 @@
 Builds (seeded) a 1,000,000-op workload of thread churn and page faults as lifecycle op
 columns, replays it on the amd64 machine for a revision (default D38852), and in the same
 run times a loop that iterates the same columns and does nothing else, alternating, best
-of 3 each (the machine is shared). Prints both rates and their ratio; the issue's target is at least 300,000 ops/s for D38852. A benchmark, not
-a test: it exits 0 unless something crashes. Usage: `python bench/replay.py [--ops N]
-[--rev NAME] [--repeat N]`.
+of 3 each (the machine is shared). Prints both rates and their ratio; the issue's target
+is at least 300,000 ops/s for D38852. A benchmark, not a test: it exits 0 unless something
+crashes. Usage: `python bench/replay.py [--ops N] [--rev NAME] [--repeat N]`.
 """
 
 import argparse

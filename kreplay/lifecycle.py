@@ -27,7 +27,7 @@ from array import array
 from dataclasses import dataclass, field, fields
 
 # Bump when the derivation changes: cached ops of another version are derived again.
-VERSION = "3"
+VERSION = "4"
 
 PROC_NEW, THREAD_NEW, THREAD_EXIT, PROC_EXIT, REAP, EXEC, FAULT, UNMAP, SLEEP, WAKE = range(10)
 OP_NAMES = (
@@ -126,6 +126,7 @@ class Preflight:
     """What the trace could not say for sure (`kreplay show`)."""
 
     has_tids: bool = True
+    timed: bool = False  # ticks are time (-T/-E): idle time and the reap callout are known
     preexisting_procs: int = 0
     preexisting_threads: int = 0
     exits_of_unknown: int = 0
@@ -136,6 +137,10 @@ class Preflight:
 
     def findings(self) -> list[tuple[str, object]]:
         out = [] if self.has_tids else [("no -H tid column", "threads are known per process only")]
+        if not self.timed:
+            out.append(
+                ("no -T/-E timestamps", "idle time unknown: no swap-outs, no 5-second reap callout")
+            )
         out += [
             ("processes that existed before tracing", self.preexisting_procs),
             ("threads that existed before tracing", self.preexisting_threads),
@@ -362,6 +367,7 @@ def derive_trace(store, trace_id: int, options: str, hz: int = 1000) -> Derived:
     gaps = store.idle_gaps(trace_id, IDLE_GAP_NS) if absolute else []
     derived = derive(rows, has_tids="H" in options, hz=hz, gaps=gaps)
     derived.preflight.calls_without_ret = store.calls_without_ret(trace_id)
+    derived.preflight.timed = absolute
     return derived
 
 

@@ -123,7 +123,7 @@ def run(
     ops, index = derived.ops, -1
     total = len(ops)
     try:
-        machine.boot(derived.initial)
+        machine.boot(derived.initial, derived.preflight.timed)
         apply = machine.apply
         interval = checkpoint_interval(total)
         columns = (ops.kind, ops.pid, ops.tid, ops.cpu, ops.tick, ops.arg, ops.arg2)

@@ -10,7 +10,7 @@ import msgspec
 from kreplay.errors import KreplayError
 
 FORMAT_VERSION = 1
-MODEL_VERSION = "0.3"
+MODEL_VERSION = "0.4"
 
 LOWER, HIGHER, NEUTRAL = "lower", "higher", "neutral"
 

@@ -420,3 +420,52 @@ def test_relative_timestamps_give_no_sleep_marks(tmp_path):
         assert "R" in info.options
         d = lc.derive_trace(s, info.trace_id, info.options)
     assert lc.SLEEP not in d.ops.kind
+
+
+def _zombie_machine(timed: bool, domains: int = 1) -> Machine:
+    """A process with two threads on cpu 0; the second exits at tick 1000 (1 s, hz 1000)."""
+    preset = "amd64-numa2" if domains == 2 else "amd64"
+    m = Machine(machine_config(preset, {"boot_threads": "0"}), lookup(registry(), "D38852").policy)
+    m.boot([], timed)
+    m.apply(lc.PROC_NEW, 10, 100, 0, 0, 0, 0)
+    m.apply(lc.THREAD_NEW, 10, 101, 0, 500, 0, 0)
+    m.apply(lc.THREAD_EXIT, 10, 101, 0, 1000, 0, 0)
+    return m
+
+
+def test_the_reap_callout_disposes_a_zombie_left_alone_for_more_than_5_s():
+    m = _zombie_machine(timed=True)
+    m.apply(lc.FAULT, 10, 100, 0, 4999, 0x800, 0)  # before the first 5-second mark
+    assert len(m.zombies[0]) == 1
+    cached = len(m.kstack.cache)
+    m.apply(lc.FAULT, 10, 100, 0, 5000, 0x801, 0)  # the mark at 5 s: 5000 - 0 > 5000? no
+    assert len(m.zombies[0]) == 1
+    m.apply(lc.FAULT, 10, 100, 0, 10000, 0x802, 0)  # the mark at 10 s: 10000 - 0 > 5000
+    assert m.zombies[0] == [] and m.reapticks == [10000]
+    assert len(m.kstack.cache) == cached + 1  # its kstack went back to the kstack cache
+
+
+def test_no_reap_callout_on_a_trace_without_time():
+    m = _zombie_machine(timed=False)
+    m.apply(lc.FAULT, 10, 100, 0, 60000, 0x800, 0)  # ticks of an untimed trace are seq numbers
+    assert len(m.zombies[0]) == 1
+
+
+def test_the_callout_waits_5_s_after_the_domains_last_reap():
+    m = _zombie_machine(timed=True)
+    m.apply(lc.THREAD_NEW, 10, 102, 0, 7000, 0, 0)  # thread_alloc reaps domain 0 at 7 s
+    assert m.reapticks == [7000] and m.zombies[0] == []
+    m.apply(lc.THREAD_EXIT, 10, 102, 0, 7100, 0, 0)
+    m.apply(lc.FAULT, 10, 100, 0, 10000, 0x800, 0)  # mark at 10 s: only 3 s since the reap
+    assert len(m.zombies[0]) == 1
+    m.apply(lc.FAULT, 10, 100, 0, 15000, 0x801, 0)  # mark at 15 s: 8 s since the reap
+    assert m.zombies[0] == [] and m.reapticks == [15000]
+
+
+def test_the_callouts_reap_reaps_every_domain():
+    m = _zombie_machine(timed=True, domains=2)  # cpu 0: domain 0
+    m.apply(lc.THREAD_NEW, 10, 103, 8, 1500, 0, 0)  # cpu 8 of amd64-numa2: domain 1
+    m.apply(lc.THREAD_EXIT, 10, 103, 8, 1600, 0, 0)
+    assert [len(z) for z in m.zombies] == [1, 1]
+    m.apply(lc.FAULT, 10, 100, 0, 10000, 0x800, 0)
+    assert [len(z) for z in m.zombies] == [0, 0] and m.reapticks == [10000, 10000]

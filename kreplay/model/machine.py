@@ -10,6 +10,7 @@ anonymous object through the same reservations as kstacks.
 """
 
 import bisect
+import math
 from dataclasses import dataclass, field, fields, replace
 
 from kreplay import lifecycle as lc
@@ -28,6 +29,7 @@ from kreplay.model.phys import PhysMemory
 from kreplay.model.reserv import NPAGES, ORDER, Reservations, VMObject
 
 USER_OBJECT_SIZE = 1 << 36  # pages of a process's address space (anon: no size cap)
+REAP_CALLOUT_S = 5  # thread_reap_callout: callout_reset(..., 5 * hz, ...) (kern_thread.c)
 
 
 @dataclass(frozen=True)
@@ -164,12 +166,20 @@ class Machine:
         self._cpu_domain = [cfg.domain_of_cpu(cpu) for cpu in range(cfg.ncpu)]
         self._user_rr = RoundRobin(cfg.domains) if cfg.user_policy == "round-robin" else None
         self._swap_ticks = cfg.swap_idle_s * cfg.hz
+        # thread_reap_callout: every 5 s from boot, on traces whose ticks are time (boot()).
+        self.reapticks = [0] * cfg.domains  # tdd_reapticks: each domain's last reap
+        self._callout_period = REAP_CALLOUT_S * cfg.hz
+        self._next_callout = math.inf
         self._numa = cfg.domains > 1
 
     # ------------------------------------------------------------------ boot
 
-    def boot(self, initial: list[tuple[int, int]]) -> None:
-        """Kernel threads of the preset, then the threads alive when tracing started."""
+    def boot(self, initial: list[tuple[int, int]], timed: bool = False) -> None:
+        """Kernel threads of the preset, then the threads alive when tracing started.
+        `timed`: the ops' ticks are time (a -T/-E trace), so the 5-second reap callout runs;
+        on other traces nothing says how much time passes between two ops."""
+        if timed:
+            self._next_callout = self._callout_period
         for i in range(self.cfg.boot_threads):
             self.kstack.thread_new(i * self.cfg.domains // max(1, self.cfg.boot_threads))
         for pid, tid in initial:
@@ -181,6 +191,8 @@ class Machine:
     def apply(
         self, kind: int, pid: int, tid: int, cpu: int, tick: int, arg: int, arg2: int
     ) -> None:
+        if tick >= self._next_callout:
+            self._reap_callouts(tick)
         self.reservs.ticks = tick
         domain = self._cpu_domain[cpu % self._ncpu]
         if self.swapped and pid in self.swapped and kind != lc.REAP:
@@ -217,11 +229,31 @@ class Machine:
         return self.kstack.thread_new(domain)
 
     def _reap_domain(self, domain: int) -> None:
-        """thread_reap_domain(): dispose zombies newest first."""
+        """thread_reap_domain(): dispose zombies newest first; a reap that finds some
+        stamps the domain's tdd_reapticks."""
         zombies, self.zombies[domain] = self.zombies[domain], []
+        if zombies:
+            self.reapticks[domain] = self.reservs.ticks
         for stack in reversed(zombies):
             if stack is not None:
                 self.kstack.thread_dispose(stack)
+
+    def _reap_callouts(self, tick: int) -> None:
+        """thread_reap_callout_cb() at every 5-second mark up to `tick`: when some
+        domain's zombies have waited more than 5 s since that domain's last reap
+        (tdd_reapticks), the reap task runs thread_reap_all(): every domain, from domain 0
+        (the task's cpu is unknown). Marks with no zombie anywhere are skipped at once."""
+        period = self._callout_period
+        while self._next_callout <= tick:
+            now = self._next_callout
+            if not any(self.zombies):
+                self._next_callout = (tick // period + 1) * period
+                return
+            self._next_callout += period
+            if any(z and now - self.reapticks[d] > period for d, z in enumerate(self.zombies)):
+                self.reservs.ticks = now
+                for domain in range(len(self.zombies)):
+                    self._reap_domain(domain)
 
     def _zombie(self, proc: Proc, tid: int, domain: int) -> None:
         """thread_zombie(): onto the zombie list of td_allocdomain, the domain the
