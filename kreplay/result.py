@@ -21,7 +21,11 @@ METRICS = {
     "kstack.cache_misses": ("allocs", LOWER, "vm_thread_new that had to import stacks"),
     "kstack.live_peak": ("stacks", NEUTRAL, "most kstacks held by threads at once"),
     "kstack.enomem": ("allocs", LOWER, "kstack allocations that failed (ENOMEM)"),
-    "kstack.kva_imported_bytes": ("bytes", LOWER, "KVA imported for kstacks"),
+    "kstack.kva_imported_bytes": (
+        "bytes",
+        LOWER,
+        "KVA imported for kstacks over the whole replay (spans released are not subtracted)",
+    ),
     "kstack.pindex_holes": ("pages", LOWER, "unpopulated pindices between stacks"),
     "kstack.reserv_overhead": ("ratio", LOWER, "reserved / used pages of kstack reservations"),
     "kstack.reserv_full": ("reservations", HIGHER, "fully populated kstack reservations"),
