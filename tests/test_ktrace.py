@@ -460,6 +460,18 @@ def test_binary_from_stdin(tmp_path):
     assert (row["format"], row["bytes"]) == ("ktrace", len(data))
 
 
+@SETTINGS
+@given(st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\0", b"")), max_size=20))
+def test_strings_decode_the_same_joined_as_alone(strings):
+    """The reader decodes all paths at once, NUL-separated: as each would decode alone,
+    invalid UTF-8 included."""
+    from kreplay.ingest import ktrace
+
+    joined = np.frombuffer(b"".join(s + b"\0" for s in strings), np.uint8)
+    alone = [s.decode("utf-8", "backslashreplace") for s in strings]
+    assert list(ktrace._decoded(joined)) == alone
+
+
 def test_a_long_path_among_short_ones_reads_whole_and_in_place(tmp_path):
     """Paths longer than a batch row are read one by one, in their place."""
     paths = [b"/a", b"/usr/obj" + b"/sub" * 240 + b"/x.o", b"/b\0junk", b""]

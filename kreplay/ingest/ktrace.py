@@ -94,7 +94,7 @@ class _Records:
         for number, kinds in enumerate(TABLES.values()):
             table_of[list(kinds)] = number
         p = {t: tuple(columns.values()) for t, columns in self.payloads.items()}
-        cut.cut_records(
+        self.paths, self.wmesgs = cut.cut_records(
             self.buf, offsets, types, abi.word, table_of, self.first, comm_id,
             tuple(self.header.values()), self.drop_rows, p[SYSCALL], self.args, p[SYSRET],
             p[FAULT], p[FAULTEND], p[GENIO], p[CSW],
@@ -155,16 +155,14 @@ class _Records:
     def _switches(self) -> dict[str, np.ndarray]:
         """CSW: out, user, and the wait message (none in the 8-byte records of kernels
         before it was added)."""
-        header, length = self._header("kt_csws")
-        csw = self.payloads[CSW]
-        wmesg = self._c_strings(header["byte_offset"], 8, np.where(length == 16, 8, 0))
+        csw, wmesg = self.payloads[CSW], _decoded(self.wmesgs)
+        header = self._header("kt_csws")[0]
         return header | {"stop": csw["out"] != 0, "user": csw["user"] != 0, "wmesg": wmesg}
 
     def _paths(self) -> dict[str, np.ndarray]:
         """NAMI and SCTL: the string, as kdump prints it with `%.*s` (up to a NUL)."""
-        header, length = self._header("kt_paths")
-        paths = self._c_strings(header["byte_offset"], 0, length)
-        return header | {"rtype": self._rtypes(header), "path": paths}
+        header = self._header("kt_paths")[0]
+        return header | {"rtype": self._rtypes(header), "path": _decoded(self.paths)}
 
     def _texts(self) -> dict[str, np.ndarray]:
         """The kinds decoded record by record (ktrace_bodies.py), each distinct payload
@@ -193,15 +191,12 @@ class _Records:
         out = {"seq": h["seq"][rows] - 1} | {name: h[name][rows] for name in names}
         return out | {"comm": self.comm_names[h["comm"][rows]]}
 
-    def _c_strings(self, starts: np.ndarray, skip: int, lengths: np.ndarray) -> np.ndarray:
-        """The strings of `lengths` bytes `skip` bytes into the payloads of the records at
-        `starts`, each cut at its first NUL. The bytes of all of them, NUL-separated, are
-        decoded at once: a NUL ends any UTF-8 sequence, so each decodes as it would alone."""
-        lengths = lengths.astype(np.int64)
-        joined = np.empty(int(lengths.sum()) + len(starts), dtype=np.uint8)
-        n = cut.c_strings(self.buf, starts, self.abi.word, skip, lengths, joined)
-        strings = joined[:n].tobytes().decode("utf-8", "backslashreplace").split("\0")
-        return _strings(strings[:-1])  # the last NUL ends the last string
+
+def _decoded(strings: np.ndarray) -> np.ndarray:
+    """The strings of ktrace_cut's NUL-separated bytes, decoded at once: a NUL ends any
+    UTF-8 sequence, so each string decodes as it would alone."""
+    text = strings.tobytes().decode("utf-8", "backslashreplace")
+    return _strings(text.split("\0")[:-1])  # the last NUL ends the last string
 
 
 def _strings(values) -> np.ndarray:

@@ -25,7 +25,9 @@ from kreplay.ingest.ktrace_layout import (
     KTR_TYPE,
     KTR_VERSIONED,
     MAX_NARG,
+    NAMEI,
     SYSCALL,
+    SYSCTL,
     SYSRET,
 )
 
@@ -53,7 +55,10 @@ def cut_records(buf, offsets, types, word, table_of, first, comm_id, header, dro
     """Every record's HEADER columns into the next row of its table (table t: rows
     first[t] to first[t + 1] of `header`, in file order), the PAYLOADS of its kind into
     that kind's columns (from row 0 of each), and the header rows of the records that
-    follow dropped events into drop_rows."""
+    follow dropped events into drop_rows. Returned: the strings of the NAMI and SCTL
+    records (their payloads) and of the CSW records (wmesg), each set as the bytes of its
+    strings, each cut at its first NUL and followed by one (one decode and one split make
+    them str)."""
     # Arrays taken out of their tuples once: taking one out in the loop costs a
     # reference count increment and decrement (atomic) each time.
     byte_offset, seq, line, pid, tid, cpu, has_cpu, ts, comm, length = header
@@ -61,6 +66,7 @@ def cut_records(buf, offsets, types, word, table_of, first, comm_id, header, dro
     (ret_code, ret_form, retval, error), (vaddr, prot), (result,) = rets, faults, fault_ends
     (fd, rw), (out, user) = gios, csws
     row, dropped = first[:-1].copy(), 0
+    paths, wmesgs = _Strings(1 << 20), _Strings(1 << 16)
     for i in range(len(offsets)):
         s, rtype = offsets[i], types[i] & KTR_TYPE
         table = table_of[rtype]
@@ -90,8 +96,33 @@ def cut_records(buf, offsets, types, word, table_of, first, comm_id, header, dro
             result[j] = signed(buf, p, 4)
         elif rtype == GENIO:  # struct ktr_genio: ktr_fd, ktr_rw
             fd[j], rw[j] = signed(buf, p, 4), signed(buf, p + 4, 4)
-        elif rtype == CSW:  # struct ktr_csw: out, user (wmesg: ktrace._c_strings)
+        elif rtype == CSW:  # struct ktr_csw: out, user, wmesg[8] (not in 8-byte records)
             out[j], user[j] = signed(buf, p, 4), signed(buf, p + 4, 4)
+            wmesgs = _append(wmesgs, buf, p + 8, 8 if length[k] == 16 else 0)
+        elif rtype in (NAMEI, SYSCTL):  # the path or the MIB name (kdump's %.*s)
+            paths = _append(paths, buf, p, length[k])
+    return paths[0][: paths[1]], wmesgs[0][: wmesgs[1]]
+
+
+@njit(cache=True, inline="always")
+def _Strings(size):
+    """Strings of bytes, each followed by a NUL: (bytes, how many are used)."""
+    return np.empty(size, np.uint8), 0
+
+
+@njit(cache=True, inline="always")
+def _append(strings, buf, at, n):
+    """strings with the n bytes at buf[at] up to the first NUL, and a NUL, appended."""
+    out, used = strings
+    if used + n + 1 > len(out):
+        out = np.concatenate((out[:used], np.empty(len(out) + n + 1, np.uint8)))
+    for k in range(at, at + n):
+        if buf[k] == 0:
+            break
+        out[used] = buf[k]
+        used += 1
+    out[used] = 0
+    return out, used + 1
 
 
 @njit(cache=True, inline="always")
@@ -113,21 +144,3 @@ def payload_at(buf, start, word):
     """The payload's offset: after the v1 or the v0 header."""
     v0, v1 = 32 + 3 * word, (32 + 3 * word + 4 + word - 1) // word * word
     return start + (v1 if unsigned(buf, start + 4, 2) & KTR_VERSIONED else v0)
-
-
-@njit(cache=True)
-def c_strings(buf, starts, word, skip, lengths, out):
-    """The strings of lengths[i] bytes `skip` bytes into each payload, each cut at its
-    first NUL, into `out` with a NUL after each (one decode and one split make them str);
-    how many bytes that took."""
-    n = 0
-    for i in range(len(starts)):
-        p = payload_at(buf, starts[i], word) + skip
-        for k in range(p, p + lengths[i]):
-            if buf[k] == 0:
-                break
-            out[n] = buf[k]
-            n += 1
-        out[n] = 0
-        n += 1
-    return n
