@@ -68,7 +68,7 @@ def _walk(buf, nbytes, word, fixed, offsets, types):
     return n, off
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always")  # no call: calls count references to buf
 def _record_size(buf, off, nbytes, word, fixed):
     """Header plus payload size of the record at `off`, or 0 if a kernel could not have
     written it: the rules of ktrace_rules.check_one."""
@@ -89,7 +89,7 @@ def _record_size(buf, off, nbytes, word, fixed):
     return size + length if _length_fits(buf, off + size, rtype, length, word, fixed) else 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always")  # no call: calls count references to buf
 def _length_fits(buf, payload, rtype, length, word, fixed):
     if fixed[rtype] >= 0:
         return length == fixed[rtype]
@@ -109,7 +109,7 @@ def _length_fits(buf, payload, rtype, length, word, fixed):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def unsigned(buf, at, size):
     """The little-endian unsigned integer of `size` (1-8) bytes at buf[at]. It reads 8
     bytes whatever the size (the data is followed by PAD zero bytes): one load."""
@@ -117,14 +117,14 @@ def unsigned(buf, at, size):
     return (_load8(buf, np.uint64(at)) << shift) >> shift
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def signed(buf, at, size):
     """The little-endian two's complement integer of `size` bytes at buf[at]."""
     shift = np.uint64(64 - 8 * size)
     return np.int64(_load8(buf, np.uint64(at)) << shift) >> np.int64(shift)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _load8(buf, at):
     """8 bytes at buf[at], little-endian. Written byte by byte, compiled to one unaligned
     load; the index is unsigned, so no negative-index check stands between the bytes."""
@@ -140,47 +140,55 @@ def comm_ids(buf, offsets, spread, ids):
     ktr_comm), names numbered in the order they first appear; the offset of one record of
     each name. An open-addressing table keyed by a hash of the bytes, slots compared by
     the bytes themselves; `spread` multiplies the hash (0 makes every name collide)."""
-    firsts, slots = np.empty(16, np.int64), np.full(64, -1, np.int32)
-    count = 0
+    firsts, slots, count = np.empty(32, np.int64), _empty_slots(64), 0
     for i in range(len(offsets)):
         slot = _find_comm(buf, offsets[i], firsts, slots, spread)
         name = slots[slot]
-        if name < 0:  # a new name
-            if count == len(firsts):
-                firsts = np.concatenate((firsts, np.empty(count, np.int64)))
-            name, firsts[count], slots[slot] = count, offsets[i], count
-            count += 1
+        if name < 0:  # a new name; the table stays at most half full
+            name, count = count, count + 1
+            firsts[name], slots[slot] = offsets[i], name
             if 2 * count > len(slots):
-                slots = _rehash(buf, firsts[:count], len(slots) * 2, spread)
+                firsts, slots = _grown(buf, firsts, count, spread)
         ids[i] = name
     return firsts[:count]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
+def _empty_slots(size):
+    slots = np.empty(size, np.int32)
+    for slot in range(size):
+        slots[slot] = -1
+    return slots
+
+
+@njit(cache=True)
+def _grown(buf, firsts, count, spread):
+    """Twice the room: firsts for 2 * count names, slots for 4 * count. (Loops, not
+    slice assignments: numba takes seconds to compile one of those.)"""
+    more, slots = np.empty(2 * count, np.int64), _empty_slots(4 * count)
+    for name in range(count):
+        more[name] = firsts[name]
+        slots[_find_comm(buf, more[name], more, slots, spread)] = name
+    return more, slots
+
+
+@njit(cache=True)
 def _find_comm(buf, off, firsts, slots, spread):
     """The slot of the name of the record at `off`, or the empty slot where it goes."""
-    mask = np.uint64(len(slots) - 1)
-    slot = np.int64((_comm_hash(buf, off) * spread >> np.uint64(32)) & mask)
+    mask = len(slots) - 1
+    slot = np.int64(_comm_hash(buf, off) * spread >> np.uint64(32)) & mask
     while slots[slot] >= 0 and not _same_comm(buf, firsts[slots[slot]], off):
-        slot = (slot + 1) & np.int64(mask)
+        slot = (slot + 1) & mask
     return slot
 
 
 @njit(cache=True)
-def _rehash(buf, firsts, size, spread):
-    slots = np.full(size, -1, np.int32)
-    for name in range(len(firsts)):
-        slots[_find_comm(buf, firsts[name], firsts, slots, spread)] = name
-    return slots
-
-
-@njit(cache=True, inline="always")
 def _comm_hash(buf, off):
     a, b, c = unsigned(buf, off + 12, 8), unsigned(buf, off + 20, 8), unsigned(buf, off + 28, 4)
     return a ^ (b * np.uint64(0xC2B2AE3D27D4EB4F)) ^ (c << np.uint64(17))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _same_comm(buf, a, b):
     return (
         unsigned(buf, a + 12, 8) == unsigned(buf, b + 12, 8)
