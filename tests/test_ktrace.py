@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from kreplay import lifecycle as lc
 from kreplay.errors import TraceFormatError
-from kreplay.ingest.ktrace_chain import find_records
+from kreplay.ingest.ktrace_chain import comm_ids, find_records
 from kreplay.ingest.ktrace_layout import AMD64, I386, PAD
 from kreplay.ingest.ktrace_rules import check_one
 from kreplay.store import Store
@@ -444,6 +444,24 @@ def test_thread_names_survive_a_hash_collision(tmp_path, monkeypatch):
     ingest_text(tmp_path, kw.write(records) + kw.write(records[:1]), "hashed", filename="b.ktrace")
     comms = [[r["comm"] for r in events(tmp_path / "store.duckdb", n)] for n in ("plain", "hashed")]
     assert comms[0] == comms[1][:-1] and len(set(comms[0])) == 8
+
+
+@pytest.mark.parametrize("spread", [None, 0])
+def test_many_thread_names_are_numbered_as_they_first_appear(spread):
+    """1000 names, 3 records each, shuffled: the name table grows several times; with
+    every name hashed alike (spread 0) too."""
+    from kreplay.ingest import ktrace
+
+    order = list(range(1000)) * 3
+    random.Random(14).shuffle(order)
+    records = [kw.namei(b"/x", comm=b"thread-%d" % i, pid=700, tid=100700) for i in order]
+    data = np.frombuffer(kw.write(records) + bytes(PAD), np.uint8)
+    offsets, _ = find_records(data, len(data) - PAD, AMD64, "t")
+    ids = np.empty(len(offsets), np.int32)
+    firsts = comm_ids(data, offsets, ktrace.SPREAD if spread is None else np.uint64(spread), ids)
+    first_seen = list(dict.fromkeys(order))
+    assert ids.tolist() == [first_seen.index(i) for i in order]
+    assert [order[offsets.tolist().index(f)] for f in firsts] == first_seen
 
 
 def test_binary_from_stdin(tmp_path):
