@@ -79,27 +79,31 @@ class _Records:
 
     def __init__(self, data: np.ndarray, offsets: np.ndarray, types: np.ndarray, abi: Abi):
         self.data, self.buf, self.abi = data, np.frombuffer(data, dtype=np.uint8), abi
-        rtype = types & KTR_TYPE
-        by_type = np.bincount(rtype, minlength=MAX_TYPE + 1)
-        counts = [int(by_type[list(kinds)].sum()) for kinds in TABLES.values()]
-        self.first = np.concatenate(([0], np.cumsum(counts)))  # each table's header rows
+        self.rtype = types & KTR_TYPE
         comm_id = np.empty(len(offsets), dtype=np.int32)
         names = comm_ids(self.buf, offsets, SPREAD, comm_id)
         self.comm_names = _strings(self._comm_at(int(f)) for f in names)
+        self._cut(offsets, types, comm_id)
+
+    def _cut(self, offsets: np.ndarray, types: np.ndarray, comm_id: np.ndarray) -> None:
+        """The columns of every record (ktrace_cut.cut_records), into arrays numpy
+        allocates: the header columns grouped by table, the payload columns by kind."""
+        by_type = np.bincount(self.rtype, minlength=MAX_TYPE + 1)
+        counts = [int(by_type[list(kinds)].sum()) for kinds in TABLES.values()]
+        self.first = np.concatenate(([0], np.cumsum(counts)))  # each table's header rows
+        table_of = np.zeros(MAX_TYPE + 1, dtype=np.int64)
+        for number, kinds in enumerate(TABLES.values()):
+            table_of[list(kinds)] = number
         self.header = cut.empty(cut.HEADER, len(offsets))
         self.payloads = {t: cut.empty(dtypes, by_type[t]) for t, dtypes in cut.PAYLOADS.items()}
         self.args = np.empty((MAX_NARG, by_type[SYSCALL]), dtype=np.uint64)
         self.drop_rows = np.empty(np.count_nonzero(types & KTR_DROP), dtype=np.int64)
-        table_of = np.zeros(MAX_TYPE + 1, dtype=np.int64)
-        for number, kinds in enumerate(TABLES.values()):
-            table_of[list(kinds)] = number
         p = {t: tuple(columns.values()) for t, columns in self.payloads.items()}
         self.paths, self.wmesgs = cut.cut_records(
-            self.buf, offsets, types, abi.word, table_of, self.first, comm_id,
+            self.buf, offsets, types, self.abi.word, table_of, self.first, comm_id,
             tuple(self.header.values()), self.drop_rows, p[SYSCALL], self.args, p[SYSRET],
             p[FAULT], p[FAULTEND], p[GENIO], p[CSW],
         )  # fmt: skip
-        self.rtype = rtype
 
     def tables(self) -> dict[str, dict[str, np.ndarray]]:
         return {
@@ -182,7 +186,7 @@ class _Records:
         return out | {name: _strings(v) for name, v in zip(TEXT_COLUMNS, columns, strict=True)}
 
     def _rtypes(self, header: dict[str, np.ndarray]) -> np.ndarray:
-        return self.rtype[header["line"] - 1].astype(np.uint8)
+        return self.rtype[header["line"] - 1].astype(np.uint8)  # line: the ordinal
 
     def _drops(self) -> dict[str, np.ndarray]:
         """The "Events dropped." markers: who, no time, no cpu (as kdump prints them)."""

@@ -4,8 +4,9 @@
 The records are read in file order, as the hardware prefetches them: a pass per kind
 over the records of that kind only reads the file out of order and waits on memory for
 each record (4x slower). Each record's header goes to the next row of its table, its
-fixed payload fields to its kind's columns. Every column is written once, in the dtype
-the table holds, into arrays numpy allocates: numpy asks for huge pages for large arrays
+fixed payload fields to its kind's columns, its strings (paths, wait messages) to a
+NUL-separated buffer. Every column is written once, in the dtype the table holds, into
+arrays numpy allocates: numpy asks for huge pages for large arrays
 (numba's own allocations get 4 KiB pages), and at 5 M records the page faults of fresh
 columns cost more than the reading does.
 """
