@@ -9,9 +9,11 @@ with its byte offset and leaves the store as it was.
 
 import gzip
 import random
+import re
 import struct
 
 import ktrace_writer as kw
+import numpy as np
 import pytest
 from conftest import (
     assert_one_line_error,
@@ -27,6 +29,9 @@ from hypothesis import strategies as st
 
 from kreplay import lifecycle as lc
 from kreplay.errors import TraceFormatError
+from kreplay.ingest.ktrace_chain import comm_ids, find_records
+from kreplay.ingest.ktrace_layout import AMD64, I386, PAD
+from kreplay.ingest.ktrace_rules import check_one
 from kreplay.store import Store
 
 # The columns a kdump text line carries (and the binary reader fills the same way).
@@ -372,6 +377,39 @@ def test_the_error_names_the_first_bad_record_in_a_long_file(tmp_path):
     assert "impossible ktr_len -1" in str(e.value)
 
 
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32),
+    abi=st.sampled_from(kw.ABIS),
+    patches=st.lists(
+        st.tuples(st.integers(0, 39), st.integers(0, 71), st.integers(0, 255)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_the_compiled_walk_keeps_the_rules_in_words(seed, abi, patches):
+    """The walk (compiled) stops at the first record that check_one (in words) refuses:
+    header bytes of a good file overwritten, both walks compared."""
+    records = list(kw.random_records(random.Random(seed), 40, abi, 0.3))
+    starts = [0]
+    for r in records:
+        starts.append(starts[-1] + len(r.to_bytes()))
+    data = bytearray(kw.write(records, abi))
+    for record, byte, value in patches:
+        data[min(starts[record] + byte, len(data) - 1)] = value
+    buf, nbytes = np.frombuffer(bytes(data) + bytes(PAD), np.uint8), len(data)
+    layout = {"amd64": AMD64, "i386": I386}[abi]
+    off = 0
+    while off < nbytes and (size := check_one(buf, off, nbytes, layout)[0]):
+        off += size
+    try:
+        find_records(buf, nbytes, layout, "t")
+        stopped = nbytes
+    except TraceFormatError as e:
+        stopped = int(re.search(r"byte offset (\d+) ", str(e)).group(1))
+    assert stopped == off
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_garbage_forced_as_ktrace(tmp_path, capsys, seed):
     rnd = random.Random(seed)
@@ -396,17 +434,34 @@ def test_a_good_file_followed_by_garbage(tmp_path, capsys):
 
 
 def test_thread_names_survive_a_hash_collision(tmp_path, monkeypatch):
-    """Names are told apart by a 64-bit hash; a collision falls back to the bytes."""
-    import numpy as np
-
+    """Names are looked up by a hash of their bytes and told apart by the bytes: with
+    every name hashed alike, each record still gets its own."""
     from kreplay.ingest import ktrace
 
     records = list(kw.random_records(random.Random(12), 300))
     ingest_text(tmp_path, kw.write(records), "plain", filename="a.ktrace")
-    monkeypatch.setattr(ktrace, "_comm_keys", lambda head: np.zeros(len(head["comm0"]), "u8"))
+    monkeypatch.setattr(ktrace, "SPREAD", np.uint64(0))
     ingest_text(tmp_path, kw.write(records) + kw.write(records[:1]), "hashed", filename="b.ktrace")
     comms = [[r["comm"] for r in events(tmp_path / "store.duckdb", n)] for n in ("plain", "hashed")]
     assert comms[0] == comms[1][:-1] and len(set(comms[0])) == 8
+
+
+@pytest.mark.parametrize("spread", [None, 0])
+def test_many_thread_names_are_numbered_as_they_first_appear(spread):
+    """1000 names, 3 records each, shuffled: the name table grows several times; with
+    every name hashed alike (spread 0) too."""
+    from kreplay.ingest import ktrace
+
+    order = list(range(1000)) * 3
+    random.Random(14).shuffle(order)
+    records = [kw.namei(b"/x", comm=b"thread-%d" % i, pid=700, tid=100700) for i in order]
+    data = np.frombuffer(kw.write(records) + bytes(PAD), np.uint8)
+    offsets, _ = find_records(data, len(data) - PAD, AMD64, "t")
+    ids = np.empty(len(offsets), np.int32)
+    firsts = comm_ids(data, offsets, ktrace.SPREAD if spread is None else np.uint64(spread), ids)
+    first_seen = list(dict.fromkeys(order))
+    assert ids.tolist() == [first_seen.index(i) for i in order]
+    assert [order[offsets.tolist().index(f)] for f in firsts] == first_seen
 
 
 def test_binary_from_stdin(tmp_path):
@@ -421,6 +476,18 @@ def test_binary_from_stdin(tmp_path):
     assert result.exit_code == 0, result.output
     row = trace_row(db, "stdin")
     assert (row["format"], row["bytes"]) == ("ktrace", len(data))
+
+
+@SETTINGS
+@given(st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\0", b"")), max_size=20))
+def test_strings_decode_the_same_joined_as_alone(strings):
+    """The reader decodes all paths at once, NUL-separated: as each would decode alone,
+    invalid UTF-8 included."""
+    from kreplay.ingest import ktrace
+
+    joined = np.frombuffer(b"".join(s + b"\0" for s in strings), np.uint8)
+    alone = [s.decode("utf-8", "backslashreplace") for s in strings]
+    assert list(ktrace._decoded(joined)) == alone
 
 
 def test_a_long_path_among_short_ones_reads_whole_and_in_place(tmp_path):

@@ -9,7 +9,6 @@ import tempfile
 from dataclasses import dataclass
 
 from kreplay.errors import UsageError
-from kreplay.ingest import ktrace
 from kreplay.ingest.kdump import (
     KdumpOptions,
     detect_layout,
@@ -19,6 +18,7 @@ from kreplay.ingest.kdump import (
 )
 from kreplay.ingest.kdump_sql import staged_parse_sql
 from kreplay.ingest.ktrace_layout import PAD
+from kreplay.ingest.ktrace_rules import looks_like_ktrace
 from kreplay.ingest.ktrace_sql import staged_ktrace_sql
 from kreplay.ingest.source import Input, default_trace_name, read_bytes, read_text
 from kreplay.store import NewTrace, Store, TraceInfo
@@ -51,7 +51,7 @@ def ingest(
         name = "stdin" if path == "-" else default_trace_name(path)
     existed = store.has_name(name)
     with Input(path) as source:
-        if fmt == "ktrace" or (fmt == "auto" and ktrace.looks_like_ktrace(source.first)):
+        if fmt == "ktrace" or (fmt == "auto" and looks_like_ktrace(source.first)):
             sha256, trace = _ingest_ktrace(store, source, name, replace, strict)
         else:
             sha256, trace = _ingest_kdump(store, source, name, kdump_options, replace, strict)
@@ -89,11 +89,13 @@ def _ingest_kdump(
 
 def _ingest_ktrace(store, source, name, replace, strict) -> tuple[str, TraceInfo | None]:
     """A binary ktrace.out: all of it decoded in memory, then one bulk insert."""
+    from kreplay.ingest import ktrace  # imports numba (~0.5 s): only binary ingest pays it
+
     raw = read_bytes(source, pad=PAD)
     if store.find_sha(raw.sha256) is not None:
         return raw.sha256, None
     decoded = ktrace.decode(raw.data, raw.nbytes, source.path)
-    raw.data = bytearray()  # the columns are copies: the file's bytes can go before the insert
+    raw.data = raw.data[:0].copy()  # the columns are copies: the bytes can go before the insert
     new = NewTrace(
         name=name,
         sha256=raw.sha256,

@@ -65,7 +65,7 @@ def _user(raw: bytes, abi: Abi) -> tuple:
         if p == 0:
             return _row(body=f"{r:#x} = malloc({s})")
         return _row(body=f"{r:#x} = realloc({p:#x}, {s})")
-    return _row(body=f"{len(raw)} " + "".join(f" {b:02x}" for b in raw))
+    return _row(body=f"{len(raw)}  {raw.hex(' ')}" if raw else "0 ")  # each byte as " %02x"
 
 
 def _struct(raw: bytes, abi: Abi) -> tuple:

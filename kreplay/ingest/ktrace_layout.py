@@ -1,10 +1,9 @@
 """How a binary ktrace.out is laid out (spec/kdump-format.md §2.2-2.4): record types,
-header flags, the limits a real record stays within, and the C structs as numpy dtypes for
-the two ABIs kreplay reads (amd64 and i386, little-endian both)."""
+header flags, the limits a real record stays within, and the sizes of the C structs for
+the two ABIs kreplay reads (amd64 and i386, little-endian both). The offsets of the fields
+are where ktrace_cut.py reads them, each with its C name."""
 
 from dataclasses import dataclass
-
-import numpy as np
 
 KTR_DROP, KTR_VERSIONED, KTR_TYPE = 0x8000, 0x4000, 0x3FFF
 (SYSCALL, SYSRET, NAMEI, GENIO, PSIG, CSW, USER, STRUCT, SYSCTL, PROCCTOR, PROCDTOR,
@@ -21,9 +20,6 @@ MAX_NARG = 8  # SYS_MAXSYSARGS
 KTR_USER_MAXLEN = 2048
 PID_MAX = 99999
 PAD = 128  # zero bytes after the data (source.read_bytes): fixed-width cuts never run off
-SEGMENT = 1 << 12  # bytes per walk of the record chain (ktrace_chain.find_records)
-PROBE = 128  # bytes at the start of a segment where its walks start
-BATCH = 1 << 18  # strings cut out per step (ktrace._c_strings)
 
 
 @dataclass(frozen=True)
@@ -62,49 +58,5 @@ class Abi:
             EXTERR: 200,
         }
 
-    def header_dtype(self) -> np.dtype:
-        w, long = self.word, f"<i{self.word}"
-        fields = {
-            "len": ("<i4", 0),
-            "type": ("<u2", 4),
-            "version": ("<u2", 6),
-            "pid": ("<i4", 8),
-            "comm0": ("<u8", 12),  # comm[20] as three integers, to find distinct names
-            "comm1": ("<u8", 20),
-            "comm2": ("<u4", 28),
-            "sec": (long, 32),
-            "frac": (long, 32 + w),
-            "tid": (long, 32 + 2 * w),
-            "cpu": ("<i4", 32 + 3 * w),  # v1 only
-        }
-        return struct_dtype(fields, self.header_v1)
-
 
 AMD64, I386 = Abi("amd64", 8), Abi("i386", 4)
-
-
-def struct_dtype(fields: dict[str, tuple[str, int]], itemsize: int) -> np.dtype:
-    return np.dtype(
-        {
-            "names": list(fields),
-            "formats": [f for f, _ in fields.values()],
-            "offsets": [o for _, o in fields.values()],
-            "itemsize": itemsize,
-        }
-    )
-
-
-def field_dtype(fmt: str, offset: int) -> np.dtype:
-    return struct_dtype({"v": (fmt, offset)}, offset + np.dtype(fmt).itemsize)
-
-
-def ret_dtype(w: int) -> np.dtype:
-    return struct_dtype({"code": ("<i2", 0), "error": ("<i4", 4), "retval": (f"<i{w}", 8)}, 8 + w)
-
-
-RET_DTYPE = {w: ret_dtype(w) for w in (4, 8)}
-FAULT_DTYPE = {w: struct_dtype({"vaddr": (f"<u{w}", 0), "type": ("<i4", w)}, 2 * w) for w in (4, 8)}
-CSW_DTYPE = struct_dtype({"out": ("<i4", 0), "user": ("<i4", 4)}, 8)
-LEN_TYPE = struct_dtype({"len": ("<i4", 0), "type": ("<u2", 4)}, 8)
-GIO_DTYPE = struct_dtype({"fd": ("<i4", 0), "rw": ("<i4", 4)}, 8)
-NARG = np.dtype({"names": ["narg"], "formats": ["<i2"], "offsets": [2], "itemsize": 4})
