@@ -6,7 +6,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB     ?= demo.duckdb
-NUMA   := --machine amd64-numa2 --set mem_per_domain_mb=64  # as traces/numa-migrate.toml
 
 .PHONY: all demo test bench lint clean nightly chromium
 
@@ -25,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/kreplay ingest --db $(DB) traces/*.kdump*
 	$(BIN)/kreplay traces --db $(DB)
 	$(BIN)/kreplay revisions
-	$(BIN)/kreplay replay numa-migrate --rev D38852 --db $(DB) $(NUMA)
-	$(BIN)/kreplay replay numa-migrate --rev D38852-r-wrongarena --db $(DB) $(NUMA)
+	$(BIN)/kreplay replay numa-migrate --rev D38852 --db $(DB)  # on its sidecar's machine
+	$(BIN)/kreplay replay numa-migrate --rev D38852-r-wrongarena --db $(DB)
 	$(BIN)/kreplay check --db $(DB) --report reports/demo
 	$(BIN)/kreplay diff base D38852 --db $(DB) || [ $$? -eq 1 ]  # 1: differences found
 	@echo "the nightly report: file://$(CURDIR)/reports/demo/index.html"

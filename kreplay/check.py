@@ -8,7 +8,6 @@ JSON bytes; the comparison with golden/<trace>/<revision>.json happens here.
 
 import multiprocessing
 import os
-import tomllib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,7 +18,8 @@ from kreplay import lifecycle as lc
 from kreplay.compare import Comparison, compare
 from kreplay.errors import KreplayError, UsageError
 from kreplay.ingest import ingest
-from kreplay.ingest.source import default_trace_name, sidecar_path
+from kreplay.ingest.sidecar import recorded_machine, sidecar_path
+from kreplay.ingest.source import default_trace_name
 from kreplay.model.machine import MachineConfig, machine_config
 from kreplay.pictures import Pictures
 from kreplay.pictures import from_json as pictures_from_json
@@ -83,42 +83,15 @@ def trace_files(traces_dir: str) -> dict[str, Path]:
 
 
 def sidecar_machine(path: Path) -> tuple[MachineConfig, dict[str, str]]:
-    """The machine of a trace's <name>.toml sidecar: `[replay] machine` (a preset, amd64
-    without one), `[replay] set` (machine parameters, as `--set` gives them) and
-    `[replay] cpu_domains` (the cpus of each domain, e.g. ["0-7", "8-15"]), which becomes
-    the machine's cpu_domains setting."""
-    sidecar = Path(sidecar_path(str(path)))
-    if not sidecar.exists():
+    """The machine of a trace's sidecar (ingest/sidecar.py), amd64 without one; the
+    settings are the sidecar's `[replay] set` (cpu_domains included)."""
+    machine = recorded_machine(str(path))
+    if machine is None:
         return machine_config("amd64", {}), {}
     try:
-        replay = tomllib.loads(sidecar.read_text()).get("replay", {})
-        preset, table = replay.get("machine", "amd64"), replay.get("set", {})
-        if not isinstance(table, dict) or not all(isinstance(v, int | str) for v in table.values()):
-            raise UsageError("[replay] set must be a table of integers, booleans and strings")
-        settings = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in table.items()}
-        if "cpu_domains" in replay:
-            settings["cpu_domains"] = _cpu_map(replay["cpu_domains"])
-        return machine_config(preset, settings), settings
-    except tomllib.TOMLDecodeError as e:
-        raise KreplayError(f"bad sidecar: {e}", path=str(sidecar)) from None
+        return machine_config(machine["preset"], machine["set"]), machine["set"]
     except UsageError as e:
-        raise KreplayError(f"bad sidecar: {e.message}", path=str(sidecar)) from None
-
-
-def _cpu_map(spans: object) -> str:
-    """["0-7", "8-15"] (cpu ranges, one per domain) -> "0,0,0,0,0,0,0,0,1,1,...,1"."""
-    try:
-        domain_of = {}
-        for domain, span in enumerate(spans):
-            first, _, last = span.partition("-")
-            for cpu in range(int(first), int(last or first) + 1):
-                domain_of[cpu] = domain
-        return ",".join(str(domain_of[cpu]) for cpu in range(len(domain_of)))
-    except (TypeError, ValueError, KeyError, AttributeError):
-        raise UsageError(
-            f'[replay] cpu_domains must list cpu ranges per domain, e.g. ["0-7", "8-15"], '
-            f"not {spans!r}"
-        ) from None
+        raise KreplayError(f"bad sidecar: {e.message}", path=sidecar_path(str(path))) from None
 
 
 def plan(

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from kreplay import lifecycle as lc
 from kreplay.model import KernelHang, KernelPanic
-from kreplay.model.machine import Machine, MachineConfig
+from kreplay.model.machine import Machine, MachineConfig, machine_config
 from kreplay.result import (
     FORMAT_VERSION,
     MODEL_VERSION,
@@ -20,7 +20,7 @@ from kreplay.result import (
     to_json,
 )
 from kreplay.revisions import Revision
-from kreplay.store import Store
+from kreplay.store import Store, TraceInfo
 
 Progress = Callable[[int, int], None]  # (ops done, ops in all)
 PROGRESS_EVERY = 1 << 16
@@ -151,6 +151,18 @@ def run(
             ops.line[index],
         )
     return Outcome("ok")
+
+
+def trace_machine(
+    info: TraceInfo, preset: str | None, settings: dict[str, str]
+) -> tuple[MachineConfig, dict[str, str]]:
+    """The machine a trace replays on: `preset` with `settings` when a preset is given;
+    else the machine its sidecar named at ingest (traces.machine) with `settings` over
+    the sidecar's own, and amd64 for a trace that came without one."""
+    if preset is None and info.machine:
+        recorded = json.loads(info.machine)
+        preset, settings = recorded["preset"], {**recorded["set"], **settings}
+    return machine_config(preset or "amd64", settings), settings
 
 
 def run_key(sha256: str, revision: Revision, cfg: MachineConfig) -> str:

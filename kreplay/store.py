@@ -138,6 +138,7 @@ class NewTrace:
     options_source: str
     header_version: int | None
     bytes: int
+    machine: str | None  # the sidecar's [replay] table as JSON (ingest/sidecar.py)
 
 
 @dataclass(frozen=True)
@@ -302,14 +303,14 @@ class Store:
             """
             INSERT INTO traces (trace_id, name, sha256, source, format, compression, options,
                 options_source, header_version, bytes, lines, events, continuations,
-                parse_errors, dropped, first_ts, last_ts, kreplay_version)
+                parse_errors, dropped, first_ts, last_ts, machine, kreplay_version)
             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                 count(*),
                 count(*) FILTER (WHERE class = 'event'),
                 count(*) FILTER (WHERE class = 'cont'),
                 count(*) FILTER (WHERE class = 'error'),
                 count(*) FILTER (WHERE kind = 'DROP'),
-                min(ts), max(ts), ?
+                min(ts), max(ts), ?, ?
             FROM staged
             """,
             [
@@ -323,6 +324,7 @@ class Store:
                 t.options_source,
                 t.header_version,
                 t.bytes,
+                t.machine,
                 __version__,
             ],
         )

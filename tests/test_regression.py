@@ -205,3 +205,46 @@ def test_a_dead_worker_or_a_failing_cell_costs_only_that_cell(monkeypatch):
     assert out[1].startswith("worker died: BrokenProcessPool")
     assert out[3] == "ValueError: boom"
     assert check._CELLS == []  # the parent does not keep the cells alive
+
+
+def test_replay_and_diff_use_the_machine_the_sidecar_named_at_ingest(tmp_path):
+    """numa-migrate's sidecar says amd64-numa2 with 64 MiB per domain and its cpu map:
+    there r-wrongarena panics (as check finds); on the default amd64 it would not."""
+    for name in ("numa-migrate.kdump.gz", "numa-migrate.toml"):
+        shutil.copy(REPO / "traces" / name, tmp_path / name)
+    db = ["--db", str(tmp_path / "s.duckdb")]
+    assert CliRunner().invoke(cli, ["ingest", str(tmp_path / "numa-migrate.kdump.gz"), *db])
+    shown = CliRunner().invoke(cli, ["show", "numa-migrate", *db]).output
+    assert "replay machine         amd64-numa2 cpu_domains=0,0,0,0,0,0,0,0,1" in shown
+    replay = ["replay", "numa-migrate", "--rev", "D38852-r-wrongarena", "--json", *db]
+    result = json.loads(CliRunner().invoke(cli, replay).output)
+    assert result["machine"] == "amd64-numa2" and result["outcome"]["status"] == "panic"
+    assert result["settings"] == {
+        "cpu_domains": ",".join(["0"] * 8 + ["1"] * 8),
+        "mem_per_domain_mb": "64",
+    }
+    result = json.loads(CliRunner().invoke(cli, [*replay, "--machine", "amd64"]).output)
+    assert result["machine"] == "amd64" and result["outcome"]["status"] == "ok"
+    diff = CliRunner().invoke(cli, ["diff", "D38852", "D38852-r-wrongarena", "--json", *db])
+    assert diff.exit_code == 1 and "panic" in diff.output  # a new panic: on the sidecar machine
+
+
+def test_a_sidecar_that_does_not_read_fails_the_ingest_naming_it(tmp_path, capsys):
+    from conftest import assert_one_line_error, run_main
+
+    trace = tmp_path / "t.kdump"
+    shutil.copy(REPO / "traces" / "uul-freebsd12.kdump", trace)
+    (tmp_path / "t.toml").write_text("[replay]\nset = [1, 2]\n")
+    db = str(tmp_path / "s.duckdb")
+    code, _, err = run_main(["ingest", str(trace), "--db", db], capsys)
+    assert code == 2
+    assert_one_line_error(err, "t.toml: bad sidecar: [replay] set must be a table")
+    code, out, _ = run_main(["traces", "--db", db], capsys)
+    assert "uul" not in out  # nothing stored
+
+
+def test_diff_names_the_op_window_where_the_state_first_differs(work):
+    matrix(work, "check", "--jobs", "1", "--rev", "base")  # ingests the traces
+    result = invoke(work, "diff", "base", "D38852", "build-j16")
+    # base and D38852 place the boot-time stacks differently: the first checkpoint differs
+    assert "verdict build-j16: worse; state first differs in ops 0..63" in result.output

@@ -16,8 +16,8 @@ from kreplay.cli import (
 )
 from kreplay.compare import compare
 from kreplay.errors import EXIT_DIFFERENCES
-from kreplay.model.machine import PRESETS, machine_config
-from kreplay.replay import cached_replay
+from kreplay.model.machine import PRESETS
+from kreplay.replay import cached_replay, trace_machine
 from kreplay.report import text
 from kreplay.report.directory import write_report
 from kreplay.result import METRICS
@@ -42,10 +42,9 @@ def revisions_cmd(db, revision_files, as_json) -> None:
 @click.option(
     "--machine",
     "preset",
-    default="amd64",
-    show_default=True,
     type=click.Choice(sorted(PRESETS)),
-    help="Machine preset.",
+    help="Machine preset (default: the one the trace's sidecar named at ingest, else amd64; "
+    "--set applies on top of the sidecar's settings).",
 )
 @click.option(
     "--set",
@@ -62,9 +61,8 @@ def revisions_cmd(db, revision_files, as_json) -> None:
 def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_json) -> None:
     """Replay a stored trace against a revision of the kernel's allocators."""
     revision = lookup(_registry(db, revision_files), rev_name)
-    settings = _settings(sets)
-    cfg = machine_config(preset, settings)
     with Store(resolve_db(db)) as store:  # writes the ops cache on first use
+        cfg, settings = trace_machine(store.trace(trace), preset, _settings(sets))
         result = cached_replay(store, trace, revision, cfg, settings, _progress_bar("replay"))
     data = result_json(result)
     if output:
@@ -99,7 +97,10 @@ def _thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
 )
 @click.option("--only-changed", is_flag=True, help="List only metrics that changed.")
 @click.option(
-    "--machine", "preset", default="amd64", show_default=True, type=click.Choice(sorted(PRESETS))
+    "--machine",
+    "preset",
+    type=click.Choice(sorted(PRESETS)),
+    help="Machine preset for every trace (default: each trace's own, as for replay).",
 )
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE")
 @db_option
@@ -113,18 +114,18 @@ def diff_cmd(
     revs = _registry(db, revision_files)
     a, b = lookup(revs, rev_a), lookup(revs, rev_b)
     settings = _settings(sets)
-    cfg = machine_config(preset, settings)
     limits = _thresholds(thresholds)
     with Store(resolve_db(db)) as store:
-        names = list(traces) or [t.name for t in store.traces()]
-        comparisons = [
-            compare(
-                cached_replay(store, name, a, cfg, settings),
-                cached_replay(store, name, b, cfg, settings),
-                limits,
+        comparisons = []
+        for name in list(traces) or [t.name for t in store.traces()]:
+            cfg, trace_settings = trace_machine(store.trace(name), preset, settings)
+            comparisons.append(
+                compare(
+                    cached_replay(store, name, a, cfg, trace_settings),
+                    cached_replay(store, name, b, cfg, trace_settings),
+                    limits,
+                )
             )
-            for name in names
-        ]
     click.echo(text.diff_view(comparisons, as_json, only_changed), nl=False)
     if any(c.worse for c in comparisons):
         raise click.exceptions.Exit(EXIT_DIFFERENCES)

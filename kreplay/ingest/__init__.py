@@ -20,6 +20,7 @@ from kreplay.ingest.kdump_sql import staged_parse_sql
 from kreplay.ingest.ktrace_layout import PAD
 from kreplay.ingest.ktrace_rules import looks_like_ktrace
 from kreplay.ingest.ktrace_sql import staged_ktrace_sql
+from kreplay.ingest.sidecar import recorded_machine, to_json
 from kreplay.ingest.source import Input, default_trace_name, read_bytes, read_text
 from kreplay.store import NewTrace, Store, TraceInfo
 
@@ -50,11 +51,14 @@ def ingest(
     if name is None:
         name = "stdin" if path == "-" else default_trace_name(path)
     existed = store.has_name(name)
+    machine = to_json(recorded_machine(path))
     with Input(path) as source:
         if fmt == "ktrace" or (fmt == "auto" and looks_like_ktrace(source.first)):
-            sha256, trace = _ingest_ktrace(store, source, name, replace, strict)
+            sha256, trace = _ingest_ktrace(store, source, name, machine, replace, strict)
         else:
-            sha256, trace = _ingest_kdump(store, source, name, kdump_options, replace, strict)
+            sha256, trace = _ingest_kdump(
+                store, source, name, machine, kdump_options, replace, strict
+            )
     if trace is None:
         already = store.find_sha(sha256)
         return IngestResult(path, already, "already", store.trace(already))
@@ -62,7 +66,7 @@ def ingest(
 
 
 def _ingest_kdump(
-    store, source, name, kdump_options, replace, strict
+    store, source, name, machine, kdump_options, replace, strict
 ) -> tuple[str, TraceInfo | None]:
     """kdump text: chunk files, option detection, the bulk SQL parse. (sha256, the stored
     trace, or None when this content is stored already)."""
@@ -81,13 +85,14 @@ def _ingest_kdump(
             options_source=opts_source,
             header_version=header_version(text.head, opts),
             bytes=text.nbytes,
+            machine=machine,
         )
         layout = detect_layout(text.head, opts)
         sql = staged_parse_sql(text.chunks, layout)
         return text.sha256, store.add_parsed_trace(new, sql, replace=replace, strict=strict)
 
 
-def _ingest_ktrace(store, source, name, replace, strict) -> tuple[str, TraceInfo | None]:
+def _ingest_ktrace(store, source, name, machine, replace, strict) -> tuple[str, TraceInfo | None]:
     """A binary ktrace.out: all of it decoded in memory, then one bulk insert."""
     from kreplay.ingest import ktrace  # imports numba (~0.5 s): only binary ingest pays it
 
@@ -108,6 +113,7 @@ def _ingest_ktrace(store, source, name, replace, strict) -> tuple[str, TraceInfo
         options_source="ktrace",
         header_version=decoded.header_version,
         bytes=raw.nbytes,
+        machine=machine,
     )
     trace = store.add_parsed_trace(
         new,

@@ -74,11 +74,6 @@ def default_trace_name(path: str) -> str:
     return base.split(".", 1)[0] or base
 
 
-def sidecar_path(path: str) -> str:
-    """`traces/storm.kdump.gz` -> `traces/storm.toml`: the trace's provenance sidecar."""
-    return os.path.join(os.path.dirname(path), default_trace_name(path) + ".toml")
-
-
 @dataclass
 class BinarySource:
     """A binary trace's bytes, whole, followed by `pad` zero bytes (see read_bytes)."""

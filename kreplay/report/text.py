@@ -2,6 +2,7 @@
 
 import datetime
 import decimal
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -81,6 +82,15 @@ def traces_table(traces: list[TraceInfo]) -> str:
     )
 
 
+def _machine_text(machine: str | None) -> str:
+    """traces.machine (the sidecar's [replay] table, JSON) as `replay` will use it."""
+    if not machine:
+        return "amd64 (no sidecar at ingest)"
+    recorded = json.loads(machine)
+    words = [recorded["preset"], *(f"{k}={v}" for k, v in sorted(recorded["set"].items()))]
+    return " ".join(words) + " (sidecar)"
+
+
 def trace_summary(
     t: TraceInfo,
     kinds: list[tuple[str, int]],
@@ -108,6 +118,7 @@ def trace_summary(
         ("threads", "unknown (no -H tid column)" if threads is None else threads),
         ("time span", span),
         ("dropped-event markers", t.dropped),
+        ("replay machine", _machine_text(t.machine)),
     ]
     out = [facts(rows), "\n", table(("kind", "events"), kinds)]
     if preflight:
@@ -238,9 +249,12 @@ def diff_view(comparisons: list, as_json: bool, only_changed: bool = False) -> s
             else "(no metric changed)\n"
         )
         where = _divergence(c.divergence)
-        tail = f"; state first differs after op {where['after_op']}" if where else ""
+        tail = ""
+        if where:  # between the last equal checkpoint and the first different one
+            tail = f"; state first differs in ops {where['after_op'] + 1}..{where['by_op']}"
         out.append(f"verdict {c.trace}: {c.verdict()}{tail}\n\n")
-    out.append(f"overall: {overall} ({len(comparisons)} traces)\n")
+    n = len(comparisons)
+    out.append(f"overall: {overall} ({n} trace{'' if n == 1 else 's'})\n")
     return "".join(out)
 
 

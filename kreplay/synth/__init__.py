@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kreplay.errors import KreplayError, UsageError
-from kreplay.ingest.source import sidecar_path
+from kreplay.ingest.sidecar import sidecar_path
 from kreplay.synth import shapes
 from kreplay.synth.build import TraceGenerator
 
