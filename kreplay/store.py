@@ -6,7 +6,8 @@ is written in one transaction, so an interrupted or failed ingest leaves nothing
 """
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -213,6 +214,37 @@ class Store:
     def has_name(self, name: str) -> bool:
         row = self.con.execute("SELECT 1 FROM traces WHERE name = ?", [name]).fetchone()
         return row is not None
+
+    @contextmanager
+    def watched(
+        self, report: Callable[[float | None], None] | None, every_s: float = 0.25
+    ) -> Iterator[None]:
+        """While the block runs, report(percent) of the statement DuckDB is running (its
+        query_progress(), 0-100, per statement) every `every_s` from a helper thread;
+        report(None) at the end. Nothing at all without a report."""
+        if report is None:
+            yield
+            return
+        self.con.execute("SET enable_progress_bar = true")
+        self.con.execute("SET enable_progress_bar_print = false")
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(every_s):
+                percent = self.con.query_progress()
+                if percent >= 0:
+                    report(percent)
+
+        poller = threading.Thread(target=poll, name="kreplay-progress", daemon=True)
+        poller.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            poller.join()
+            self.con.execute("RESET enable_progress_bar")
+            self.con.execute("RESET enable_progress_bar_print")
+            report(None)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

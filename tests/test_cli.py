@@ -438,3 +438,22 @@ def test_subprocess_smoke(tmp_path, samples_dir):
     missing = run("show", "--db", db, "nope")
     assert missing.returncode == 2
     assert missing.stderr.startswith("kreplay: error: ") and missing.stderr.count("\n") == 1
+
+
+def test_ingest_progress_reports_duckdbs_progress_then_erases_itself(tmp_path):
+    """Store.watched: the percentages of the statements DuckDB runs, from a helper thread,
+    then None (the bar is erased); the CLI passes a reporter only when stderr is a TTY."""
+    from kreplay.ingest import ingest
+    from kreplay.store import Store
+
+    seen = []
+    with Store(str(tmp_path / "s.duckdb")) as store:
+        with store.watched(seen.append, every_s=0.005):
+            ingest(store, str(Path(__file__).parents[1] / "traces" / "memory-pressure.kdump.gz"))
+        assert store.has_name("memory-pressure")
+        settings = store.con.execute(
+            "SELECT current_setting('enable_progress_bar_print')"
+        ).fetchone()
+    assert seen[-1] is None and None not in seen[:-1]
+    assert seen[:-1] and all(0 <= p <= 100 for p in seen[:-1])
+    assert settings == (True,)  # reset to DuckDB's default afterwards

@@ -103,6 +103,19 @@ def _progress_bar(label: str):
     return report
 
 
+def _percent_bar(label: str):
+    """A one-line report of a percentage on stderr, only when stderr is a terminal; None
+    erases it (Store.watched)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(percent: float | None) -> None:
+        text = "" if percent is None else f"{label}: {percent:3.0f}% of the current step"
+        click.echo(f"\r\033[K{text}", err=True, nl=False)
+
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place where errors become messages and exit codes."""
     args = sys.argv[1:] if argv is None else argv

@@ -2,7 +2,7 @@
 
 import click
 
-from kreplay.cli import cli, db_option, json_option
+from kreplay.cli import _percent_bar, cli, db_option, json_option
 from kreplay.ingest import FORMATS, ingest
 from kreplay.lifecycle import derive_trace
 from kreplay.report import text
@@ -30,15 +30,16 @@ def ingest_cmd(paths, name, db, fmt, kdump_options, replace, strict, as_json) ->
     results = []
     with Store(resolve_db(db)) as store:
         for path in paths:
-            result = ingest(
-                store,
-                path,
-                name=name,
-                fmt=fmt,
-                kdump_options=kdump_options,
-                replace=replace,
-                strict=strict,
-            )
+            with store.watched(_percent_bar(f"ingest {path}")):
+                result = ingest(
+                    store,
+                    path,
+                    name=name,
+                    fmt=fmt,
+                    kdump_options=kdump_options,
+                    replace=replace,
+                    strict=strict,
+                )
             results.append(result)
             if not as_json:
                 click.echo(_ingest_line(result))
