@@ -39,20 +39,7 @@ def replay(
 
 def _replay(store, info, revision, cfg, settings, progress) -> Result:
     derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
-    return replay_ops(derived, info.name, info.sha256, revision, cfg, settings, progress)
-
-
-def replay_ops(
-    derived: lc.Derived,
-    trace: str,
-    sha256: str,
-    revision: Revision,
-    cfg: MachineConfig,
-    settings: dict[str, str],
-    progress: Progress | None = None,
-) -> Result:
-    """The replay itself, with no store: what a worker process or Dask task runs."""
-    return replay_machine(derived, trace, sha256, revision, cfg, settings, progress)[0]
+    return replay_machine(derived, info.name, info.sha256, revision, cfg, settings, progress)[0]
 
 
 def replay_machine(
@@ -64,7 +51,8 @@ def replay_machine(
     settings: dict[str, str],
     progress: Progress | None = None,
 ) -> tuple[Result, Machine]:
-    """replay_ops(), also handing back the machine in its final state (for pictures.py)."""
+    """The replay itself, with no store (what a worker process or Dask task runs): the
+    Result, and the machine in its final state (for pictures.py)."""
     machine = Machine(cfg, revision.policy)
     checkpoints: list = []
     outcome = run(machine, derived, progress, checkpoints)
@@ -159,8 +147,8 @@ def trace_machine(
     """The machine a trace replays on: `preset` with `settings` when a preset is given;
     else the machine its sidecar named at ingest (traces.machine) with `settings` over
     the sidecar's own, and amd64 for a trace that came without one."""
-    if preset is None and info.machine:
-        recorded = json.loads(info.machine)
+    recorded = info.recorded_machine
+    if preset is None and recorded:
         preset, settings = recorded["preset"], {**recorded["set"], **settings}
     return machine_config(preset or "amd64", settings), settings
 
@@ -182,14 +170,14 @@ def run_key(sha256: str, revision: Revision, cfg: MachineConfig) -> str:
 
 def cached_replay(
     store: Store,
-    trace: str,
+    info: TraceInfo,
     revision: Revision,
     cfg: MachineConfig,
     settings: dict[str, str],
     progress: Progress | None = None,
 ) -> Result:
-    """replay(), served from the store's runs table when the same key was replayed."""
-    info = store.trace(trace)
+    """replay() of a stored trace, served from the store's runs table when the same key
+    was replayed."""
     key = run_key(info.sha256, revision, cfg)
     cached = store.cached_run(key)
     if cached is not None:

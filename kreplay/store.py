@@ -5,6 +5,7 @@ documents every table. A trace is identified by the sha256 of its decompressed b
 is written in one transaction, so an interrupted or failed ingest leaves nothing behind.
 """
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -140,6 +141,11 @@ class NewTrace:
     header_version: int | None
     bytes: int
     machine: str | None  # the sidecar's [replay] table as JSON (ingest/sidecar.py)
+
+    @property
+    def recorded_machine(self) -> dict | None:
+        """{"preset": ..., "set": {...}} as the sidecar gave it at ingest, or None."""
+        return json.loads(self.machine) if self.machine else None
 
 
 @dataclass(frozen=True)

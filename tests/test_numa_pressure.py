@@ -13,7 +13,7 @@ from kreplay import lifecycle as lc
 from kreplay.model.machine import Machine, machine_config
 from kreplay.model.phys import PhysMemory
 from kreplay.model.reserv import NPAGES, Reservations, VMObject
-from kreplay.replay import replay_ops, run
+from kreplay.replay import replay_machine, run
 from kreplay.revisions import registry
 
 REVS = registry()
@@ -38,7 +38,7 @@ class Workload:
 def replay(workload, revision, preset="amd64", **settings):
     text = {k: str(v) for k, v in settings.items()}
     cfg = machine_config(preset, text)
-    return replay_ops(workload.derived(), "w", "0" * 64, REVS[revision], cfg, text)
+    return replay_machine(workload.derived(), "w", "0" * 64, REVS[revision], cfg, text)[0]
 
 
 def numa2_after(workload, **settings):

@@ -16,7 +16,7 @@ from kreplay.cli import cli
 from kreplay.errors import KreplayError
 from kreplay.ingest import ingest
 from kreplay.model.machine import machine_config
-from kreplay.replay import replay_ops
+from kreplay.replay import replay_machine
 from kreplay.revisions import lookup, registry
 from kreplay.store import Store
 from kreplay.synth import SHAPES, shapes, sidecar, synth_file, synthesize, write
@@ -91,7 +91,7 @@ def test_thread_storm_holds_more_threads_than_the_kstack_cache(stored):
         peak = max(peak, live)
     assert peak > 4 * cache  # scale 1: four instances of 256 threads
     rev = lookup(registry(), "D38852")
-    metrics = replay_ops(derived, "thread-storm", info.sha256, rev, cfg, {}).metrics
+    metrics = replay_machine(derived, "thread-storm", info.sha256, rev, cfg, {})[0].metrics
     assert metrics["kstack.live_peak"] > cache
     assert metrics["kstack.created"] > 2 * cache  # the cache overflowed: stacks freed, made again
 
@@ -120,7 +120,7 @@ def test_numa_migrate_panics_only_where_the_kva_goes_back_to_the_wrong_arena(sto
     _, info, derived = stored["numa-migrate"]
     cfg = machine_of("numa-migrate")
     outcome = {
-        name: replay_ops(derived, "numa-migrate", info.sha256, revs[name], cfg, {}).outcome
+        name: replay_machine(derived, "numa-migrate", info.sha256, revs[name], cfg, {})[0].outcome
         for name in ("D38852", "D38852-r-wrongarena")
     }
     assert outcome["D38852"].status == "ok"
@@ -132,7 +132,7 @@ def test_memory_pressure_reclaims_reservations_on_its_small_machine(stored):
     cfg = machine_of("memory-pressure")
     assert cfg.mem_per_domain_mb == shapes.PRESSURE_MEM_MB
     rev = lookup(registry(), "D38852")
-    result = replay_ops(derived, "memory-pressure", info.sha256, rev, cfg, {})
+    result = replay_machine(derived, "memory-pressure", info.sha256, rev, cfg, {})[0]
     assert result.outcome.status == "ok"
     assert result.metrics["reserv.reclaimed"] > 0
 

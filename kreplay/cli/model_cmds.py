@@ -62,8 +62,9 @@ def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_jso
     """Replay a stored trace against a revision of the kernel's allocators."""
     revision = lookup(_registry(db, revision_files), rev_name)
     with Store(resolve_db(db)) as store:  # writes the ops cache on first use
-        cfg, settings = trace_machine(store.trace(trace), preset, _settings(sets))
-        result = cached_replay(store, trace, revision, cfg, settings, _progress_bar("replay"))
+        info = store.trace(trace)
+        cfg, settings = trace_machine(info, preset, _settings(sets))
+        result = cached_replay(store, info, revision, cfg, settings, _progress_bar("replay"))
     data = result_json(result)
     if output:
         with open(output, "wb") as f:
@@ -117,12 +118,12 @@ def diff_cmd(
     limits = _thresholds(thresholds)
     with Store(resolve_db(db)) as store:
         comparisons = []
-        for name in list(traces) or [t.name for t in store.traces()]:
-            cfg, trace_settings = trace_machine(store.trace(name), preset, settings)
+        for info in [store.trace(name) for name in traces] or store.traces():
+            cfg, trace_settings = trace_machine(info, preset, settings)
             comparisons.append(
                 compare(
-                    cached_replay(store, name, a, cfg, trace_settings),
-                    cached_replay(store, name, b, cfg, trace_settings),
+                    cached_replay(store, info, a, cfg, trace_settings),
+                    cached_replay(store, info, b, cfg, trace_settings),
                     limits,
                 )
             )

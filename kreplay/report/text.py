@@ -2,7 +2,6 @@
 
 import datetime
 import decimal
-import json
 import uuid
 from collections.abc import Sequence
 
@@ -82,11 +81,10 @@ def traces_table(traces: list[TraceInfo]) -> str:
     )
 
 
-def _machine_text(machine: str | None) -> str:
-    """traces.machine (the sidecar's [replay] table, JSON) as `replay` will use it."""
-    if not machine:
+def _machine_text(recorded: dict | None) -> str:
+    """The trace's recorded machine (TraceInfo.recorded_machine) as `replay` will use it."""
+    if not recorded:
         return "amd64 (no sidecar at ingest)"
-    recorded = json.loads(machine)
     words = [recorded["preset"], *(f"{k}={v}" for k, v in sorted(recorded["set"].items()))]
     return " ".join(words) + " (sidecar)"
 
@@ -118,7 +116,7 @@ def trace_summary(
         ("threads", "unknown (no -H tid column)" if threads is None else threads),
         ("time span", span),
         ("dropped-event markers", t.dropped),
-        ("replay machine", _machine_text(t.machine)),
+        ("replay machine", _machine_text(t.recorded_machine)),
     ]
     out = [facts(rows), "\n", table(("kind", "events"), kinds)]
     if preflight:
