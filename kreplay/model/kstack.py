@@ -10,7 +10,7 @@ kstack_cache UMA zone, which is refilled in bursts by kstack_import.
 All sizes and addresses are in pages; KVA is relative to VM_MIN_KERNEL_ADDRESS.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from kreplay.model import KernelHang, KernelPanic
 from kreplay.model.domainset import pref
@@ -54,6 +54,9 @@ class KstackPolicy:
     release_unbump: bool = True  # arena release undoes the slot-alignment bump
     swapin: str = SWAPIN_FALLBACK
 
+    def __reduce__(self) -> tuple:  # compiled, a frozen dataclass unpickles by __setattr__
+        return (KstackPolicy, tuple(getattr(self, f.name) for f in fields(self)))
+
 
 @dataclass(frozen=True)
 class KstackConfig:
@@ -68,6 +71,9 @@ class KstackConfig:
     kva_start: int = NPAGES  # first free page of kernel_map
     kva_limit: int = KSTACK_OBJECT_SIZE  # pages of kernel_map
     ilp32: bool = False
+
+    def __reduce__(self) -> tuple:  # compiled, a frozen dataclass unpickles by __setattr__
+        return (KstackConfig, tuple(getattr(self, f.name) for f in fields(self)))
 
     @property
     def slot(self) -> int:
@@ -215,6 +221,7 @@ class KstackAllocator:
         """vm_thread_new(): a stack cached in the CPU's domain, else a burst of new ones
         (kstack_import under DOMAINSET_PREF(domain))."""
         cache = self.caches[domain]
+        stack: Stack | None
         if cache:
             self.stats.cache_hits += 1
             stack = cache.pop()
@@ -426,12 +433,8 @@ def _window_letter(first: int, last: int, count: int) -> str:
 def pindex_holes(alloc: KstackAllocator) -> int:
     """Unpopulated pindices between the pages of consecutive resident stacks: gaps no
     wider than a slot are guard-page (or skipped-slot) holes; wider ones are unrelated."""
-    resident = alloc.object.resident
-    return sum(
-        gap - 1
-        for gap in (b - a for a, b in zip(resident, resident[1:], strict=False))
-        if 1 < gap <= alloc.cfg.slot
-    )
+    resident, slot = alloc.object.resident, alloc.cfg.slot
+    return sum(b - a - 1 for a, b in zip(resident, resident[1:], strict=False) if 1 < b - a <= slot)
 
 
 def kstack_metrics(alloc: KstackAllocator) -> dict[str, float]:

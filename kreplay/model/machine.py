@@ -10,14 +10,15 @@ anonymous object through the same reservations as kstacks.
 """
 
 import bisect
-import math
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from kreplay import lifecycle as lc
 from kreplay.errors import UsageError
 from kreplay.model import KernelHang
 from kreplay.model.domainset import RoundRobin, pref
 from kreplay.model.kstack import (
+    KSTACK_OBJECT_SIZE,
     KstackAllocator,
     KstackConfig,
     KstackPolicy,
@@ -52,8 +53,11 @@ class MachineConfig:
     user_policy: str = "first-touch"  # user memory: first-touch or round-robin
     swap_idle_s: int = 2  # vm.swap_idle_threshold1; 0: never swap kernel stacks out
 
+    def __reduce__(self) -> tuple:  # compiled, a frozen dataclass unpickles by __setattr__
+        return (MachineConfig, tuple(getattr(self, f.name) for f in fields(self)))
+
     def kstack(self) -> KstackConfig:
-        kva_limit = self.kva_limit_mb * 256 if self.kva_limit_mb else KstackConfig.kva_limit
+        kva_limit = self.kva_limit_mb * 256 if self.kva_limit_mb else KSTACK_OBJECT_SIZE
         return KstackConfig(
             kstack_pages=self.kstack_pages,
             guard_pages=self.guard_pages,
@@ -94,7 +98,7 @@ def machine_config(preset: str, settings: dict[str, str]) -> MachineConfig:
     if preset not in PRESETS:
         raise UsageError(f"unknown machine {preset!r} (presets: {', '.join(sorted(PRESETS))})")
     types = {f.name: f.type for f in fields(MachineConfig) if f.name != "preset"}
-    values = {}
+    values: dict[str, Any] = {}
     for name, text in settings.items():
         if name not in types:
             raise UsageError(
@@ -169,7 +173,7 @@ class Machine:
         # thread_reap_callout: every 5 s from boot, on traces whose ticks are time (boot()).
         self.reapticks = [0] * cfg.domains  # tdd_reapticks: each domain's last reap
         self._callout_period = REAP_CALLOUT_S * cfg.hz
-        self._next_callout = math.inf
+        self._next_callout = 1 << 62  # never
         self._numa = cfg.domains > 1
 
     # ------------------------------------------------------------------ boot
@@ -206,9 +210,9 @@ class Machine:
         elif kind == lc.PROC_NEW:
             self._fork(pid, tid, domain)
         elif kind == lc.THREAD_EXIT:
-            proc = self.procs.get(pid)
-            if proc is not None:
-                self._zombie(proc, self._thread_key(proc, tid), domain)
+            exiting = self.procs.get(pid)
+            if exiting is not None:
+                self._zombie(exiting, self._thread_key(exiting, tid), domain)
         elif kind == lc.PROC_EXIT:
             self._exit(pid, tid, domain)
         elif kind == lc.REAP:

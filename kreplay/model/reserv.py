@@ -9,6 +9,7 @@ reservation of the domain when even that fails.
 
 import bisect
 from collections import OrderedDict
+from collections.abc import Callable
 
 from kreplay.model import KernelPanic
 from kreplay.model.phys import PhysMemory
@@ -57,7 +58,8 @@ class Reservation:
     )
 
     def __init__(self, frame: int, domain: int, obj: VMObject, pindex: int):
-        self.frame, self.domain, self.object, self.pindex = frame, domain, obj, pindex
+        self.frame, self.domain, self.pindex = frame, domain, pindex
+        self.object: VMObject | None = obj
         self.popcnt = 0
         self.popmap = bytearray(NPAGES)
         self.inpartpopq = False
@@ -71,11 +73,12 @@ class Reservations:
         self.phys = phys
         self.ticks = 0
         self.by_block: dict[int, Reservation] = {}  # frame >> ORDER -> rv
-        self.partpop = [OrderedDict() for _ in phys.domains]  # head = least recently changed
+        # partpop queues, head = least recently changed
+        self.partpop: list[OrderedDict[Reservation, None]] = [OrderedDict() for _ in phys.domains]
         self.broken = self.freed = self.reclaimed = 0
         # The page daemon's last resort when a domain is out of pages: a callable
         # (domain) -> bool that frees something (the machine's swapper), or None.
-        self.shortage = None
+        self.shortage: Callable[[int], bool] | None = None
         # XOR of (frame << 24) ^ pindex ^ (object id << 52) over every resident page: a
         # fingerprint of the page map, the same on any machine, a few shifts per allocation
         # (a tuple hash per page cost the replay 10% of its speed).
@@ -119,7 +122,7 @@ class Reservations:
         # belongs to this object and its window holds the pindex.
         resident, by_block, pages = obj.resident, self.by_block, obj.pages
         mpred = resident[at - 1] if at else None
-        rv = rv_pred = by_block.get(pages[mpred] >> ORDER) if at else None
+        rv = rv_pred = by_block.get(pages[mpred] >> ORDER) if mpred is not None else None
         if rv is None or rv.object is not obj or not 0 <= pindex - rv.pindex < NPAGES:
             msucc = resident[at] if at < len(resident) else None
             rv = rv_succ = by_block.get(pages[msucc] >> ORDER) if msucc is not None else None
@@ -131,13 +134,13 @@ class Reservations:
             self._populate(rv, index)
             return rv.frame + index
         first = pindex - index
-        if mpred is not None:
-            own = rv_pred is not None and rv_pred.object is obj
-            if (rv_pred.pindex + NPAGES if own else mpred + 1) > first:  # leftcap
+        if mpred is not None:  # leftcap: the end of mpred's reservation, else mpred + 1
+            mine = rv_pred if rv_pred is not None and rv_pred.object is obj else None
+            if (mine.pindex + NPAGES if mine else mpred + 1) > first:
                 return None
-        if msucc is not None:
-            own = rv_succ is not None and rv_succ.object is obj
-            if first + NPAGES > (rv_succ.pindex if own else msucc):  # rightcap
+        if msucc is not None:  # rightcap: the start of msucc's reservation, else msucc
+            mine = rv_succ if rv_succ is not None and rv_succ.object is obj else None
+            if first + NPAGES > (mine.pindex if mine else msucc):
                 return None
         if not obj.anon and first + NPAGES > obj.size:
             return None
