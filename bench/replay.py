@@ -2,17 +2,23 @@
 
 Builds (seeded) a 1,000,000-op workload of thread churn and page faults as lifecycle op
 columns, replays it on the amd64 machine for a revision (default D38852), and in the same
-run times a loop that iterates the same columns and does nothing else, alternating, best
-of 3 each (the machine is shared). Prints both rates and their ratio; the issue's target
-is at least 300,000 ops/s for D38852. A benchmark, not a test: it exits 0 unless something
-crashes. Usage: `python bench/replay.py [--ops N] [--rev NAME] [--repeat N]`.
+run times a loop that iterates the same columns and does nothing else, and the same replay
+with the model run from its Python source (KREPLAY_PURE_PYTHON, in a child process: a
+process loads one build of the model), alternating, best of 3 each (the machine is shared).
+Prints the rates and ratios; the issue's target is at least 300,000 ops/s for D38852. A
+benchmark, not a test: it exits 0 unless something crashes.
+Usage: `python bench/replay.py [--ops N] [--rev NAME] [--repeat N]`.
 """
 
 import argparse
+import os
 import random
+import subprocess
+import sys
 import time
 
 from kreplay import lifecycle as lc
+from kreplay.model import native
 from kreplay.model.machine import Machine, machine_config
 from kreplay.replay import run
 from kreplay.revisions import lookup, registry
@@ -62,35 +68,53 @@ def bare_loop(ops: lc.Ops) -> int:
     return n
 
 
+def replay_seconds(derived: lc.Derived, rev: str) -> tuple[float, str]:
+    machine = Machine(machine_config("amd64", {}), lookup(registry(), rev).policy)
+    start = time.perf_counter()
+    outcome = run(machine, derived)
+    return time.perf_counter() - start, outcome.status
+
+
+def source_seconds(args: argparse.Namespace) -> float:
+    """One replay in a child process whose model runs from source."""
+    env = os.environ | {native.PURE_ENV: "1"}
+    cmd = [sys.executable, __file__, "--ops", str(args.ops), "--rev", args.rev, "--child"]
+    return float(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=1_000_000)
     parser.add_argument("--rev", default="D38852")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     derived = workload(args.ops)
     n = len(derived.ops)
-    policy = lookup(registry(), args.rev).policy
-    bare = model = float("inf")
+    if args.child:
+        print(replay_seconds(derived, args.rev)[0])
+        return
+    bare = model = source = float("inf")
     for _ in range(args.repeat):  # best of N, alternating: this machine is shared
         start = time.perf_counter()
         bare_loop(derived.ops)
         bare = min(bare, time.perf_counter() - start)
-        machine = Machine(machine_config("amd64", {}), policy)
-        start = time.perf_counter()
-        outcome = run(machine, derived)
-        model = min(model, time.perf_counter() - start)
+        seconds, status = replay_seconds(derived, args.rev)
+        model = min(model, seconds)
+        source = min(source, source_seconds(args))
     print(
-        f"workload: {n:,} ops, revision {args.rev}, machine amd64, outcome {outcome.status}, "
-        f"best of {args.repeat}"
+        f"workload: {n:,} ops, revision {args.rev}, machine amd64, outcome {status}, "
+        f"best of {args.repeat}; this process's model: {native.BUILD}"
     )
     print(f"{'measurement':40s} {'seconds':>8s} {'ops/s':>12s}")
     print(f"{'bare loop over the op columns':40s} {bare:8.2f} {n / bare:12,.0f}")
-    print(f"{'replay through the model':40s} {model:8.2f} {n / model:12,.0f}")
+    print(f"{'replay, model from source (baseline)':40s} {source:8.2f} {n / source:12,.0f}")
+    this = "replay, model compiled" if native.why_source() is None else "replay, model from source"
+    print(f"{this:40s} {model:8.2f} {n / model:12,.0f}")
     verdict = "PASS" if n / model >= TARGET_OPS_PER_S else "MISS"
     print(
-        f"replay / bare loop: {model / bare:.1f}x slower; target >= "
-        f"{TARGET_OPS_PER_S:,} ops/s: {verdict}"
+        f"replay / bare loop: {model / bare:.1f}x slower; source / this: {source / model:.2f}x; "
+        f"target >= {TARGET_OPS_PER_S:,} ops/s: {verdict}"
     )
 
 

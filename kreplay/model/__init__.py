@@ -1,4 +1,4 @@
-"""The reference allocator model: pure Python, no I/O, deterministic.
+"""The reference allocator model: Python, no I/O, deterministic; `make` compiles it.
 
 Layers mirror the kernel's files (spec/freebsd-kstack.md):
 
@@ -10,7 +10,12 @@ Layers mirror the kernel's files (spec/freebsd-kstack.md):
 Addresses are in pages: KVA relative to VM_MIN_KERNEL_ADDRESS, physical addresses as page
 frame numbers. A kernel assertion or panic on a modelled path raises KernelPanic; a path
 that would sleep forever raises KernelHang. The replay turns both into outcomes.
+
+The layers are compiled with mypyc when `make` installs the project; native.py picks the
+compiled build or the source, which give the same results (docs/performance.md).
 """
+
+from kreplay.model import native
 
 
 class KernelPanic(Exception):
@@ -19,3 +24,6 @@ class KernelPanic(Exception):
 
 class KernelHang(Exception):
     """The modelled kernel would sleep forever (no wakeup can come from the trace)."""
+
+
+native.use_build()
