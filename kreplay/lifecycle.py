@@ -25,11 +25,22 @@ import heapq
 import json
 from array import array
 from dataclasses import dataclass, field, fields
+from typing import Final
 
 # Bump when the derivation changes: cached ops of another version are derived again.
 VERSION = "4"
 
-PROC_NEW, THREAD_NEW, THREAD_EXIT, PROC_EXIT, REAP, EXEC, FAULT, UNMAP, SLEEP, WAKE = range(10)
+# Op kinds, as stored in the ops cache. Final: the compiled model inlines them.
+PROC_NEW: Final = 0
+THREAD_NEW: Final = 1
+THREAD_EXIT: Final = 2
+PROC_EXIT: Final = 3
+REAP: Final = 4
+EXEC: Final = 5
+FAULT: Final = 6
+UNMAP: Final = 7
+SLEEP: Final = 8
+WAKE: Final = 9
 OP_NAMES = (
     "PROC_NEW",
     "THREAD_NEW",
@@ -44,7 +55,7 @@ OP_NAMES = (
 )
 # The shortest silence worth a SLEEP/WAKE pair: the model swaps out processes idle for at
 # least its swap_idle_s (vm.swap_idle_threshold1, 2 s by default), never less than this.
-IDLE_GAP_NS = 1_000_000_000
+IDLE_GAP_NS: Final = 1_000_000_000
 
 FORKS = ("fork", "vfork", "rfork", "pdfork")
 WAITS = ("wait4", "wait6")

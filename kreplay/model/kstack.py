@@ -11,34 +11,35 @@ All sizes and addresses are in pages; KVA is relative to VM_MIN_KERNEL_ADDRESS.
 """
 
 from dataclasses import dataclass, field, fields, replace
+from typing import Final
 
 from kreplay.model import KernelHang, KernelPanic
 from kreplay.model.domainset import pref
 from kreplay.model.reserv import NPAGES, Reservations, VMObject
 from kreplay.model.vmem import Arena
 
-KVA_QUANTUM = NPAGES  # 2 MiB: 1 << (VM_LEVEL_0_ORDER + PAGE_SHIFT)
-KVA_NUMA_IMPORT_QUANTUM = NPAGES * 128
-KSTACK_OBJECT_SIZE = (1 << 29) - 1  # atop(VM_MAX_KERNEL_ADDRESS - VM_MIN_KERNEL_ADDRESS)
+KVA_QUANTUM: Final = NPAGES  # 2 MiB: 1 << (VM_LEVEL_0_ORDER + PAGE_SHIFT)
+KVA_NUMA_IMPORT_QUANTUM: Final = NPAGES * 128
+KSTACK_OBJECT_SIZE: Final = (1 << 29) - 1  # atop(VM_MAX_KERNEL_ADDRESS - VM_MIN_KERNEL_ADDRESS)
 
 # Where stack KVA comes from.
-KVA_KERNEL_ARENA = "kernel_arena"  # pre-D38852: kva_alloc()
-KVA_KSTACK_ARENA = "kstack_arena"  # D38852: per-domain kstack arena, 511 slots per import
-KVA_KSTACK_FFFF = "kstack_arena_ffff"  # the review's proposal: 512 slots, 10 MiB aligned
+KVA_KERNEL_ARENA: Final = "kernel_arena"  # pre-D38852: kva_alloc()
+KVA_KSTACK_ARENA: Final = "kstack_arena"  # D38852: per-domain kstack arena, 511 slots per import
+KVA_KSTACK_FFFF: Final = "kstack_arena_ffff"  # the review's proposal: 512 slots, 10 MiB aligned
 
 # How a stack address maps to a pindex of kstack_object.
-PINDEX_LINEAR = "linear"  # atop(ks - VM_MIN_KERNEL_ADDRESS)
-PINDEX_KSTACK = "kstack"  # vm_kstack_pindex() as committed
-PINDEX_GUARD1 = "guard1"  # the review's early formula: one page per slot
+PINDEX_LINEAR: Final = "linear"  # atop(ks - VM_MIN_KERNEL_ADDRESS)
+PINDEX_KSTACK: Final = "kstack"  # vm_kstack_pindex() as committed
+PINDEX_GUARD1: Final = "guard1"  # the review's early formula: one page per slot
 
 # On NUMA machines, which domains a new stack's pages may come from.
-NUMA_WITH_KVA = "with-kva"  # D38852: per domain of the policy, KVA and pages together
-NUMA_PAGES_POLICY = "pages-policy"  # KVA from the preferred domain, pages wherever the
+NUMA_WITH_KVA: Final = "with-kva"  # D38852: per domain of the policy, KVA and pages together
+NUMA_PAGES_POLICY: Final = "pages-policy"  # KVA from the preferred domain, pages wherever the
 #                                     policy finds them (the old scheme; r-wrongarena)
 
 # Where a swapped-out stack's pages come back from (vm_thread_swapin).
-SWAPIN_FALLBACK = "fallback"  # td_kstack_domain first, then the other domains
-SWAPIN_ORIGIN = "origin"  # td_kstack_domain only, retried until it succeeds
+SWAPIN_FALLBACK: Final = "fallback"  # td_kstack_domain first, then the other domains
+SWAPIN_ORIGIN: Final = "origin"  # td_kstack_domain only, retried until it succeeds
 
 
 @dataclass(frozen=True)

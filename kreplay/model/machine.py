@@ -9,9 +9,9 @@ zombie state and wait4, and parks with the proc. User pages come from each proce
 anonymous object through the same reservations as kstacks.
 """
 
-import bisect
+from bisect import bisect_left
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Final
 
 from kreplay import lifecycle as lc
 from kreplay.errors import UsageError
@@ -29,8 +29,8 @@ from kreplay.model.kstack import (
 from kreplay.model.phys import PhysMemory
 from kreplay.model.reserv import NPAGES, ORDER, Reservations, VMObject
 
-USER_OBJECT_SIZE = 1 << 36  # pages of a process's address space (anon: no size cap)
-REAP_CALLOUT_S = 5  # thread_reap_callout: callout_reset(..., 5 * hz, ...) (kern_thread.c)
+USER_OBJECT_SIZE: Final = 1 << 36  # pages of a process's address space (anon: no size cap)
+REAP_CALLOUT_S: Final = 5  # thread_reap_callout: callout_reset(..., 5 * hz, ...) (kern_thread.c)
 
 
 @dataclass(frozen=True)
@@ -383,8 +383,8 @@ class Machine:
         obj = self.user.get(pid)
         if obj is None:
             return
-        lo = bisect.bisect_left(obj.resident, first)
-        hi = bisect.bisect_left(obj.resident, first + npages, lo)
+        lo = bisect_left(obj.resident, first)
+        hi = bisect_left(obj.resident, first + npages, lo)
         self.reservs.free_range(obj, lo, hi)
         self.user_pages -= hi - lo
 
@@ -402,7 +402,7 @@ class Machine:
         threads, in the cache and parked, zombies, and the reservation counters."""
         k = self.kstack
         parts = (
-            self.reservs.state_hash & 0xFFFFFFFFFFFFFFFF,
+            self.reservs.state_hash,
             hash(tuple(sorted(k.live))) & 0xFFFFFFFF,
             hash(tuple(s.ks for s in k.cache)) & 0xFFFFFFFF,
             len(self.swapped),

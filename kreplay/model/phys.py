@@ -11,8 +11,9 @@ deterministic choice that matches a freshly booted machine's lists.
 """
 
 import heapq
+from typing import Final
 
-MAX_ORDER = 12
+MAX_ORDER: Final = 12
 
 
 class Domain:

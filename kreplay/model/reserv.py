@@ -7,16 +7,18 @@ page (alloc_page below), reclaiming the least recently changed partially populat
 reservation of the domain when even that fails.
 """
 
-import bisect
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Final
 
 from kreplay.model import KernelPanic
 from kreplay.model.phys import PhysMemory
 
-NPAGES = 512  # VM_LEVEL_0_NPAGES
-ORDER = 9  # VM_LEVEL_0_ORDER
-PARTPOPSLOP = 1
+NPAGES: Final = 512  # VM_LEVEL_0_NPAGES
+ORDER: Final = 9  # VM_LEVEL_0_ORDER
+PARTPOPSLOP: Final = 1
+LOW62: Final = (1 << 62) - 1
 
 
 class VMObject:
@@ -33,7 +35,9 @@ class VMObject:
         oid: int = 0,
     ):
         self.name, self.size, self.oid = name, size, oid  # oid: a number for state digests
-        self.hash_key = oid << 52  # its part of Reservations.state_hash
+        # Its part of Reservations.state_hash, oid << 52 cut at bit 62 (a compiled int
+        # stays unboxed below 2**62): bits 52-61 and bits 62-63.
+        self.hash_lo, self.hash_hi = (oid << 52) & LOW62, (oid >> 10) & 3
         self.reserv = reserv  # vm_object_reserv(): OBJ_COLORED and not fictitious
         self.anon, self.pg_color = anon, pg_color
         self.pages: dict[int, int] = {}  # pindex -> frame (the memq / radix tree)
@@ -41,7 +45,7 @@ class VMObject:
 
     def remove(self, pindex: int) -> int:
         frame = self.pages.pop(pindex)
-        del self.resident[bisect.bisect_left(self.resident, pindex)]
+        del self.resident[bisect_left(self.resident, pindex)]
         return frame
 
 
@@ -79,10 +83,14 @@ class Reservations:
         # The page daemon's last resort when a domain is out of pages: a callable
         # (domain) -> bool that frees something (the machine's swapper), or None.
         self.shortage: Callable[[int], bool] | None = None
-        # XOR of (frame << 24) ^ pindex ^ (object id << 52) over every resident page: a
-        # fingerprint of the page map, the same on any machine, a few shifts per allocation
-        # (a tuple hash per page cost the replay 10% of its speed).
-        self.state_hash = 0
+        self.hash_lo = self.hash_hi = 0  # state_hash's two parts
+
+    @property
+    def state_hash(self) -> int:
+        """The low 64 bits of the XOR of (frame << 24) ^ pindex ^ (object id << 52) over
+        every resident page: a fingerprint of the page map, the same on any machine, a few
+        shifts per allocation (a tuple hash per page cost the replay 10% of its speed)."""
+        return (self.hash_hi << 62) | self.hash_lo
 
     def reserv_of(self, frame: int) -> Reservation | None:
         """The active reservation whose 2 MiB block holds the frame (vm_reserv_from_page()
@@ -96,7 +104,7 @@ class Reservations:
         """vm_page_alloc_domain_after(): a reservation page, else an order-0 page, else
         reclaim a partially populated reservation and retry. None when the domain is out."""
         resident = obj.resident
-        at = bisect.bisect_left(resident, pindex)  # one lookup serves mpred, msucc, insert
+        at = bisect_left(resident, pindex)  # one lookup serves mpred, msucc, insert
         frame = self._reserv_alloc_page(obj, pindex, domain, at) if obj.reserv else None
         if frame is None:
             free = self.phys.domains[domain]
@@ -109,7 +117,8 @@ class Reservations:
                 return None
         obj.pages[pindex] = frame
         resident.insert(at, pindex)
-        self.state_hash ^= (frame << 24) ^ pindex ^ obj.hash_key  # see __init__
+        self.hash_lo ^= (frame << 24) ^ pindex ^ obj.hash_lo  # see state_hash
+        self.hash_hi ^= obj.hash_hi
         return frame
 
     def _reserv_alloc_page(self, obj: VMObject, pindex: int, domain: int, at: int) -> int | None:
@@ -182,7 +191,8 @@ class Reservations:
         del obj.resident[lo:hi]
 
     def _free_frame(self, obj: VMObject, pindex: int, frame: int) -> None:
-        self.state_hash ^= (frame << 24) ^ pindex ^ obj.hash_key
+        self.hash_lo ^= (frame << 24) ^ pindex ^ obj.hash_lo
+        self.hash_hi ^= obj.hash_hi
         rv = self.by_block.get(frame >> ORDER)  # reserv_of()
         if rv is None:
             self.phys.domains[self.phys.domain_of(frame)].free(frame, 0)

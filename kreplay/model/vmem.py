@@ -10,6 +10,7 @@ M_NEXTFIT, no nocross/phase (callers here never pass them), no boundary-tag rese
 """
 
 from collections.abc import Callable
+from typing import Final
 
 from kreplay.model import KernelHang, KernelPanic
 
@@ -17,9 +18,9 @@ SPAN, SPAN_STATIC, FREE, BUSY = "span", "span-static", "free", "busy"
 
 M_BESTFIT, M_FIRSTFIT = "bestfit", "firstfit"
 
-_OPTORDER = 5
-_OPTVALUE = 1 << _OPTORDER  # 32 exact lists
-_MAXORDER = _OPTVALUE - 1 + 64 - _OPTORDER
+_OPTORDER: Final = 5
+_OPTVALUE: Final = 1 << _OPTORDER  # 32 exact lists
+_MAXORDER: Final = _OPTVALUE - 1 + 64 - _OPTORDER
 
 
 def size2order(size: int) -> int:
