@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from click.testing import CliRunner
 from conftest import REPO
 
 from kreplay.check import trace_files
+from kreplay.cli import cli
 from kreplay.model import native
 from kreplay.model.kstack import KstackConfig, KstackPolicy
 from kreplay.model.machine import machine_config
@@ -26,6 +28,7 @@ def test_make_test_runs_the_compiled_model():
     from kreplay.model import reserv
 
     assert not reserv.__file__.endswith(".py")
+    assert "model: compiled (mypyc)" in CliRunner().invoke(cli, ["--version"]).output
 
 
 def test_the_source_matches_the_committed_goldens_too(tmp_path):

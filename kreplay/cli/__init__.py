@@ -13,6 +13,7 @@ import click
 
 from kreplay import __version__
 from kreplay.errors import EXIT_OK, EXIT_TROUBLE, KreplayError, exit_code_for
+from kreplay.model import native
 from kreplay.revisions import lookup, registry
 from kreplay.store import resolve_db
 
@@ -23,7 +24,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kreplay")
+@click.version_option(
+    __version__, prog_name="kreplay", message=f"%(prog)s %(version)s; model: {native.BUILD}"
+)
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
 @click.pass_context
 def cli(ctx: click.Context, traceback: bool) -> None:
