@@ -14,6 +14,7 @@ from conftest import assert_one_line_error, copy_sample, run_main, table_counts
 
 import kreplay
 from kreplay.cli import cli
+from kreplay.model import native
 from kreplay.store import Store
 
 TRACE_KEYS = {
@@ -59,7 +60,7 @@ BOOK = "10-designing-bsd-rootkits-ls-i386"
 def test_version():
     result = invoke("--version")
     assert result.exit_code == 0
-    assert result.output == f"kreplay, version {kreplay.__version__}\n"
+    assert result.output == f"kreplay, version {kreplay.__version__}; model: {native.BUILD}\n"
 
 
 def test_version_through_main(capsys):

@@ -25,7 +25,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
-    __version__, prog_name="kreplay", message=f"%(prog)s %(version)s; model: {native.BUILD}"
+    __version__,
+    prog_name="kreplay",
+    message=f"%(prog)s, version %(version)s; model: {native.BUILD}",
 )
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
 @click.pass_context
