@@ -497,3 +497,14 @@ def test_a_long_path_among_short_ones_reads_whole_and_in_place(tmp_path):
     ingest_text(tmp_path, kw.write(records), "long", filename="ktrace.out")
     rows = events(tmp_path / "store.duckdb", "long")
     assert [r["path"] for r in rows] == [p.split(b"\0")[0].decode() for p in paths]
+
+
+def test_syscall_names_of_freebsd_15():
+    """Spot checks of the table's newest part against syscalls.master: OBSOL numbers
+    (548, 549) and numbers past the table print as kdump prints an unknown one."""
+    from kreplay.ingest.sysdecode import syscall_name
+
+    named = {545: "ppoll", 551: "fstat", 577: "__specialfd", 587: "timerfd_settime"}
+    named |= {592: "exterrctl", 593: "inotify_add_watch_at", 594: "inotify_rm_watch"}
+    assert {n: syscall_name(n) for n in named} == named
+    assert [syscall_name(n) for n in (548, 549, 595)] == ["[548]", "[549]", "[595]"]

@@ -7,9 +7,12 @@ Syscalls: binary CALL and RET records carry the syscall number only; kdump names
 process ABI's table (libsysdecode, generated from sys/kern/syscalls.master) and prints
 `[N]` for a number it does not know. The numbers below are the native FreeBSD ABI (the
 same on amd64, i386 and arm64) up to FreeBSD 15: syscalls.master through 544 as in the
-generated Go table (golang.org/x/sys zsysnum_freebsd_amd64.go), 545 and later from
-syscalls.master itself. Entries kept only for binary compatibility are named as the
-kernel's syscallnames[] names them (`compat11.fstat`, `freebsd6_mmap`, ...).
+generated Go table (golang.org/x/sys zsysnum_freebsd_amd64.go), 545-587 checked entry by
+entry against sys/kern/syscalls.master, 588-594 from two secondary tables that agree
+(a SYS_* catalogue listing 561-602, and public-inbox's Syscall.pm, which has 577 and
+593-594 for FreeBSD 15.0). Later numbers print as `[N]`, as an older kdump would.
+Entries kept only for binary compatibility are named as the kernel's syscallnames[]
+names them (`compat11.fstat`, `freebsd6_mmap`, ...).
 """
 
 _TABLE = """
@@ -94,7 +97,8 @@ _TABLE = """
     573 sigfastblock  574 __realpathat  575 close_range  576 rpctls_syscall  577 __specialfd
     578 aio_writev  579 aio_readv  580 fspacectl  581 sched_getcpu  582 swapoff  583 kqueuex
     584 membarrier  585 timerfd_create  586 timerfd_gettime  587 timerfd_settime  588 kcmp
-    589 getrlimitusage  590 fchroot  591 setcred  592 exterrctl
+    589 getrlimitusage  590 fchroot  591 setcred  592 exterrctl  593 inotify_add_watch_at
+    594 inotify_rm_watch
 """
 
 SYSCALL_NAMES: dict[int, str] = {
