@@ -137,6 +137,44 @@ def test_memory_pressure_reclaims_reservations_on_its_small_machine(stored):
     assert result.metrics["reserv.reclaimed"] > 0
 
 
+def test_idle_swap_daemons_sleep_through_a_domains_worth_of_faults(stored):
+    """Model-independent: every daemon falls silent (SLEEP) before the hog's faults and
+    wakes (WAKE) only after more faults than domain 0 has pages."""
+    _, _, derived = stored["idle-swap"]
+    ops, domain_pages = derived.ops, machine_of("idle-swap").mem_per_domain_mb * 256
+    faults = Counter(pid for kind, pid in zip(ops.kind, ops.pid, strict=True) if kind == lc.FAULT)
+    hog = faults.most_common(1)[0][0]
+    hog_faults = [i for i, kind in enumerate(ops.kind) if kind == lc.FAULT and ops.pid[i] == hog]
+    assert len(hog_faults) > domain_pages
+    sleeps = {ops.pid[i]: i for i, kind in enumerate(ops.kind) if kind == lc.SLEEP}
+    wakes = {ops.pid[i]: i for i, kind in enumerate(ops.kind) if kind == lc.WAKE}
+    slept_through = [p for p in sleeps if sleeps[p] < hog_faults[0] and wakes[p] > hog_faults[-1]]
+    assert len(slept_through) == len(shapes.SWAP_DAEMONS)
+
+
+def test_idle_swap_r_swapin_never_gets_its_stacks_back(stored):
+    """The swapper takes the sleeping daemons' stacks; D38852 swaps them back in from
+    domain 1, r-swapin waits for domain 0 forever; without the swapper nothing differs."""
+    revs = registry()
+    _, info, derived = stored["idle-swap"]
+
+    def replay(rev: str, **extra):
+        shape = SHAPES["idle-swap"]
+        settings = {k: str(v) for k, v in (shape.settings | extra).items()}
+        cfg = machine_config(shape.machine, settings)
+        return replay_machine(derived, "idle-swap", info.sha256, revs[rev], cfg, {})[0]
+
+    ok, hung = replay("D38852"), replay("D38852-r-swapin")
+    assert ok.outcome.status == "ok"
+    assert ok.metrics["kstack.swapouts"] > 0
+    assert ok.metrics["kstack.swapins"] == ok.metrics["kstack.swapouts"]
+    assert ok.metrics["numa.kstack_domain_mismatch"] > 0  # swapped in from domain 1
+    assert (hung.outcome.status, hung.outcome.op) == ("hang", "WAKE")
+    assert "vm_thread_swapin" in hung.outcome.message
+    off = replay("D38852-r-swapin", swap_idle_s=0)
+    assert off.outcome.status == "ok" and off.metrics["kstack.swapouts"] == 0
+
+
 def test_cli_writes_the_trace_and_its_sidecar(tmp_path):
     out = tmp_path / "storm.kdump.gz"
     result = CliRunner().invoke(cli, ["synth", "thread-storm", "--seed", "5", "-o", str(out)])

@@ -9,7 +9,7 @@ which goes into the trace's sidecar (<name>.toml, the format of traces/).
     build.py    buildworld (also the ingest bench's workload), with build_programs.py (what
                 the build runs) and build_episodes.py (what a program does meanwhile)
     sim.py      a seeded scheduler of traced threads and the libc/libthr call sequences
-    shapes.py   thread-storm, threadpool-server, numa-migrate, memory-pressure
+    shapes.py   thread-storm, threadpool-server, numa-migrate, memory-pressure, idle-swap
 """
 
 import bz2
@@ -86,6 +86,16 @@ SHAPES = {
             shapes.memory_pressure,
             CFW,
             settings={"mem_per_domain_mb": shapes.PRESSURE_MEM_MB},
+        ),
+        Shape(
+            "idle-swap",
+            "daemons asleep on domain 0 while a memory hog fills it: the swapper takes their "
+            "kernel stacks, which they need back when they wake with domain 0 still full",
+            shapes.idle_swap,
+            CFW,
+            machine="amd64-numa2",
+            settings={"mem_per_domain_mb": shapes.SWAP_MEM_MB},
+            cpu_domains=tuple(f"{d[0]}-{d[-1]}" for d in (shapes.DOMAIN0, shapes.DOMAIN1)),
         ),
     )
 }

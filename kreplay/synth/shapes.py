@@ -301,3 +301,103 @@ def _vm_helper(sim: Sim, t: Thread, start: Event, base: int, size: int) -> Gener
     yield from sim.umtx_wait(t, start, base - VM_REGION // 2)
     yield from _touch_run(sim, t, base, size, 16)
     sim.thr_exit(t)
+
+
+# ---------------------------------------------------------------------- idle-swap
+
+SWAP_MEM_MB = 64  # mem_per_domain_mb of the replay machine: 16,384 pages per domain
+SWAP_DAEMONS = ("sshd", "cron", "syslogd", "devd", "ntpd", "moused")
+SWAP_WORKERS = (4, 12)  # threads each daemon starts; all of them then sleep
+SWAP_IDLE_NS = 3_000_000_000  # longer than vm.swap_idle_threshold1 (2 s)
+SWAP_SPILL = 2048  # pages the hog takes from domain 1 once domain 0 has none left
+
+
+class _Countdown:
+    """An event set when `n` threads have arrived."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.done = n, Event()
+
+    def arrive(self, sim: Sim) -> None:
+        self.n -= 1
+        if self.n == 0:
+            sim.set(self.done)
+
+
+def idle_swap(seed: int, scale: int) -> list[str]:
+    """On amd64-numa2 with 64 MiB per domain, `scale` rounds of: daemons on domain 0 start
+    their worker threads and all fall asleep; three seconds later a memory hog pinned to
+    domain 0 touches more pages than the domain holds, so reservations are reclaimed, the
+    swapper takes the sleeping daemons' kernel stacks (vm_swapout) and the hog's last pages
+    come from domain 1; then, with domain 0 still full, a timer wakes the daemons one by
+    one and each needs its stacks back (vm_thread_swapin) before it runs."""
+    body = partial(_swap_root, rounds=scale)
+    return simulate(seed, "sh", 0, DOMAIN0, body, first_pid=5120, first_tid=101_870)
+
+
+def _swap_root(sim: Sim, t: Thread, rounds: int) -> Generator:
+    for _ in range(rounds):
+        asleep, wakeups = _Countdown(len(SWAP_DAEMONS)), [Event() for _ in SWAP_DAEMONS]
+        daemons = []
+        for name, wakeup in zip(SWAP_DAEMONS, wakeups, strict=True):
+            body = partial(_daemon, name=name, asleep=asleep, wakeup=wakeup)
+            daemons.append((yield from sim.fork(t, body, DOMAIN0)))
+        yield asleep.done  # sh sits in read() on its script meanwhile: nothing traced
+        sim.rec.idle(SWAP_IDLE_NS)
+        filled, stop = Event(), Event()
+        hog = yield from sim.fork(t, partial(_hog, filled=filled, stop=stop), DOMAIN0)
+        yield filled
+        for wakeup in wakeups:  # each daemon's timer fires, domain 0 still full
+            sim.rec.idle(sim.rng.randint(10, 200) * 1_000_000)
+            sim.set(wakeup)
+        for daemon in daemons:
+            yield from sim.wait4(t, daemon)
+        sim.set(stop)
+        yield from sim.wait4(t, hog)
+    sim.exit(t)
+
+
+def _daemon(sim: Sim, t: Thread, name: str, asleep: _Countdown, wakeup: Event) -> Generator:
+    """Start worker threads that sleep on a condition variable, sleep in select() until
+    the timer, then wake the workers, join them and exit."""
+    sim.execve(t, f"/usr/sbin/{name}")
+    ready, work = _Countdown(sim.rng.randint(*SWAP_WORKERS)), Event()
+    obj = t.proc.next_addr + 0x40
+    workers = []
+    for _ in range(ready.n):
+        body = partial(_idle_worker, ready=ready, work=work, obj=obj)
+        workers.append((yield from sim.thr_new(t, body)))
+    yield ready.done
+    asleep.arrive(sim)
+    sim.call(t, f"select(0x4,{t.stack - 0x300:#x},0,0,{t.stack - 0x310:#x})")
+    yield from sim.block(t, wakeup, "select")
+    sim.ret(t, "select", "0")
+    sim.umtx_wake(t, work, obj)
+    yield from sim.join(t, workers)
+    sim.exit(t)
+
+
+def _idle_worker(sim: Sim, t: Thread, ready: _Countdown, work: Event, obj: int) -> Generator:
+    sim.touch_stack(t, 2)
+    sim.call(t, f"_umtx_op({obj:#x},0xf<UMTX_OP_WAIT_UINT_PRIVATE>,0,0,0)")
+    ready.arrive(sim)
+    yield from sim.block(t, work, "uwait")
+    sim.ret(t, "_umtx_op", "0")
+    yield
+    sim.thr_exit(t)
+
+
+def _hog(sim: Sim, t: Thread, filled: Event, stop: Event) -> Generator:
+    """Touch a domain's worth of pages and some more, then hold them until told."""
+    sim.execve(t, "/usr/local/bin/memhog")
+    pages = SWAP_MEM_MB * 256 + SWAP_SPILL
+    region = sim.mmap_anon(t, pages * PAGE, align=True)
+    for i in range(pages):
+        sim.fault(t, region + i * PAGE)
+        if i % 64 == 63:
+            yield
+    sim.set(filled)
+    sim.call(t, f"select(0x0,0,0,0,{t.stack - 0x310:#x})")
+    yield from sim.block(t, stop, "select")
+    sim.ret(t, "select", "0")
+    sim.exit(t)
