@@ -41,9 +41,10 @@ def stored(tmp_path_factory):
     return out
 
 
-def machine_of(shape: str):
+def machine_of(shape: str, **extra):
+    """The machine of the shape's sidecar, with `extra` settings on top."""
     s = SHAPES[shape]
-    return machine_config(s.machine, {k: str(v) for k, v in s.settings.items()})
+    return machine_config(s.machine, {k: str(v) for k, v in (s.settings | extra).items()})
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
@@ -159,9 +160,7 @@ def test_idle_swap_r_swapin_never_gets_its_stacks_back(stored):
     _, info, derived = stored["idle-swap"]
 
     def replay(rev: str, **extra):
-        shape = SHAPES["idle-swap"]
-        settings = {k: str(v) for k, v in (shape.settings | extra).items()}
-        cfg = machine_config(shape.machine, settings)
+        cfg = machine_of("idle-swap", **extra)
         return replay_machine(derived, "idle-swap", info.sha256, revs[rev], cfg, {})[0]
 
     ok, hung = replay("D38852"), replay("D38852-r-swapin")

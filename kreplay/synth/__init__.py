@@ -77,7 +77,7 @@ SHAPES = {
             CFW,
             machine="amd64-numa2",
             settings={"mem_per_domain_mb": shapes.NUMA_MEM_MB},
-            cpu_domains=tuple(f"{d[0]}-{d[-1]}" for d in (shapes.DOMAIN0, shapes.DOMAIN1)),
+            cpu_domains=shapes.NUMA2_CPU_DOMAINS,
         ),
         Shape(
             "memory-pressure",
@@ -95,7 +95,7 @@ SHAPES = {
             CFW,
             machine="amd64-numa2",
             settings={"mem_per_domain_mb": shapes.SWAP_MEM_MB},
-            cpu_domains=tuple(f"{d[0]}-{d[-1]}" for d in (shapes.DOMAIN0, shapes.DOMAIN1)),
+            cpu_domains=shapes.NUMA2_CPU_DOMAINS,
         ),
     )
 }

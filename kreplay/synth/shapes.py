@@ -15,6 +15,7 @@ from kreplay.synth.sim import PAGE, SUPERPAGE, Event, Sim, Thread, simulate
 
 AMD64_CPUS = tuple(range(8))  # the amd64 preset
 DOMAIN0, DOMAIN1 = tuple(range(8)), tuple(range(8, 16))  # amd64-numa2: cpu -> domain
+NUMA2_CPU_DOMAINS = tuple(f"{d[0]}-{d[-1]}" for d in (DOMAIN0, DOMAIN1))  # as a sidecar says
 
 
 # ---------------------------------------------------------------------- thread-storm
@@ -190,17 +191,22 @@ def _pin(t: Thread, cpus: tuple[int, ...]) -> None:
 def _database(sim: Sim, t: Thread, filled: Event, stop: Event) -> Generator:
     sim.execve(t, "/usr/local/bin/postgres")
     sim.call_ret(t, f"cpuset_setaffinity(CPU_LEVEL_WHICH,CPU_WHICH_PID,-1,0x20,{t.stack:#x})")
-    pages = NUMA_MEM_MB * 256 - NUMA_SLACK_PAGES
-    shared = sim.mmap_anon(t, pages * PAGE, align=True)
-    for i in range(pages):  # every page of every 2 MiB: full reservations, nothing to reclaim
-        sim.fault(t, shared + i * PAGE)
-        if i % 64 == 63:
-            yield
+    yield from _fill(sim, t, NUMA_MEM_MB * 256 - NUMA_SLACK_PAGES)  # nothing to reclaim
     sim.set(filled)
     sim.call(t, f"select(0x6,{t.stack - 0x300:#x},0,0,0)")
     yield from sim.block(t, stop, "select")
     sim.ret(t, "select", "1")
     sim.exit(t)
+
+
+def _fill(sim: Sim, t: Thread, pages: int) -> Generator:
+    """Map `pages` and touch every one in order: each 2 MiB window whole, so every
+    reservation fills."""
+    region = sim.mmap_anon(t, pages * PAGE, align=True)
+    for i in range(pages):
+        sim.fault(t, region + i * PAGE)
+        if i % 64 == 63:
+            yield
 
 
 def _app_server(sim: Sim, t: Thread, waves: int) -> Generator:
@@ -390,12 +396,7 @@ def _idle_worker(sim: Sim, t: Thread, ready: _Countdown, work: Event, obj: int) 
 def _hog(sim: Sim, t: Thread, filled: Event, stop: Event) -> Generator:
     """Touch a domain's worth of pages and some more, then hold them until told."""
     sim.execve(t, "/usr/local/bin/memhog")
-    pages = SWAP_MEM_MB * 256 + SWAP_SPILL
-    region = sim.mmap_anon(t, pages * PAGE, align=True)
-    for i in range(pages):
-        sim.fault(t, region + i * PAGE)
-        if i % 64 == 63:
-            yield
+    yield from _fill(sim, t, SWAP_MEM_MB * 256 + SWAP_SPILL)
     sim.set(filled)
     sim.call(t, f"select(0x0,0,0,0,{t.stack - 0x310:#x})")
     yield from sim.block(t, stop, "select")
