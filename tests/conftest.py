@@ -4,7 +4,6 @@ Every test writes only below its own tmp_path: sample files are copied there bef
 are ingested, and each test has its own store file.
 """
 
-import os
 import shutil
 from pathlib import Path
 
@@ -17,27 +16,24 @@ from kreplay.store import Store, TraceInfo
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _find_samples() -> Path | None:
-    """shared/ sits beside the repository (locally /work/shared, in CI a copy of it next to
-    the clone): <repo>/../shared/samples/kdump. Else $KREPLAY_SAMPLES."""
-    candidates = [REPO.parent / "shared" / "samples" / "kdump"]
-    if os.environ.get("KREPLAY_SAMPLES"):
-        candidates.append(Path(os.environ["KREPLAY_SAMPLES"]))
-    for path in candidates:
-        if path.is_dir() and any(path.glob("*.kdump")):
-            return path
-    return None
+# The real published kdump excerpts: verbatim copies under traces/, each with a sidecar
+# saying where it was published (traces/<name>.toml). Tests name them by the number they
+# carry in the sample collection they were copied from (the sidecar's first line).
+SAMPLES = {
+    "01": "uul-freebsd12",
+    "02": "sixnix-freebsd",
+    "05": "golang20850-sh-rtld",
+    "07": "cheribsd-qt-thr_new",
+    "10": "ls-i386-book",
+    "11": "ukr-lab-malloc-grep",
+    "12": "ukr-lab-gio-hexdump",
+}
+SAMPLE_FILES = [REPO / "traces" / f"{name}.kdump" for name in SAMPLES.values()]
 
 
-SAMPLES = _find_samples()
-SAMPLE_FILES = sorted(SAMPLES.glob("*.kdump")) if SAMPLES else []
-
-
-@pytest.fixture
-def samples_dir() -> Path:
-    if SAMPLES is None:
-        pytest.fail("kdump samples not found: set KREPLAY_SAMPLES or put shared/ beside the repo")
-    return SAMPLES
+def sample_id(path: Path) -> str:
+    """The sample number of one of SAMPLE_FILES (a test id)."""
+    return next(k for k, name in SAMPLES.items() if path.name == f"{name}.kdump")
 
 
 @pytest.fixture
@@ -45,9 +41,9 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "store.duckdb"
 
 
-def copy_sample(samples_dir: Path, tmp_path: Path, prefix: str) -> Path:
-    """Copy the one sample whose name starts with `prefix` into tmp_path."""
-    (src,) = samples_dir.glob(prefix + "*.kdump")
+def copy_sample(tmp_path: Path, number: str) -> Path:
+    """Copy sample `number` (SAMPLES) into tmp_path; the copy keeps the trace's name."""
+    src = REPO / "traces" / f"{SAMPLES[number]}.kdump"
     dst = tmp_path / src.name
     shutil.copyfile(src, dst)
     return dst

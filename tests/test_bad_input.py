@@ -326,8 +326,8 @@ def test_five_mib_line_in_the_middle(tmp_path, db):
         (".bz2", bz2.compress, "bzip2"),
     ],
 )
-def test_compressed_input_equals_plain(tmp_path, db, suffix, compress, label, samples_dir):
-    plain = copy_sample(samples_dir, tmp_path, "10")
+def test_compressed_input_equals_plain(tmp_path, db, suffix, compress, label):
+    plain = copy_sample(tmp_path, "10")
     raw = plain.read_bytes()
     packed = tmp_path / ("packed.kdump" + suffix)
     packed.write_bytes(compress(raw))
@@ -472,9 +472,9 @@ def test_strict_fails_naming_file_and_line(tmp_path, db, capsys):
     assert summary(db, "bad") == (8, 6, 1, 1)
 
 
-def test_failed_ingest_leaves_the_store_unchanged(tmp_path, db, capsys, samples_dir):
-    good = copy_sample(samples_dir, tmp_path, "01")
-    bad = copy_sample(samples_dir, tmp_path, "10")  # has decorations: parse errors
+def test_failed_ingest_leaves_the_store_unchanged(tmp_path, db, capsys):
+    good = copy_sample(tmp_path, "01")
+    bad = copy_sample(tmp_path, "10")  # has decorations: parse errors
     assert run_main(["ingest", "--db", db, good], capsys)[0] == 0
     before = table_counts(db)
     assert before["events"] > 0
@@ -485,8 +485,8 @@ def test_failed_ingest_leaves_the_store_unchanged(tmp_path, db, capsys, samples_
     assert query(db, "SELECT name FROM traces") == [{"name": good.name.split(".")[0]}]
 
     # A failed --replace keeps the trace it was to replace.
-    shutil.copyfile(bad, tmp_path / "01-uul-freebsd12-chdir-gio.kdump")
-    replacement = tmp_path / "01-uul-freebsd12-chdir-gio.kdump"
+    shutil.copyfile(bad, tmp_path / "uul-freebsd12.kdump")
+    replacement = tmp_path / "uul-freebsd12.kdump"
     code, _, _ = run_main(["ingest", "--db", db, "--strict", "--replace", replacement], capsys)
     assert code == 2
     assert table_counts(db) == before

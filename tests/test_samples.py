@@ -1,4 +1,4 @@
-"""The real kdump excerpts in shared/samples/kdump (see SOURCES.md there).
+"""The real published kdump excerpts (traces/, each sidecar says where it was published).
 
 Every line of every sample must be accounted for: an event, a continuation line of the
 event before it, or a parse error with its line number. Then specific records are checked
@@ -15,6 +15,7 @@ from conftest import (
     events,
     parse_errors,
     query,
+    sample_id,
     trace_row,
 )
 
@@ -23,14 +24,13 @@ from kreplay.ingest import ingest
 from kreplay.store import Store
 
 
-def test_samples_are_there(samples_dir):
-    names = {p.name[:2] for p in samples_dir.glob("*.kdump")}
-    assert {"01", "02", "05", "07", "10", "11", "12"} <= names
+def test_samples_are_there():
+    assert all(path.is_file() for path in SAMPLE_FILES)
 
 
-def _ingest_sample(samples_dir: Path, tmp_path: Path, prefix: str) -> tuple[Path, str, str]:
+def _ingest_sample(tmp_path: Path, number: str) -> tuple[Path, str, str]:
     """Copy one sample into tmp_path and ingest it; (store, trace name, file text)."""
-    path = copy_sample(samples_dir, tmp_path, prefix)
+    path = copy_sample(tmp_path, number)
     store = tmp_path / "s.duckdb"
     with Store(str(store)) as s:
         result = ingest(s, str(path))
@@ -38,7 +38,7 @@ def _ingest_sample(samples_dir: Path, tmp_path: Path, prefix: str) -> tuple[Path
     return store, result.name, path.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.name[:2])
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=sample_id)
 def test_sample_ingests_and_every_line_is_accounted_for(sample, tmp_path):
     path = tmp_path / sample.name
     path.write_bytes(sample.read_bytes())
@@ -79,11 +79,11 @@ def test_sample_ingests_and_every_line_is_accounted_for(sample, tmp_path):
     assert t["bytes"] == len(sample.read_bytes())
 
 
-@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.name[:2])
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=sample_id)
 def test_sample_header_fields_match_the_text(sample, tmp_path):
     """pid and comm of each event are the first two words of its line (no sample has a
     comm with a space), the kind is the tag after them."""
-    store, name, text = _ingest_sample(sample.parent, tmp_path, sample.name[:2])
+    store, name, text = _ingest_sample(tmp_path, sample_id(sample))
     lines = text.split("\n")
     for e in events(store, name):
         words = lines[e["line"] - 1].split()
@@ -91,8 +91,8 @@ def test_sample_header_fields_match_the_text(sample, tmp_path):
         assert e["tid"] is None and e["cpu"] is None and e["ts"] is None
 
 
-def test_01_execve_justreturn_errno_and_gio(samples_dir, tmp_path):
-    store, name, _ = _ingest_sample(samples_dir, tmp_path, "01")
+def test_01_execve_justreturn_errno_and_gio(tmp_path):
+    store, name, _ = _ingest_sample(tmp_path, "01")
     by_line = {e["line"]: e for e in events(store, name)}
 
     execve = by_line[4]
@@ -125,8 +125,8 @@ def test_01_execve_justreturn_errno_and_gio(samples_dir, tmp_path):
     assert parse_errors(store, name) == []
 
 
-def test_02_execve_returns_zero_and_ebadf(samples_dir, tmp_path):
-    store, name, _ = _ingest_sample(samples_dir, tmp_path, "02")
+def test_02_execve_returns_zero_and_ebadf(tmp_path):
+    store, name, _ = _ingest_sample(tmp_path, "02")
     by_line = {e["line"]: e for e in events(store, name)}
     assert (by_line[4]["syscall"], by_line[4]["retval"], by_line[4]["ret_kind"]) == (
         "execve",
@@ -136,8 +136,8 @@ def test_02_execve_returns_zero_and_ebadf(samples_dir, tmp_path):
     assert (by_line[6]["syscall"], by_line[6]["errno"]) == ("close", 9)
 
 
-def test_05_mmap_return_address_and_old_stat_struct(samples_dir, tmp_path):
-    store, name, _ = _ingest_sample(samples_dir, tmp_path, "05")
+def test_05_mmap_return_address_and_old_stat_struct(tmp_path):
+    store, name, _ = _ingest_sample(tmp_path, "05")
     by_line = {e["line"]: e for e in events(store, name)}
 
     mmap = by_line[8]
@@ -162,8 +162,8 @@ def test_05_mmap_return_address_and_old_stat_struct(samples_dir, tmp_path):
     ]
 
 
-def test_07_new_thread_ret_fork_zero_and_long_comm(samples_dir, tmp_path):
-    store, name, _ = _ingest_sample(samples_dir, tmp_path, "07")
+def test_07_new_thread_ret_fork_zero_and_long_comm(tmp_path):
+    store, name, _ = _ingest_sample(tmp_path, "07")
     evs = events(store, name)
     by_line = {e["line"]: e for e in evs}
 
@@ -187,8 +187,8 @@ def test_07_new_thread_ret_fork_zero_and_long_comm(samples_dir, tmp_path):
     assert by_line[7]["args"] == "0x121334ea0,UMTX_OP_WAIT_UINT_PRIVATE,0,0,0"
 
 
-def test_10_book_decorations_are_parse_errors(samples_dir, tmp_path):
-    store, name, text = _ingest_sample(samples_dir, tmp_path, "10")
+def test_10_book_decorations_are_parse_errors(tmp_path):
+    store, name, text = _ingest_sample(tmp_path, "10")
     errs = parse_errors(store, name)
     assert [p["line"] for p in errs] == [9, 10, 14, 16, 18]
     assert errs[0]["text"] == ". . ."
@@ -207,8 +207,8 @@ def test_10_book_decorations_are_parse_errors(samples_dir, tmp_path):
     assert {11, 15, 17, 19} <= by_line.keys()
 
 
-def test_11_all_digit_command_name(samples_dir, tmp_path):
-    store, name, _ = _ingest_sample(samples_dir, tmp_path, "11")
+def test_11_all_digit_command_name(tmp_path):
+    store, name, _ = _ingest_sample(tmp_path, "11")
     evs = events(store, name)
     assert len(evs) == 25
     assert {e["comm"] for e in evs} == {"8"}
@@ -219,8 +219,8 @@ def test_11_all_digit_command_name(samples_dir, tmp_path):
     assert [e["path"] for e in nami] == ["/etc/malloc.conf"]
 
 
-def test_12_hexdump_lines_without_their_gio_record(samples_dir, tmp_path):
-    store, name, _ = _ingest_sample(samples_dir, tmp_path, "12")
+def test_12_hexdump_lines_without_their_gio_record(tmp_path):
+    store, name, _ = _ingest_sample(tmp_path, "12")
     (nami,) = events(store, name)
     assert (nami["line"], nami["kind"], nami["path"], nami["comm"]) == (
         1,
@@ -235,9 +235,9 @@ def test_12_hexdump_lines_without_their_gio_record(samples_dir, tmp_path):
     assert errs[0]["text"].lstrip().startswith("0x0000 d0a2")
 
 
-def test_all_samples_in_one_store(samples_dir, tmp_path):
+def test_all_samples_in_one_store(tmp_path):
     """Several traces in one store keep their rows apart."""
-    paths = [copy_sample(samples_dir, tmp_path, p.name[:2]) for p in SAMPLE_FILES]
+    paths = [copy_sample(tmp_path, sample_id(p)) for p in SAMPLE_FILES]
     store = tmp_path / "s.duckdb"
     result = CliRunner().invoke(cli, ["ingest", "--db", str(store), *map(str, paths)])
     assert result.exit_code == 0, result.output
