@@ -1,8 +1,8 @@
 """kreplay synth: every shape is kdump text the parser reads back whole, deterministic for a
 seed, and the workload its name promises (docs/synth.md); traces/ sidecars tell the truth."""
 
-import hashlib
 import gzip
+import hashlib
 import json
 import tomllib
 from collections import Counter
