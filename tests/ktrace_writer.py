@@ -8,11 +8,74 @@ both and compare the events; bench/ktrace.py builds its large file with `random_
 """
 
 import random
-import struct
 from dataclasses import dataclass, replace
 
 ABIS = ("amd64", "i386")
 WORD = {"amd64": 8, "i386": 4}
+
+# sizeof ("S") and offsetof ("S.f") of the structs this writer packs, (amd64, i386): literal
+# numbers, each checked against what the machine's C compiler gives for the structs of
+# sys/sys/ktrace.h (tests/test_ktrace_layout.py), never taken from kreplay's reader.
+LAYOUT = {
+    "ktr_header_v0": (56, 44),
+    "ktr_header_v0.ktr_time": (32, 32),
+    "ktr_header_v0.ktr_tid": (48, 40),
+    "ktr_header": (64, 48),
+    "ktr_header.ktr_time": (32, 32),
+    "ktr_header.ktr_tid": (48, 40),
+    "ktr_header.ktr_cpu": (56, 44),
+    "timeval.tv_usec": (8, 4),
+    "timespec.tv_nsec": (8, 4),
+    "ktr_syscall.ktr_narg": (2, 2),
+    "ktr_syscall.ktr_args": (8, 4),
+    "ktr_sysret": (16, 12),
+    "ktr_sysret.ktr_eosys": (2, 2),
+    "ktr_sysret.ktr_error": (4, 4),
+    "ktr_sysret.ktr_retval": (8, 8),
+    "ktr_genio": (8, 8),
+    "ktr_genio.ktr_rw": (4, 4),
+    "ktr_psig": (40, 28),
+    "ktr_psig.action": (8, 4),
+    "ktr_psig.code": (16, 8),
+    "ktr_psig.mask": (20, 12),
+    "ktr_csw_old": (8, 8),
+    "ktr_csw.user": (4, 4),
+    "ktr_csw.wmesg": (8, 8),
+    "ktr_proc_ctor": (4, 4),
+    "ktr_cap_fail_old": (40, 36),
+    "ktr_cap_fail": (1040, 1036),
+    "ktr_cap_fail.cap_code": (4, 4),
+    "ktr_cap_fail.cap_svflags": (8, 8),
+    "ktr_fault": (16, 8),
+    "ktr_fault.type": (8, 4),
+    "ktr_faultend": (4, 4),
+    "ktr_struct_array": (8, 4),
+    "utrace_malloc": (24, 12),
+    "utrace_malloc.s": (8, 4),
+    "utrace_malloc.r": (16, 8),
+    "uexterror": (200, 200),
+    "uexterror.error": (4, 4),
+    "uexterror.cat": (8, 8),
+    "uexterror.src_line": (12, 12),
+    "uexterror.p1": (24, 24),
+    "uexterror.p2": (32, 32),
+    "uexterror.msg": (72, 72),
+}
+
+
+def at(abi: str, name: str) -> int:
+    return LAYOUT[name][ABIS.index(abi)]
+
+
+def _pack(abi: str, size: str | int, *fields: tuple[str | int, int, int, bool]) -> bytes:
+    """A struct of `size` (a LAYOUT name, or bytes) of zero bytes with each (offset, width,
+    value, signed) field stored little-endian; an offset is a LAYOUT name or a number."""
+    out = bytearray(at(abi, size) if isinstance(size, str) else size)
+    for where, width, value, signed in fields:
+        offset = at(abi, where) if isinstance(where, str) else where
+        out[offset : offset + width] = value.to_bytes(width, "little", signed=signed)
+    return bytes(out)
+
 
 (SYSCALL, SYSRET, NAMEI, GENIO, PSIG, CSW, USER, STRUCT, SYSCTL, PROCCTOR, PROCDTOR,
  CAPFAIL, FAULT, FAULTEND, STRUCT_ARRAY, ARGS, ENVS, EXTERR) = range(1, 19)  # fmt: skip
@@ -46,13 +109,24 @@ class Record:
     dropped: bool = False
 
     def header(self, abi: str) -> bytes:
+        """struct ktr_header (v1: timespec, tid, cpu) or struct ktr_header_v0 (timeval,
+        tid); len, type, version, pid and comm are at 0, 4, 6, 8, 12 in both ABIs."""
         rtype = self.rtype | (0x8000 if self.dropped else 0) | (0x4000 if self.version else 0)
-        head = struct.pack("<iHHi20s", len(self.payload), rtype, self.version, self.pid, self.comm)
-        w = "q" if abi == "amd64" else "i"
-        if self.version == 0:  # timeval, tid
-            return head + struct.pack(f"<{w}{w}{w}", self.sec, self.frac, self.tid)
-        tail = struct.pack(f"<{w}{w}{w}i", self.sec, self.frac, self.tid, self.cpu)
-        return head + tail + bytes(4 if abi == "amd64" else 0)
+        w, hdr = WORD[abi], "ktr_header" if self.version else "ktr_header_v0"
+        frac = "timespec.tv_nsec" if self.version else "timeval.tv_usec"
+        fields = [
+            (0, 4, len(self.payload), True),
+            (4, 2, rtype, False),
+            (6, 2, self.version, False),
+            (8, 4, self.pid, True),
+            (f"{hdr}.ktr_time", w, self.sec, True),
+            (at(abi, f"{hdr}.ktr_time") + at(abi, frac), w, self.frac, True),
+            (f"{hdr}.ktr_tid", w, self.tid, True),
+        ]
+        if self.version:
+            fields.append(("ktr_header.ktr_cpu", 4, self.cpu, True))
+        comm = self.comm.ljust(20, b"\0")[:20]  # char ktr_comm[MAXCOMLEN + 1]
+        return _pack(abi, hdr, *fields, (12, 20, int.from_bytes(comm, "little"), False))
 
     def to_bytes(self, abi: str = "amd64") -> bytes:
         return self.header(abi) + self.payload
@@ -94,7 +168,7 @@ def _name(code: int) -> str:
 
 def call(code: int, args: list[int], abi: str = "amd64", **hdr) -> Record:
     w = WORD[abi]
-    fixed = struct.pack("<hh", code, len(args)) + bytes(max(4, w) - 4)
+    fixed = _pack(abi, "ktr_syscall.ktr_args", (0, 2, code, True), (2, 2, len(args), True))
     regs = b"".join(a.to_bytes(w, "little") for a in args)
     body = _name(code) + (f"({','.join(_hex(a) for a in args)})" if args else "")
     return Record(SYSCALL, fixed + regs, body, **hdr)
@@ -102,7 +176,13 @@ def call(code: int, args: list[int], abi: str = "amd64", **hdr) -> Record:
 
 def ret(code: int, retval: int = 0, error: int = 0, abi: str = "amd64", **hdr) -> Record:
     w = WORD[abi]
-    payload = struct.pack("<hhi", code, 0, error) + retval.to_bytes(w, "little", signed=True)
+    payload = _pack(
+        abi,
+        "ktr_sysret",
+        (0, 2, code, True),
+        ("ktr_sysret.ktr_error", 4, error, True),
+        ("ktr_sysret.ktr_retval", w, retval, True),
+    )
     if error == -1:
         text = "RESTART"
     elif error == -2:
@@ -125,13 +205,21 @@ def sysctl(name: bytes, **hdr) -> Record:
 def gio(fd: int, write_: bool, data: bytes, **hdr) -> Record:
     n = len(data)
     body = f"fd {fd} {'wrote' if write_ else 'read'} {n} byte{'' if n == 1 else 's'}"
-    return Record(GENIO, struct.pack("<ii", fd, int(write_)) + data, body, **hdr)
+    fixed = _pack(
+        "amd64", "ktr_genio", (0, 4, fd, True), ("ktr_genio.ktr_rw", 4, int(write_), True)
+    )
+    return Record(GENIO, fixed + data, body, **hdr)  # the same in both ABIs
 
 
 def psig(signo: int, action: int, code: int, mask: int = 0, abi: str = "amd64", **hdr):
-    w = WORD[abi]
-    payload = struct.pack("<i", signo) + bytes(w - 4) + action.to_bytes(w, "little")
-    payload += struct.pack("<iIIII", code, mask, 0, 0, 0)
+    payload = _pack(
+        abi,
+        "ktr_psig",
+        (0, 4, signo, True),
+        ("ktr_psig.action", WORD[abi], action, False),
+        ("ktr_psig.code", 4, code, True),
+        ("ktr_psig.mask", 4, mask, False),  # sigset_t: the first of its four words
+    )
     name = SIGNALS.get(signo, f"SIG {signo}")
     code_name = SIGCODES.get(code) or SIGCODES.get((signo, code)) or f"<invalid={_hex(code)}>"
     how = "SIG_DFL" if action == 0 else f"caught handler={action:#x} mask={mask:#x}"
@@ -139,10 +227,12 @@ def psig(signo: int, action: int, code: int, mask: int = 0, abi: str = "amd64", 
 
 
 def csw(out: bool, user: bool, wmesg: bytes | None, **hdr) -> Record:
-    payload = struct.pack("<ii", int(out), int(user))
+    payload = _pack(
+        "amd64", "ktr_csw_old", (0, 4, int(out), True), ("ktr_csw.user", 4, int(user), True)
+    )
     body = f"{'stop' if out else 'resume'} {'user' if user else 'kernel'}"
     if wmesg is not None:  # the current layout; without it a pre-wmesg kernel's 8 bytes
-        payload += wmesg.ljust(8, b"\0")
+        payload += wmesg.ljust(8, b"\0")  # at ktr_csw.wmesg, right after ktr_csw_old
         body += f' "{wmesg.decode()}"'
     return Record(CSW, payload, body, **hdr)
 
@@ -153,21 +243,28 @@ def user(data: bytes, **hdr) -> Record:
 
 def malloc_utrace(p: int, s: int, r: int, abi: str = "amd64", **hdr) -> Record:
     w = WORD[abi]
-    payload = b"".join(v.to_bytes(w, "little") for v in (p, s, r))
+    payload = _pack(
+        abi,
+        "utrace_malloc",
+        (0, w, p, False),
+        ("utrace_malloc.s", w, s, False),
+        ("utrace_malloc.r", w, r, False),
+    )
     body = f"{r:#x} = malloc({s})" if p == 0 else f"{r:#x} = realloc({p:#x}, {s})"
     return Record(USER, payload, f"free({p:#x})" if s == 0 else body, **hdr)
 
 
 def fault(vaddr: int, prot: int, abi: str = "amd64", **hdr) -> Record:
-    w = WORD[abi]
-    payload = vaddr.to_bytes(w, "little") + struct.pack("<i", prot) + bytes(w - 4)
+    payload = _pack(
+        abi, "ktr_fault", (0, WORD[abi], vaddr, False), ("ktr_fault.type", 4, prot, True)
+    )
     names = "|".join(n for b, n in ((1, "READ"), (2, "WRITE"), (4, "EXECUTE")) if prot & b)
     return Record(FAULT, payload, f"{vaddr:#x} {prot:#x}<VM_PROT_{names}>", **hdr)
 
 
 def faultend(result: int, **hdr) -> Record:
     body = KERN[result] if 0 <= result < len(KERN) else f"<invalid={result}>"
-    return Record(FAULTEND, struct.pack("<i", result), body, **hdr)
+    return Record(FAULTEND, _pack("amd64", "ktr_faultend", (0, 4, result, True)), body, **hdr)
 
 
 def struct_record(name: bytes, data: bytes, **hdr) -> Record:
@@ -175,7 +272,7 @@ def struct_record(name: bytes, data: bytes, **hdr) -> Record:
 
 
 def struct_array(name: bytes, size: int, data: bytes, abi: str = "amd64", **hdr) -> Record:
-    payload = size.to_bytes(WORD[abi], "little") + name + b"\0" + data
+    payload = _pack(abi, "ktr_struct_array", (0, WORD[abi], size, False)) + name + b"\0" + data
     return Record(
         STRUCT_ARRAY, payload, f"struct {name.decode()}[] = <unknown structure> }}", **hdr
     )
@@ -183,13 +280,13 @@ def struct_array(name: bytes, size: int, data: bytes, abi: str = "amd64", **hdr)
 
 def capfail_syscall(abi: str = "amd64", **hdr) -> Record:
     """A pre-2024 CAPFAIL record of type CAPFAIL_SYSCALL (2)."""
-    payload = struct.pack("<i", 2) + bytes(WORD[abi] - 4) + bytes(32)
+    payload = _pack(abi, "ktr_cap_fail_old", (0, 4, 2, True))
     return Record(CAPFAIL, payload, "disallowed system call", **hdr)
 
 
 def capfail_new_syscall(code: int, abi: str = "amd64", **hdr) -> Record:
     """A 2024+ CAPFAIL record (type, code, svflags, 1024-byte union) of type SYSCALL."""
-    payload = struct.pack("<ihhI", 2, code, 0, 0) + bytes(WORD[abi] - 4) + bytes(1024)
+    payload = _pack(abi, "ktr_cap_fail", (0, 4, 2, True), ("ktr_cap_fail.cap_code", 2, code, True))
     return Record(CAPFAIL, payload, f"system call not allowed: {SYSCALLS[code]}", **hdr)
 
 
@@ -199,15 +296,24 @@ def strings_record(rtype: int, strings: list[bytes], **hdr) -> Record:
 
 
 def exterr(error: int, category: int, line: int, p1: int, p2: int, msg: bytes, **hdr):
-    payload = struct.pack("<IiIIII", 1, error, category, line, 0, 0)
-    payload += struct.pack("<QQ", p1, p2) + bytes(32) + msg.ljust(128, b"\0")
+    payload = _pack(
+        "amd64",  # the same in both ABIs: fixed-width fields only
+        "uexterror",
+        (0, 4, 1, False),  # ver
+        ("uexterror.error", 4, error, True),
+        ("uexterror.cat", 4, category, False),
+        ("uexterror.src_line", 4, line, False),
+        ("uexterror.p1", 8, p1, False),
+        ("uexterror.p2", 8, p2, False),
+        ("uexterror.msg", len(msg), int.from_bytes(msg, "little"), False),
+    )
     body = f"{{ errno {error} category {category} (src line {line}) p1 {_hex(p1)} "
     body += f"p2 {_hex(p2)} {msg.decode()} }}"
     return Record(EXTERR, payload, body, **hdr)
 
 
 def procctor(sv_flags: int, **hdr) -> Record:
-    return Record(PROCCTOR, struct.pack("<I", sv_flags), None, **hdr)
+    return Record(PROCCTOR, _pack("amd64", "ktr_proc_ctor", (0, 4, sv_flags, False)), None, **hdr)
 
 
 def procdtor(**hdr) -> Record:

@@ -18,7 +18,7 @@ import numpy as np
 
 from kreplay.ingest import ktrace_cut as cut
 from kreplay.ingest.ktrace_bodies import DECODERS, TEXT_COLUMNS
-from kreplay.ingest.ktrace_chain import comm_ids, find_records
+from kreplay.ingest.ktrace_chain import COMM_AT, comm_ids, find_records, layout_array
 from kreplay.ingest.ktrace_layout import (
     CSW,
     FAULT,
@@ -28,6 +28,7 @@ from kreplay.ingest.ktrace_layout import (
     KTR_TYPE,
     MAX_NARG,
     MAX_TYPE,
+    MAXCOMLEN,
     NAMEI,
     SYSCALL,
     SYSCTL,
@@ -100,7 +101,7 @@ class _Records:
         self.drop_rows = np.empty(np.count_nonzero(types & KTR_DROP), dtype=np.int64)
         p = {t: tuple(columns.values()) for t, columns in self.payloads.items()}
         self.paths, self.wmesgs = cut.cut_records(
-            self.buf, offsets, types, self.abi.word, table_of, self.first, comm_id,
+            self.buf, offsets, types, layout_array(self.abi), table_of, self.first, comm_id,
             tuple(self.header.values()), self.drop_rows, p[SYSCALL], self.args, p[SYSRET],
             p[FAULT], p[FAULTEND], p[GENIO], p[CSW],
         )  # fmt: skip
@@ -128,7 +129,7 @@ class _Records:
         return out, h["length"]
 
     def _comm_at(self, off: int) -> str:
-        raw = bytes(self.data[off + 12 : off + 31]).split(b"\0", 1)[0]  # MAXCOMLEN = 19
+        raw = bytes(self.data[off + COMM_AT : off + COMM_AT + MAXCOMLEN]).split(b"\0", 1)[0]
         return raw.decode("utf-8", "backslashreplace").rstrip(" ")
 
     def _calls(self) -> dict[str, np.ndarray]:

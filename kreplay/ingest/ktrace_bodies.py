@@ -40,10 +40,11 @@ def _word(raw: bytes, offset: int, w: int, signed: bool = False) -> int:
 
 
 def _psig(raw: bytes, abi: Abi) -> tuple:
-    w = abi.word
-    signo = _word(raw, 0, 4, signed=True)
-    action, code = _word(raw, w, w), _word(raw, 2 * w, 4, signed=True)
-    mask = _word(raw, 2 * w + 4, 4)  # the first 32 signals of the sigset_t
+    at = abi.at
+    signo = _word(raw, at("ktr_psig.signo"), 4, signed=True)
+    action = _word(raw, at("ktr_psig.action"), abi.word)
+    code = _word(raw, at("ktr_psig.code"), 4, signed=True)
+    mask = _word(raw, at("ktr_psig.mask"), 4)  # the first 32 signals of the sigset_t
     name, code_name = signal_name(signo), signal_code(signo, code)
     if action == 0:  # SIG_DFL
         return _row(body=f"{name} SIG_DFL code={code_name}", signal=name, sig_action="SIG_DFL",
@@ -56,8 +57,9 @@ def _psig(raw: bytes, abi: Abi) -> tuple:
 def _user(raw: bytes, abi: Abi) -> tuple:
     """utrace(2): jemalloc's malloc records as libsysdecode prints them, else the bytes."""
     w = abi.word
-    if len(raw) == 3 * w:
-        p, s, r = (_word(raw, i * w, w) for i in range(3))
+    if len(raw) == abi.at("utrace_malloc"):
+        fields = ("utrace_malloc.p", "utrace_malloc.s", "utrace_malloc.r")
+        p, s, r = (_word(raw, abi.at(f), w) for f in fields)
         if p == (1 << 8 * w) - 1:
             return _row(body="malloc_init()")
         if s == 0:
@@ -76,8 +78,8 @@ def _struct(raw: bytes, abi: Abi) -> tuple:
 
 
 def _struct_array(raw: bytes, abi: Abi) -> tuple:
-    size = _word(raw, 0, abi.word)
-    name, nul, data = raw[abi.word :].partition(b"\0")
+    size = _word(raw, 0, abi.word)  # size_t struct_size
+    name, nul, data = raw[abi.at("ktr_struct_array") :].partition(b"\0")
     if not nul:
         return _row(body="invalid record")
     return _row(body=f"struct {c_string(name)}[] size={size} {data.hex()}")
@@ -93,8 +95,9 @@ def _rights(raw: bytes, offset: int) -> str:
 
 def _capfail(raw: bytes, abi: Abi) -> tuple:
     cap_type = _word(raw, 0, 4, signed=True)
-    if len(raw) == abi.capfail_lengths[0]:  # before 2024: type, needed, held
-        needed, held = _rights(raw, abi.word), _rights(raw, abi.word + 16)
+    if len(raw) == abi.at("ktr_cap_fail_old"):  # before 2024: type, needed, held
+        needed = _rights(raw, abi.at("ktr_cap_fail_old.cap_needed"))
+        held = _rights(raw, abi.at("ktr_cap_fail_old.cap_held"))
         texts = {
             0: f"operation requires {needed}, descriptor holds {held}",
             1: f"attempt to increase capabilities from {held} to {needed}",
@@ -102,8 +105,8 @@ def _capfail(raw: bytes, abi: Abi) -> tuple:
             3: "restricted VFS lookup",
         }
         return _row(body=texts.get(cap_type, f"unknown capability failure: {needed} {held}"))
-    name = syscall_name(_word(raw, 4, 2, signed=True))
-    data = 8 + abi.word
+    name = syscall_name(_word(raw, abi.at("ktr_cap_fail.cap_code"), 2, signed=True))
+    data = abi.at("ktr_cap_fail.cap_data")  # union ktr_cap_data: two cap_rights_t, ...
     texts = {
         0: f"{name}: operation requires {_rights(raw, data)}, "
         f"descriptor holds {_rights(raw, data + 16)}",
@@ -126,8 +129,13 @@ def _strings_body(raw: bytes, abi: Abi) -> tuple:
 
 
 def _exterr(raw: bytes, abi: Abi) -> tuple:
-    error, category, line = (_word(raw, i, 4, signed=i == 4) for i in (4, 8, 12))
-    p1, p2, message = _word(raw, 24, 8), _word(raw, 32, 8), c_string(raw[72:200])
+    """struct uexterror: the same layout in both ABIs (fixed-width fields only)."""
+    error, category, line = (
+        _word(raw, abi.at(f"uexterror.{f}"), 4, signed=f == "error")
+        for f in ("error", "cat", "src_line")
+    )
+    p1, p2 = (_word(raw, abi.at(f"uexterror.{f}"), 8) for f in ("p1", "p2"))
+    message = c_string(raw[abi.at("uexterror.msg") : abi.at("uexterror")])
     return _row(
         body=f"{{ errno {error} category {category} (src line {line}) "
         f"p1 {c_hex(p1)} p2 {c_hex(p2)} {message} }}"

@@ -19,6 +19,24 @@ from kreplay.ingest.ktrace_layout import (
     KTR_TYPE,
     KTR_USER_MAXLEN,
     KTR_VERSIONED,
+    L_ARGS,
+    L_CAPFAIL,
+    L_CAPFAIL_OLD,
+    L_CSW,
+    L_CSW_OLD,
+    L_FRAC,
+    L_GENIO,
+    L_HEADER_V0,
+    L_HEADER_V1,
+    L_NARG,
+    L_PID,
+    L_STRUCT_ARRAY,
+    L_TID,
+    L_TIME,
+    L_TYPE,
+    L_VERSION,
+    L_WORD,
+    LAYOUT,
     MAX_LEN,
     MAX_NARG,
     MAX_TYPE,
@@ -31,6 +49,18 @@ from kreplay.ingest.ktrace_layout import (
 from kreplay.ingest.ktrace_rules import format_error
 
 NS_PER_S, US_PER_S = 10**9, 10**6  # constants to numba (a power in a loop is computed each time)
+COMM_AT = LAYOUT["ktr_header.ktr_comm"][0]  # the same in both ABIs and both header versions
+assert LAYOUT["ktr_header.ktr_comm"] == LAYOUT["ktr_header_v0.ktr_comm"] == (COMM_AT, COMM_AT)
+# The compiled code reads a v0 header's time and tid where a v1 header has them.
+assert all(
+    LAYOUT[f"ktr_header_v0.{f}"] == LAYOUT[f"ktr_header.{f}"] for f in ("ktr_time", "ktr_tid")
+)  # noqa: E501
+assert LAYOUT["timeval.tv_usec"] == LAYOUT["timespec.tv_nsec"]
+
+
+def layout_array(abi: Abi) -> np.ndarray:
+    """The layout numbers the compiled code reads (ktrace_layout.COMPILED)."""
+    return np.array(abi.compiled(), dtype=np.int64)
 
 
 def find_records(data: np.ndarray, nbytes: int, abi: Abi, path: str):
@@ -39,7 +69,7 @@ def find_records(data: np.ndarray, nbytes: int, abi: Abi, path: str):
     buf = np.frombuffer(data, dtype=np.uint8)
     most = nbytes // abi.header_v0 + 1  # pages numpy allocates and nobody touches are free
     offsets, types = np.empty(most, dtype=np.int64), np.empty(most, dtype=np.uint16)
-    n, end = _walk(buf, nbytes, abi.word, _fixed_lengths(abi), offsets, types)
+    n, end = _walk(buf, nbytes, layout_array(abi), _fixed_lengths(abi), offsets, types)
     if end != nbytes:
         raise format_error(path, data, int(end), n + 1, nbytes, abi)
     return offsets[:n], types[:n]
@@ -54,13 +84,13 @@ def _fixed_lengths(abi: Abi) -> np.ndarray:
 
 
 @njit(cache=True)
-def _walk(buf, nbytes, word, fixed, offsets, types):
+def _walk(buf, nbytes, lay, fixed, offsets, types):
     """The offsets and types of the records from byte 0 on, into offsets and types; how
     many, and where the walk ended: at nbytes, or at the first record a kernel could not
     have written."""
     off, n = 0, 0
     while off < nbytes:
-        size = _record_size(buf, off, nbytes, word, fixed)
+        size = _record_size(buf, off, nbytes, lay, fixed)
         if size == 0:
             break
         offsets[n], types[n] = off, unsigned(buf, off + 4, 2)
@@ -69,43 +99,45 @@ def _walk(buf, nbytes, word, fixed, offsets, types):
 
 
 @njit(cache=True, inline="always")  # as a call, the walk took twice as long (measured)
-def _record_size(buf, off, nbytes, word, fixed):
+def _record_size(buf, off, nbytes, lay, fixed):
     """Header plus payload size of the record at `off`, or 0 if a kernel could not have
     written it: the rules of ktrace_rules.check_one."""
-    v0, v1 = 32 + 3 * word, (32 + 3 * word + 4 + word - 1) // word * word
+    v0, v1, word = lay[L_HEADER_V0], lay[L_HEADER_V1], lay[L_WORD]
     left = nbytes - off
     if left < v0:
         return 0
-    length, flags, pid = signed(buf, off, 4), unsigned(buf, off + 4, 2), signed(buf, off + 8, 4)
+    length, pid = signed(buf, off, 4), signed(buf, off + lay[L_PID], 4)
+    flags = unsigned(buf, off + lay[L_TYPE], 2)
     rtype, versioned = flags & KTR_TYPE, (flags & KTR_VERSIONED) != 0
-    frac, tid = signed(buf, off + 32 + word, word), signed(buf, off + 32 + 2 * word, word)
+    frac = signed(buf, off + lay[L_TIME] + lay[L_FRAC], word)  # tv_usec or tv_nsec
+    tid = signed(buf, off + lay[L_TID], word)  # at the same offset in both versions
     size = v1 if versioned else v0
-    if versioned and (left < size or unsigned(buf, off + 6, 2) != 1 or tid <= PID_MAX):
+    if versioned and (left < size or unsigned(buf, off + lay[L_VERSION], 2) != 1 or tid <= PID_MAX):
         return 0
     if not (1 <= rtype <= MAX_TYPE and 0 <= length <= MAX_LEN and 1 <= pid <= PID_MAX):
         return 0
     if not 0 <= frac < (NS_PER_S if versioned else US_PER_S) or length > left - size:
         return 0
-    return size + length if _length_fits(buf, off + size, rtype, length, word, fixed) else 0
+    return size + length if _length_fits(buf, off + size, rtype, length, lay, fixed) else 0
 
 
 @njit(cache=True, inline="always")
-def _length_fits(buf, payload, rtype, length, word, fixed):
+def _length_fits(buf, payload, rtype, length, lay, fixed):
     if fixed[rtype] >= 0:
         return length == fixed[rtype]
     if rtype == SYSCALL:
-        narg = signed(buf, payload + 2, 2) if length >= 4 else -1
-        return 0 <= narg <= MAX_NARG and length == max(4, word) + word * narg
+        narg = signed(buf, payload + lay[L_NARG], 2) if length >= lay[L_ARGS] else -1
+        return 0 <= narg <= MAX_NARG and length == lay[L_ARGS] + lay[L_WORD] * narg
     if rtype == GENIO:
-        return length >= 8
+        return length >= lay[L_GENIO]
     if rtype == CSW:
-        return length == 8 or length == 16
+        return length == lay[L_CSW_OLD] or length == lay[L_CSW]
     if rtype == USER:
         return length <= KTR_USER_MAXLEN
     if rtype == CAPFAIL:
-        return length == word + 32 or length == 8 + word + 1024
+        return length == lay[L_CAPFAIL_OLD] or length == lay[L_CAPFAIL]
     if rtype == STRUCT_ARRAY:
-        return length >= word
+        return length >= lay[L_STRUCT_ARRAY]
     return True
 
 
@@ -185,14 +217,16 @@ def _find_comm(buf, off, firsts, slots, spread):
 
 @njit(cache=True)
 def _comm_hash(buf, off):
-    a, b, c = unsigned(buf, off + 12, 8), unsigned(buf, off + 20, 8), unsigned(buf, off + 28, 4)
+    at = off + COMM_AT  # the 20 bytes of ktr_comm as 8 + 8 + 4
+    a, b, c = unsigned(buf, at, 8), unsigned(buf, at + 8, 8), unsigned(buf, at + 16, 4)
     return a ^ (b * np.uint64(0xC2B2AE3D27D4EB4F)) ^ (c << np.uint64(17))
 
 
 @njit(cache=True)
 def _same_comm(buf, a, b):
+    a, b = a + COMM_AT, b + COMM_AT
     return (
-        unsigned(buf, a + 12, 8) == unsigned(buf, b + 12, 8)
-        and unsigned(buf, a + 20, 8) == unsigned(buf, b + 20, 8)
-        and unsigned(buf, a + 28, 4) == unsigned(buf, b + 28, 4)
+        unsigned(buf, a, 8) == unsigned(buf, b, 8)
+        and unsigned(buf, a + 8, 8) == unsigned(buf, b + 8, 8)
+        and unsigned(buf, a + 16, 4) == unsigned(buf, b + 16, 4)
     )

@@ -25,6 +25,24 @@ from kreplay.ingest.ktrace_layout import (
     KTR_DROP,
     KTR_TYPE,
     KTR_VERSIONED,
+    L_ARGS,
+    L_CPU,
+    L_CSW,
+    L_CSW_USER,
+    L_CSW_WMESG,
+    L_FAULT_TYPE,
+    L_FRAC,
+    L_GENIO_RW,
+    L_HEADER_V0,
+    L_HEADER_V1,
+    L_NARG,
+    L_PID,
+    L_RET_ERROR,
+    L_RET_VALUE,
+    L_TID,
+    L_TIME,
+    L_TYPE,
+    L_WORD,
     MAX_NARG,
     NAMEI,
     SYSCALL,
@@ -51,7 +69,7 @@ def empty(dtypes: dict[str, str], n: int) -> dict[str, np.ndarray]:
 
 
 @njit(cache=True)
-def cut_records(buf, offsets, types, word, table_of, first, comm_id, header, drop_rows,
+def cut_records(buf, offsets, types, lay, table_of, first, comm_id, header, drop_rows,
                 calls, args, rets, faults, fault_ends, gios, csws):  # fmt: skip
     """Every record's HEADER columns into the next row of its table (table t: rows
     first[t] to first[t + 1] of `header`, in file order), the PAYLOADS of its kind into
@@ -66,7 +84,7 @@ def cut_records(buf, offsets, types, word, table_of, first, comm_id, header, dro
     code, narg = calls
     (ret_code, ret_form, retval, error), (vaddr, prot), (result,) = rets, faults, fault_ends
     (fd, rw), (out, user) = gios, csws
-    row, dropped = first[:-1].copy(), 0
+    row, dropped, word = first[:-1].copy(), 0, lay[L_WORD]
     paths, wmesgs = _Strings(1 << 20), _Strings(1 << 16)
     for i in range(len(offsets)):
         s, rtype = offsets[i], types[i] & KTR_TYPE
@@ -77,29 +95,31 @@ def cut_records(buf, offsets, types, word, table_of, first, comm_id, header, dro
             drop_rows[dropped] = k
             dropped += 1
         byte_offset[k], seq[k], line[k], comm[k] = s, i + dropped, i + 1, comm_id[i]
-        length[k], pid[k] = signed(buf, s, 4), signed(buf, s + 8, 4)  # ktr_len, ktr_pid
-        v1 = (unsigned(buf, s + 4, 2) & KTR_VERSIONED) != 0
-        sec, frac = signed(buf, s + 32, word), signed(buf, s + 32 + word, word)  # ktr_time
+        length[k], pid[k] = signed(buf, s, 4), signed(buf, s + lay[L_PID], 4)  # ktr_len, ktr_pid
+        v1 = (unsigned(buf, s + lay[L_TYPE], 2) & KTR_VERSIONED) != 0
+        sec = signed(buf, s + lay[L_TIME], word)  # ktr_time: a timespec (v1), a timeval (v0)
+        frac = signed(buf, s + lay[L_TIME] + lay[L_FRAC], word)
         ts[k] = sec * NS_PER_S + (frac if v1 else frac * 1000)  # nsec (v1), usec (v0)
-        tid[k] = max(signed(buf, s + 32 + 2 * word, word), 0)  # kdump prints < 0 as 0
-        cpu[k], has_cpu[k] = (signed(buf, s + 32 + 3 * word, 4), True) if v1 else (0, False)
-        p, j = payload_at(buf, s, word), k - first[table]
+        tid[k] = max(signed(buf, s + lay[L_TID], word), 0)  # kdump prints < 0 as 0
+        cpu[k], has_cpu[k] = (signed(buf, s + lay[L_CPU], 4), True) if v1 else (0, False)
+        p, j = payload_at(buf, s, lay), k - first[table]
         if rtype == SYSCALL:  # struct ktr_syscall: ktr_code, ktr_narg, ktr_args
-            code[j], narg[j] = signed(buf, p, 2), signed(buf, p + 2, 2)
-            _registers(buf, p + max(4, word), word, narg[j], args, j)
+            code[j], narg[j] = signed(buf, p, 2), signed(buf, p + lay[L_NARG], 2)
+            _registers(buf, p + lay[L_ARGS], word, narg[j], args, j)
         elif rtype == SYSRET:  # struct ktr_sysret: ktr_code, ktr_error, ktr_retval
-            ret_code[j], e = signed(buf, p, 2), signed(buf, p + 4, 4)
+            ret_code[j], e = signed(buf, p, 2), signed(buf, p + lay[L_RET_ERROR], 4)
             ret_form[j], error[j] = _ret_form(e), e
-            retval[j] = signed(buf, p + 8, word) if e == 0 else -1
+            retval[j] = signed(buf, p + lay[L_RET_VALUE], word) if e == 0 else -1
         elif rtype == FAULT:  # struct ktr_fault: vaddr, type (VM_PROT_*)
-            vaddr[j], prot[j] = unsigned(buf, p, word), signed(buf, p + word, 4)
+            vaddr[j], prot[j] = unsigned(buf, p, word), signed(buf, p + lay[L_FAULT_TYPE], 4)
         elif rtype == FAULTEND:  # struct ktr_faultend: result
             result[j] = signed(buf, p, 4)
         elif rtype == GENIO:  # struct ktr_genio: ktr_fd, ktr_rw
-            fd[j], rw[j] = signed(buf, p, 4), signed(buf, p + 4, 4)
-        elif rtype == CSW:  # struct ktr_csw: out, user, wmesg[8] (not in 8-byte records)
-            out[j], user[j] = signed(buf, p, 4), signed(buf, p + 4, 4)
-            wmesgs = _append(wmesgs, buf, p + 8, 8 if length[k] == 16 else 0)
+            fd[j], rw[j] = signed(buf, p, 4), signed(buf, p + lay[L_GENIO_RW], 4)
+        elif rtype == CSW:  # struct ktr_csw: out, user, wmesg[8] (not in ktr_csw_old)
+            out[j], user[j] = signed(buf, p, 4), signed(buf, p + lay[L_CSW_USER], 4)
+            wmesg_len = 8 if length[k] == lay[L_CSW] else 0
+            wmesgs = _append(wmesgs, buf, p + lay[L_CSW_WMESG], wmesg_len)
         elif rtype in (NAMEI, SYSCTL):  # the path or the MIB name (kdump's %.*s)
             paths = _append(paths, buf, p, length[k])
     return paths[0][: paths[1]], wmesgs[0][: wmesgs[1]]
@@ -141,7 +161,7 @@ def _ret_form(error):
 
 
 @njit(cache=True, inline="always")
-def payload_at(buf, start, word):
+def payload_at(buf, start, lay):
     """The payload's offset: after the v1 or the v0 header."""
-    v0, v1 = 32 + 3 * word, (32 + 3 * word + 4 + word - 1) // word * word
-    return start + (v1 if unsigned(buf, start + 4, 2) & KTR_VERSIONED else v0)
+    v1 = unsigned(buf, start + lay[L_TYPE], 2) & KTR_VERSIONED
+    return start + (lay[L_HEADER_V1] if v1 else lay[L_HEADER_V0])

@@ -66,10 +66,17 @@ def check_one(data: Buffer, off: int, nbytes: int, abi: Abi) -> tuple[int, str |
     left = nbytes - off
     if left < abi.header_v0:
         return 0, f"truncated record header: {left} bytes left, a header has {abi.header_v0}"
-    length, rtype, version, pid = struct.unpack_from("<iHHi", data, off)
+    at, word = abi.at, "<q" if abi.word == 8 else "<i"
+    (length,) = struct.unpack_from("<i", data, off + at("ktr_header.ktr_len"))
+    (rtype,) = struct.unpack_from("<H", data, off + at("ktr_header.ktr_type"))
+    (version,) = struct.unpack_from("<H", data, off + at("ktr_header.ktr_version"))
+    (pid,) = struct.unpack_from("<i", data, off + at("ktr_header.ktr_pid"))
     versioned, rtype = rtype & KTR_VERSIONED, rtype & KTR_TYPE
     size = abi.header_v1 if versioned else abi.header_v0
-    frac, tid = struct.unpack_from("<qq" if abi.word == 8 else "<ii", data, off + 32 + abi.word)
+    # tv_usec or tv_nsec, and the tid: where both header versions have them (ktrace_chain)
+    frac_at = at("ktr_header.ktr_time") + at("timespec.tv_nsec")
+    (frac,) = struct.unpack_from(word, data, off + frac_at)
+    (tid,) = struct.unpack_from(word, data, off + at("ktr_header.ktr_tid"))
     checks = (
         (versioned and left < size, f"truncated record header: {left} bytes left, a v1 header "
          f"has {size}"),
@@ -95,15 +102,17 @@ def _length_problem(data: Buffer, payload: int, rtype: int, length: int, abi: Ab
     if fixed is not None and length != fixed:
         return f"{name}, expected {fixed}"
     if rtype == SYSCALL:
-        narg = struct.unpack_from("<h", data, payload + 2)[0] if length >= 4 else -1
+        narg_at = abi.at("ktr_syscall.ktr_narg")
+        narg = struct.unpack_from("<h", data, payload + narg_at)[0] if length >= abi.args_at else -1
         if not 0 <= narg <= MAX_NARG or length != abi.args_at + abi.word * narg:
             return f"{name}: does not hold the {narg} arguments it announces"
+    csw = (abi.at("ktr_csw_old"), abi.at("ktr_csw"))
     rules = {
-        GENIO: (length >= 8, "shorter than its fixed part"),
-        CSW: (length in (8, 16), "expected 8 or 16"),
+        GENIO: (length >= abi.at("ktr_genio"), "shorter than its fixed part"),
+        CSW: (length in csw, f"expected one of {csw}"),
         USER: (length <= KTR_USER_MAXLEN, f"longer than {KTR_USER_MAXLEN}"),
         CAPFAIL: (length in abi.capfail_lengths, f"expected one of {abi.capfail_lengths}"),
-        STRUCT_ARRAY: (length >= abi.word, "shorter than its fixed part"),
+        STRUCT_ARRAY: (length >= abi.at("ktr_struct_array"), "shorter than its fixed part"),
     }
     ok, why = rules.get(rtype, (True, ""))
     return "" if ok else f"{name}: {why}"
