@@ -9,7 +9,7 @@ JSON bytes; the comparison with golden/<trace>/<revision>.json happens here.
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -134,16 +134,43 @@ def run_unit(unit: Unit) -> Output:
 
 
 Outcomes = list[Output | str]  # a cell's output, or the error text of a failed cell
+# (cells done, cells in all, the cell that runs: "trace/revision", "" when none)
+CellProgress = Callable[[int, int, str], None]
+
+
+def _label(unit: Unit) -> str:
+    return f"{unit.trace}/{unit.revision.name}"
+
+
+def _running(units: list[Unit], pending: list[int], jobs: int) -> str:
+    """The longest cell not done (pending is in the order they were handed out, longest
+    first), and how many more run beside it."""
+    if not pending:
+        return ""
+    others = min(jobs, len(pending)) - 1
+    return _label(units[pending[0]]) + (f" (+{others} more)" if others > 0 else "")
 
 
 def execute(
-    units: list[Unit], jobs: int, executor: str = "local", scheduler: str | None = None
+    units: list[Unit],
+    jobs: int,
+    executor: str = "local",
+    scheduler: str | None = None,
+    progress: CellProgress | None = None,
 ) -> Outcomes:
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    report = progress or (lambda done, total, running: None)
     if executor == "dask":
-        return _execute_dask(units, scheduler)
-    if jobs <= 1 or len(units) <= 1:
-        return [_guarded(run_unit, unit) for unit in units]
-    return _execute_processes(units, jobs)
+        return _execute_dask(units, scheduler, report)
+    if jobs == 1 or len(units) <= 1:
+        out: Outcomes = []
+        for i, unit in enumerate(units):
+            report(i, len(units), _label(unit))
+            out.append(_guarded(run_unit, unit))
+        report(len(units), len(units), "")
+        return out
+    return _execute_processes(units, jobs, report)
 
 
 def _guarded(fn: Callable[[Unit], Output], unit: Unit) -> Output | str:
@@ -172,7 +199,7 @@ def _run_cell(i: int) -> Output:
     return run_unit(_CELLS[i])
 
 
-def _execute_processes(units: list[Unit], jobs: int) -> Outcomes:
+def _execute_processes(units: list[Unit], jobs: int, report: CellProgress) -> Outcomes:
     global _CELLS
     out: Outcomes = [""] * len(units)
     # Longest cells first, so that the last ones to finish are short (LPT scheduling).
@@ -181,14 +208,19 @@ def _execute_processes(units: list[Unit], jobs: int) -> Outcomes:
     _CELLS = units
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=fork) as pool:
-            futures = {i: pool.submit(_run_cell, i) for i in order}
-            for i, future in sorted(futures.items()):
+            futures = {pool.submit(_run_cell, i): i for i in order}
+            pending = list(order)
+            report(0, len(units), _running(units, pending, jobs))
+            for future in as_completed(futures):
+                i = futures[future]
                 try:
                     out[i] = future.result()
                 except BrokenProcessPool:
                     out[i] = ""  # retried alone below
                 except Exception as e:
                     out[i] = f"{type(e).__name__}: {e}"
+                pending.remove(i)
+                report(len(units) - len(pending), len(units), _running(units, pending, jobs))
         for i, value in enumerate(out):
             if value == "":  # the pool broke: run the cell in a pool of its own
                 with ProcessPoolExecutor(max_workers=1, mp_context=fork) as pool:
@@ -203,9 +235,9 @@ def _execute_processes(units: list[Unit], jobs: int) -> Outcomes:
     return out
 
 
-def _execute_dask(units: list[Unit], scheduler: str | None) -> Outcomes:
+def _execute_dask(units: list[Unit], scheduler: str | None, report: CellProgress) -> Outcomes:
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise UsageError("--executor dask needs Dask: pip install 'kreplay[dask]'") from None
     cluster = None
@@ -219,6 +251,9 @@ def _execute_dask(units: list[Unit], scheduler: str | None) -> Outcomes:
     try:
         with Client(scheduler or cluster) as client:
             futures = client.map(run_unit, _packed(units), pure=False)
+            report(0, len(units), "")
+            for done, _ in enumerate(as_completed(futures), 1):
+                report(done, len(units), "")
             return [_dask_result(f) for f in futures]
     finally:
         if cluster is not None:
@@ -332,6 +367,7 @@ def check(
     scheduler: str | None = None,
     pictures: bool = False,
     known_revisions: list[str] | None = None,
+    progress: CellProgress | None = None,
 ) -> CheckReport:
     """Replay the matrix and judge every cell against its golden file; with `pictures`,
     each cell also carries the report's pictures of its final state. A golden file is
@@ -339,7 +375,7 @@ def check(
     not among those replayed; the CLI passes every revision of the registry, so that a
     `--rev` subset does not orphan the others)."""
     units = plan(store, traces_dir, revisions, names, pictures)
-    cells = judge(units, execute(units, jobs, executor, scheduler), golden_dir)
+    cells = judge(units, execute(units, jobs, executor, scheduler, progress), golden_dir)
     known_traces = list(trace_files(traces_dir))
     known = known_revisions if known_revisions is not None else [r.name for r in revisions]
     return CheckReport(cells, orphans(golden_dir, known_traces, known))
@@ -353,6 +389,7 @@ def golden_update(
     names: list[str] = (),
     new_only: bool = False,
     jobs: int = 1,
+    progress: CellProgress | None = None,
 ) -> list[tuple]:
     if os.environ.get("CI"):
         raise UsageError(
@@ -360,5 +397,5 @@ def golden_update(
             "goldens change only by a reviewed commit"
         )
     units = plan(store, traces_dir, revisions, names)
-    cells = judge(units, execute(units, jobs), golden_dir)
+    cells = judge(units, execute(units, jobs, progress=progress), golden_dir)
     return write_golden(cells, golden_dir, new_only)

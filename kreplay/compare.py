@@ -2,16 +2,75 @@
 
 Marks (DESIGN.md §7): `+` worse, `-` better, `!` a new panic or hang, `*` a fixed one,
 `x` not comparable (a side is missing or did not finish), blank: no change that counts.
-A neutral metric that changes is listed without a mark: it is a difference, not a
-regression. The first divergence between two runs is the first checkpoint whose state
-digest differs.
+Worse and better follow the metric's polarity (result.METRICS, docs/regression.md), not
+the sign of the change: more cache hits is better, so it is marked `-`. An informational
+metric that changes is listed without a mark: it is a difference, never a verdict. The
+first divergence between two runs is the first checkpoint whose state digest differs.
 """
 
+import re
 from dataclasses import dataclass, field
 
+from kreplay.errors import UsageError
 from kreplay.result import HIGHER, LOWER, METRICS, Result
 
 WORSE, BETTER, NEW_FAILURE, FIXED, NOT_COMPARABLE = "+", "-", "!", "*", "x"
+MARKS = {
+    WORSE: "worse",
+    BETTER: "better",
+    NEW_FAILURE: "new panic or hang",
+    FIXED: "fixed panic or hang",
+    NOT_COMPARABLE: "not comparable (a side failed, or lacks the metric)",
+}
+# A trace's verdict, in precedence order: its second revision panics or hangs; something
+# got worse; something got better; only informational metrics changed; nothing did.
+VERDICTS = ("failed", "worse", "better", "changed", "same")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """How much change of a metric is tolerated (--threshold METRIC=PCT% or METRIC=+N):
+    a percentage of the first value, an absolute amount, or both. A change counts when it
+    is beyond every tolerance given; with none, any change counts. A percentage of 0 is 0,
+    so under a percentage alone every change from 0 counts: give +N for that."""
+
+    pct: float | None = None
+    absolute: float | None = None
+
+    def passed(self, a: float, b: float) -> bool:
+        delta = abs(b - a)
+        if delta == 0:
+            return False
+        if self.pct is not None and delta <= self.pct / 100 * abs(a):
+            return False
+        return self.absolute is None or delta > self.absolute
+
+
+ANY_CHANGE = Threshold()
+_THRESHOLD = re.compile(r"^(?:(?P<pct>\d+(?:\.\d*)?)%?|\+(?P<abs>\d+(?:\.\d*)?))$")
+
+
+def parse_thresholds(pairs: list[str]) -> dict[str, Threshold]:
+    """`METRIC=PCT`, `METRIC=PCT%` or `METRIC=+N`, several for one metric combined."""
+    out: dict[str, Threshold] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        match = _THRESHOLD.match(value.strip())
+        if not sep or match is None:
+            raise UsageError(f"--threshold takes METRIC=PCT%, or METRIC=+N, not {pair!r}")
+        if name not in METRICS:
+            raise UsageError(f"--threshold {pair!r}: unknown metric {name!r}")
+        old = out.get(name, ANY_CHANGE)
+        pct = float(match["pct"]) if match["pct"] is not None else None
+        absolute = float(match["abs"]) if match["abs"] is not None else None
+        if (pct is not None and old.pct is not None) or (
+            absolute is not None and old.absolute is not None
+        ):
+            raise UsageError(f"--threshold {pair!r}: {name} has a threshold of that form already")
+        out[name] = Threshold(
+            pct if pct is not None else old.pct, absolute if absolute is not None else old.absolute
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -43,6 +102,9 @@ class Comparison:
         return any(r.change for r in self.rows) or self.outcome_a != self.outcome_b
 
     def verdict(self) -> str:
+        """One of VERDICTS."""
+        if self.outcome_b != "ok":
+            return "failed"
         if self.worse:
             return "worse"
         if any(r.mark in (BETTER, FIXED) for r in self.rows):
@@ -53,10 +115,11 @@ class Comparison:
 def compare(
     a: Result,
     b: Result,
-    thresholds: dict[str, float] | None = None,
+    thresholds: dict[str, Threshold] | None = None,
     labels: tuple[str, str] | None = None,
 ) -> Comparison:
-    """Compare two Results of the same trace; thresholds are percentages per metric."""
+    """Compare two Results of the same trace, a Threshold per metric (default: any
+    change counts)."""
     thresholds = thresholds or {}
     la, lb = labels or (a.revision, b.revision)
     cmp = Comparison(a.trace, la, lb, a.outcome.status, b.outcome.status)
@@ -64,9 +127,10 @@ def compare(
     comparable = a.sha256 == b.sha256 and a.outcome.status == b.outcome.status == "ok"
     for name in sorted(set(a.metrics) | set(b.metrics)):
         va, vb = a.metrics.get(name), b.metrics.get(name)
-        unit, polarity, _ = METRICS.get(name, ("", "neutral", ""))
-        mark = _mark(va, vb, polarity, thresholds.get(name, 0.0))
-        if not comparable and _counts(va, vb, thresholds.get(name, 0.0)):
+        unit, polarity, _ = METRICS[name]  # a Result holds registry metrics only
+        threshold = thresholds.get(name, ANY_CHANGE)
+        mark = _mark(va, vb, polarity, threshold)
+        if not comparable and _counts(va, vb, threshold):
             mark = NOT_COMPARABLE
         cmp.rows.append(MetricRow(name, unit, va, vb, _change(va, vb), mark))
     cmp.divergence = first_divergence(a.checkpoints, b.checkpoints)
@@ -85,21 +149,17 @@ def _outcome_row(a: str, b: str) -> MetricRow:
     return MetricRow("outcome", "", a, b, "" if a == b else f"{a} -> {b}", mark)
 
 
-def _counts(a, b, threshold_pct: float) -> bool:
-    """A change beyond the threshold (default 0: any change of a deterministic metric)."""
+def _counts(a, b, threshold: Threshold) -> bool:
+    """A change beyond the threshold (default: any change of a deterministic metric)."""
     if a is None or b is None:
         return a is not b
-    if a == b:
-        return False
-    if a == 0:
-        return True
-    return abs(b - a) / abs(a) * 100 > threshold_pct
+    return threshold.passed(a, b)
 
 
-def _mark(a, b, polarity: str, threshold_pct: float) -> str:
+def _mark(a, b, polarity: str, threshold: Threshold) -> str:
     if a is None or b is None:
         return NOT_COMPARABLE if a is not b else ""
-    if not _counts(a, b, threshold_pct):
+    if not _counts(a, b, threshold):
         return ""
     if polarity == LOWER:
         return WORSE if b > a else BETTER

@@ -125,6 +125,22 @@ CREATE TABLE IF NOT EXISTS parse_errors (
 # Bounded memory: a large ingest spills to DuckDB's temporary directory instead of
 # growing the process (the bench's target is a peak RSS under 1 GiB).
 _CONFIG = {"memory_limit": "600MB"}
+# A user's SQL (kreplay sql) runs on a connection DuckDB itself keeps from writing: the
+# store read-only, no file or network access (COPY TO, EXPORT, read_csv, ATTACH, INSTALL
+# all refuse), no extension loaded, and the configuration locked so that no statement
+# can turn any of it back on.
+_SANDBOX = _CONFIG | {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,
+}
+# What a read-only query can be. DuckDB allows temporary tables and views, CHECKPOINT
+# (a CALL) and PRAGMAs on a read-only store, which this list does not; a SELECT covers
+# what they show (DESCRIBE, SHOW TABLES, FROM pragma_table_info('events')).
+QUERY_TYPES = ("SELECT", "EXPLAIN")
+SQL_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -170,14 +186,31 @@ def resolve_db(db: str | None) -> str:
     return db or os.environ.get("KREPLAY_DB") or DEFAULT_DB
 
 
+@dataclass
+class QueryRows:
+    """A user's query as it is fetched: the columns, the rows in batches (at most the limit
+    in all), and how many rows the limit left out (0 when it left none)."""
+
+    columns: list[str]
+    batches: Iterator[list[tuple]]
+    cut: int
+
+
 class Store:
-    def __init__(self, path: str, *, read_only: bool = False):
-        self.path, self.read_only = path, read_only
-        if read_only and not os.path.exists(path):
+    def __init__(
+        self, path: str, *, read_only: bool = False, create: bool = True, sandbox: bool = False
+    ):
+        """Open the store at `path`. Only commands that write traces (ingest, check,
+        golden update) create a missing store; every other one (create=False, or
+        read_only) says there is none. A sandbox is read-only and DuckDB refuses any file
+        access (kreplay sql)."""
+        self.path, self.read_only = path, read_only or sandbox
+        if (self.read_only or not create) and not os.path.exists(path):
             raise StoreError("no store here (run `kreplay ingest` first)", path=path)
+        config = _SANDBOX if sandbox else _CONFIG
         try:
-            self.con = duckdb.connect(path, read_only=read_only, config=_CONFIG)
-            if not read_only:
+            self.con = duckdb.connect(path, read_only=self.read_only, config=config)
+            if not self.read_only:
                 self._create_schema()
             self._check_version()
         except duckdb.Error as e:
@@ -562,14 +595,61 @@ class Store:
             [trace_id, limit],
         ).fetchall()
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
-        """Run a user's SQL (the caller opened the store read-only)."""
+    def query(self, sql: str, limit: int = 0) -> QueryRows:
+        """A user's SQL: one statement of QUERY_TYPES, on a store opened with sandbox=True.
+        At most `limit` rows (0: all), fetched in batches as they are read; `cut` is set
+        once the batches are read."""
+        if not self.read_only:
+            raise StoreError("a user's query runs only on a store opened read-only")
+        kind = self._statement_kind(sql)
         try:
-            cursor = self.con.execute(sql)
+            cursor = self.con.cursor()  # its own result: the count below runs beside it
+            cursor.execute(sql)
             columns = [d[0] for d in cursor.description] if cursor.description else []
-            return columns, cursor.fetchall()
         except duckdb.Error as e:
             raise StoreError(f"query failed: {_first_line(e)}", path=self.path) from None
+        rows = QueryRows(columns, iter(()), 0)
+        rows.batches = self._batches(cursor, sql, kind, limit, rows)
+        return rows
+
+    def _statement_kind(self, sql: str) -> str:
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as e:
+            raise StoreError(f"query failed: {_first_line(e)}", path=self.path) from None
+        if len(statements) != 1:
+            raise StoreError(f"kreplay sql runs one statement, not {len(statements)}")
+        kind = statements[0].type.name
+        if kind not in QUERY_TYPES:
+            raise StoreError(
+                f"kreplay sql is read-only: {kind} statements are refused "
+                f"(it runs {' and '.join(QUERY_TYPES)})"
+            )
+        return kind
+
+    def _batches(self, cursor, sql: str, kind: str, limit: int, rows: QueryRows):
+        left = limit or None
+        try:
+            while left is None or left > 0:
+                batch = cursor.fetchmany(SQL_BATCH if left is None else min(left, SQL_BATCH))
+                if not batch:
+                    return
+                if left is not None:
+                    left -= len(batch)
+                yield batch
+            rows.cut = self._rows_beyond(sql, kind, cursor, limit)
+        except duckdb.Error as e:
+            raise StoreError(f"query failed: {_first_line(e)}", path=self.path) from None
+        finally:
+            cursor.close()
+
+    def _rows_beyond(self, sql: str, kind: str, cursor, limit: int) -> int:
+        """How many rows past the limit: a count of the query (DuckDB plans it without its
+        columns), else by reading the rest (an EXPLAIN is short)."""
+        if kind != "SELECT":
+            return sum(len(b) for b in iter(lambda: cursor.fetchmany(SQL_BATCH), []))
+        query = sql.strip().rstrip(";")
+        return self.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0] - limit
 
 
 def _first_line(error: Exception) -> str:

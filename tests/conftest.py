@@ -78,7 +78,8 @@ def query(db: Path, sql: str, params: list | None = None) -> list[dict]:
             columns = [d[0] for d in cur.description]
             rows = cur.fetchall()
         else:
-            columns, rows = store.query(sql)
+            result = store.query(sql)
+            columns, rows = result.columns, [r for batch in result.batches for r in batch]
     return [dict(zip(columns, row, strict=True)) for row in rows]
 
 

@@ -299,7 +299,7 @@ def test_an_older_store_gains_byte_offset(tmp_path):
     with Store(str(db)) as store:
         store.con.execute("ALTER TABLE events DROP COLUMN byte_offset")
     with Store(str(db), read_only=True) as store:
-        assert "byte_offset" not in store.query("SELECT * FROM events")[0]
+        assert "byte_offset" not in store.query("SELECT * FROM events").columns
     ingest_text(tmp_path, kw.write([kw.call(20, [], **HDR)]), "o", db=db, filename="ktrace.out")
     assert events(db, "o")[0]["byte_offset"] == 0
 

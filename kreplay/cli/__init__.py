@@ -85,7 +85,11 @@ matrix_options = [
         help="Folder of golden results.",
     ),
     click.option(
-        "--jobs", type=int, default=os.cpu_count() or 1, show_default=True, help="Worker processes."
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=os.cpu_count() or 1,
+        show_default=True,
+        help="Worker processes (at least 1).",
     ),
 ]
 
@@ -108,6 +112,19 @@ def _progress_bar(label: str):
     return report
 
 
+def _cell_bar(label: str):
+    """check's progress on stderr, only when stderr is a terminal: cells done of all, and
+    the cell that runs (the longest of those not done, with how many others run)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def report(done: int, total: int, running: str) -> None:
+        now = f", running {running}" if running else ""
+        click.echo(f"\r\033[K{label}: {done} of {total} cells{now}", err=True, nl=done == total)
+
+    return report
+
+
 def _percent_bar(label: str):
     """A one-line report of a percentage on stderr, only when stderr is a terminal; None
     erases it (Store.watched)."""
@@ -119,6 +136,12 @@ def _percent_bar(label: str):
         click.echo(f"\r\033[K{text}", err=True, nl=False)
 
     return report
+
+
+def error_line(error: KreplayError) -> str:
+    """The one line a user sees for an error (a command that goes on past an error, like
+    ingest over several files, prints it as main does)."""
+    return f"kreplay: error: {error}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     except KreplayError as e:
         if show_tb:
             traceback.print_exc()
-        click.echo(f"kreplay: error: {e}", err=True)
+        click.echo(error_line(e), err=True)
         code = exit_code_for(e)
     except KeyboardInterrupt:
         click.echo("kreplay: interrupted", err=True)

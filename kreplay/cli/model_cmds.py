@@ -4,6 +4,7 @@ import click
 
 from kreplay.check import check, golden_update
 from kreplay.cli import (
+    _cell_bar,
     _matrix_options,
     _progress_bar,
     _registry,
@@ -14,13 +15,12 @@ from kreplay.cli import (
     json_option,
     revisions_option,
 )
-from kreplay.compare import compare
-from kreplay.errors import EXIT_DIFFERENCES
+from kreplay.compare import compare, parse_thresholds
+from kreplay.errors import EXIT_DIFFERENCES, StoreError
 from kreplay.model.machine import PRESETS
 from kreplay.replay import cached_replay, trace_machine
 from kreplay.report import text
 from kreplay.report.directory import write_report
-from kreplay.result import METRICS
 from kreplay.result import to_json as result_json
 from kreplay.revisions import lookup
 from kreplay.store import Store, resolve_db
@@ -61,7 +61,7 @@ def revisions_cmd(db, revision_files, as_json) -> None:
 def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_json) -> None:
     """Replay a stored trace against a revision of the kernel's allocators."""
     revision = lookup(_registry(db, revision_files), rev_name)
-    with Store(resolve_db(db)) as store:  # writes the ops cache on first use
+    with Store(resolve_db(db), create=False) as store:  # writes the ops and runs caches
         info = store.trace(trace)
         cfg, settings = trace_machine(info, preset, _settings(sets))
         result = cached_replay(store, info, revision, cfg, settings, _progress_bar("replay"))
@@ -72,19 +72,6 @@ def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_jso
     click.echo(data.decode() if as_json else text.result_view(result), nl=False)
 
 
-def _thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            out[name] = float(value.rstrip("%"))
-        except ValueError:
-            raise click.UsageError(f"--threshold takes METRIC=PCT, not {pair!r}") from None
-        if not sep or name not in METRICS:
-            raise click.UsageError(f"--threshold {pair!r}: unknown metric {name!r}")
-    return out
-
-
 @cli.command("diff")
 @click.argument("rev_a", metavar="REV1")
 @click.argument("rev_b", metavar="REV2")
@@ -93,10 +80,13 @@ def _thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
     "--threshold",
     "thresholds",
     multiple=True,
-    metavar="METRIC=PCT",
-    help="Count a change of METRIC only beyond PCT percent (default: any change).",
+    metavar="METRIC=PCT%|METRIC=+N",
+    help="Count a change of METRIC only beyond PCT percent of REV1's value, or beyond N "
+    "(both may be given; default: any change). From 0 only +N tolerates a change.",
 )
-@click.option("--only-changed", is_flag=True, help="List only metrics that changed.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="List every metric, not only those that changed."
+)
 @click.option(
     "--machine",
     "preset",
@@ -108,17 +98,22 @@ def _thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
 @revisions_option
 @json_option
 def diff_cmd(
-    rev_a, rev_b, traces, thresholds, only_changed, preset, sets, db, revision_files, as_json
+    rev_a, rev_b, traces, thresholds, show_all, preset, sets, db, revision_files, as_json
 ) -> None:
     """What REV2 changes against REV1, per trace (default: every trace in the store).
     Exit 1 when anything got worse or a new panic/hang appeared."""
     revs = _registry(db, revision_files)
     a, b = lookup(revs, rev_a), lookup(revs, rev_b)
     settings = _settings(sets)
-    limits = _thresholds(thresholds)
-    with Store(resolve_db(db)) as store:
+    limits = parse_thresholds(list(thresholds))
+    with Store(resolve_db(db), create=False) as store:
         comparisons = []
-        for info in [store.trace(name) for name in traces] or store.traces():
+        infos = [store.trace(name) for name in traces] or store.traces()
+        if not infos:
+            raise StoreError(
+                "no traces in the store to compare (kreplay ingest FILE)", path=store.path
+            )
+        for info in infos:
             cfg, trace_settings = trace_machine(info, preset, settings)
             comparisons.append(
                 compare(
@@ -127,7 +122,7 @@ def diff_cmd(
                     limits,
                 )
             )
-    click.echo(text.diff_view(comparisons, as_json, only_changed), nl=False)
+    click.echo(text.diff_view(comparisons, as_json, show_all), nl=False)
     if any(c.worse for c in comparisons):
         raise click.exceptions.Exit(EXIT_DIFFERENCES)
 
@@ -177,6 +172,7 @@ def check_cmd(
             scheduler,
             pictures=bool(report_dir),
             known_revisions=list(_registry(db, revision_files)),
+            progress=_cell_bar("check"),
         )
     if report_dir:
         write_report(report, {r.name: r.description for r in revisions}, report_dir)
@@ -196,11 +192,15 @@ def golden_group() -> None:
 @click.option("--new-only", is_flag=True, help="Only write goldens that do not exist yet.")
 @db_option
 @revisions_option
+@json_option
 def golden_update_cmd(
-    traces, rev_names, traces_dir, golden_dir, jobs, new_only, db, revision_files
+    traces, rev_names, traces_dir, golden_dir, jobs, new_only, db, revision_files, as_json
 ) -> None:
     """Replay and write golden files; prints what changed. Refuses when CI is set."""
     revisions = _revision_list(db, revision_files, rev_names)
     with Store(resolve_db(db)) as store:
-        done = golden_update(store, traces_dir, golden_dir, revisions, list(traces), new_only, jobs)
-    click.echo(text.golden_view(done), nl=False)
+        done = golden_update(
+            store, traces_dir, golden_dir, revisions, list(traces), new_only, jobs,
+            progress=_cell_bar("golden update"),
+        )  # fmt: skip
+    click.echo(text.golden_view(done, as_json), nl=False)

@@ -1,12 +1,17 @@
 """Commands over the store: ingest, traces, show, sql."""
 
+import sys
+
 import click
 
-from kreplay.cli import _percent_bar, cli, db_option, json_option
-from kreplay.ingest import FORMATS, ingest
+from kreplay.cli import _percent_bar, cli, db_option, error_line, json_option
+from kreplay.errors import EXIT_TROUBLE, KreplayError
+from kreplay.ingest import FORMATS, IngestResult, ingest
 from kreplay.lifecycle import derive_trace
 from kreplay.report import text
 from kreplay.store import Store, resolve_db
+
+SQL_TERMINAL_ROWS = 100  # kreplay sql's default limit when it prints to a terminal
 
 
 @cli.command("ingest")
@@ -24,38 +29,46 @@ from kreplay.store import Store, resolve_db
 @json_option
 def ingest_cmd(paths, name, db, fmt, kdump_options, replace, strict, as_json) -> None:
     """Parse kdump text or a binary ktrace.out (plain, .gz, .xz, .bz2, or - for stdin)
-    into the store."""
+    into the store. Every file is tried: one that fails is reported on its own line (and
+    leaves the store as it was), the others are ingested; exit 2 if any failed."""
     if name and len(paths) > 1:
         raise click.UsageError("--name needs exactly one PATH")
-    results = []
+    results, failed = [], 0
     with Store(resolve_db(db)) as store:
         for path in paths:
-            with store.watched(_percent_bar(f"ingest {path}")):
-                result = ingest(
-                    store,
-                    path,
-                    name=name,
-                    fmt=fmt,
-                    kdump_options=kdump_options,
-                    replace=replace,
-                    strict=strict,
-                )
-            results.append(result)
+            try:
+                with store.watched(_percent_bar(f"ingest {path}")):
+                    result = ingest(
+                        store,
+                        path,
+                        name=name,
+                        fmt=fmt,
+                        kdump_options=kdump_options,
+                        replace=replace,
+                        strict=strict,
+                    )
+            except KreplayError as e:
+                failed += 1
+                click.echo(error_line(e), err=True)
+                results.append({"path": path, "status": "failed", "error": str(e)})
+                continue
+            results.append(
+                {
+                    "path": result.path,
+                    "name": result.name,
+                    "status": result.status,
+                    "trace": result.trace,
+                }
+            )
             if not as_json:
                 click.echo(_ingest_line(result))
     if as_json:
-        click.echo(
-            text.to_json(
-                [
-                    {"path": r.path, "name": r.name, "status": r.status, "trace": r.trace}
-                    for r in results
-                ]
-            ),
-            nl=False,
-        )
+        click.echo(text.to_json(results), nl=False)
+    if failed:
+        raise click.exceptions.Exit(EXIT_TROUBLE)
 
 
-def _ingest_line(r) -> str:
+def _ingest_line(r: IngestResult) -> str:
     t = r.trace
     if r.status == "already":
         return f"{r.path}: already ingested as {r.name}"
@@ -117,12 +130,29 @@ def show_cmd(trace, db, as_json, max_errors) -> None:
 @cli.command("sql")
 @click.argument("query")
 @db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(text.QUERY_FORMATS),
+    default="table",
+    show_default=True,
+    help="How the rows are printed (--json is --format json).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    help="Print at most N rows; 0 for all (default: 100 on a terminal, else all).",
+)
 @json_option
-def sql_cmd(query, db, as_json) -> None:
-    """Run read-only SQL over the store (tables: traces, events, parse_errors)."""
-    with Store(resolve_db(db), read_only=True) as store:
-        columns, rows = store.query(query)
-    if as_json:
-        click.echo(text.to_json([dict(zip(columns, row, strict=True)) for row in rows]), nl=False)
-    else:
-        click.echo(text.table(columns, rows), nl=False)
+def sql_cmd(query, db, fmt, limit, as_json) -> None:
+    """Run one read-only SQL query over the store (tables: docs/schema.md). DuckDB itself
+    refuses writes, files, extensions and settings: the store is opened read-only with
+    external access off."""
+    if limit is None:
+        limit = SQL_TERMINAL_ROWS if sys.stdout.isatty() else 0
+    with Store(resolve_db(db), sandbox=True) as store:
+        rows = store.query(query, limit)
+        for piece in text.query_view(rows.columns, rows.batches, "json" if as_json else fmt):
+            click.echo(piece, nl=False)
+    if rows.cut:
+        click.echo(f"kreplay: {rows.cut:,} more rows not shown (--limit 0 for all)", err=True)

@@ -1,5 +1,6 @@
 """`kreplay synth`: write a synthetic workload (kreplay/synth, docs/synth.md)."""
 
+import sys
 from dataclasses import asdict
 
 import click
@@ -20,21 +21,31 @@ from kreplay.synth import SHAPES, synth_file
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The trace file (.gz, .xz, .bz2: compressed).",
+    help="The trace file (.gz, .xz, .bz2: compressed; - for stdout, uncompressed).",
 )
 @click.option(
     "--sidecar/--no-sidecar",
     default=True,
     show_default=True,
-    help="Also write <name>.toml next to it: provenance and the machine to replay it on.",
+    help="Also write the sidecar: provenance and the machine to replay it on.",
+)
+@click.option(
+    "--sidecar-to",
+    type=click.Path(dir_okay=False),
+    help="The sidecar's file (default: <name>.toml next to the trace; needed with -o -).",
 )
 @json_option
-def synth_cmd(shape, seed, scale, output, sidecar, as_json) -> None:
+def synth_cmd(shape, seed, scale, output, sidecar, sidecar_to, as_json) -> None:
     """Write a synthetic workload as `kdump -H -T -c` prints it: the same bytes for
-    the same shape, seed and scale."""
-    done = synth_file(shape, seed, scale, output, sidecar)
+    the same shape, seed and scale. With -o - the trace goes to stdout and what was
+    written is said on stderr."""
+    done = synth_file(shape, seed, scale, output, sidecar, sidecar_to, sys.stdout.buffer)
+    to_stderr = output == "-"
     if as_json:
-        click.echo(text.to_json(asdict(done)), nl=False)
+        click.echo(text.to_json(asdict(done)), nl=False, err=to_stderr)
         return
     also = f", sidecar {done.sidecar}" if done.sidecar else ""
-    click.echo(f"{done.path}: {shape}, seed {seed}, scale {scale}: {done.lines:,} lines{also}")
+    where = "stdout" if to_stderr else done.path
+    click.echo(
+        f"{where}: {shape}, seed {seed}, scale {scale}: {done.lines:,} lines{also}", err=to_stderr
+    )

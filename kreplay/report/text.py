@@ -1,13 +1,18 @@
 """Plain-text and JSON renderings of store contents."""
 
+import csv
+import dataclasses
 import datetime
 import decimal
+import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import msgspec
 from tabulate import tabulate
 
+from kreplay.compare import MARKS, VERDICTS
+from kreplay.result import METRICS
 from kreplay.store import TraceInfo
 
 _json = msgspec.json.Encoder(enc_hook=lambda obj: str(obj), order="deterministic")
@@ -34,6 +39,67 @@ def _plain(obj: object) -> object:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"
+
+
+QUERY_FORMATS = ("table", "csv", "markdown", "json")
+
+
+def query_view(columns: list[str], batches: Iterable[list[tuple]], fmt: str) -> Iterator[str]:
+    """A query's rows in one of QUERY_FORMATS, as pieces to print in turn: csv and json
+    stream batch by batch; a table (tabulate: simple, or markdown's pipe table) needs
+    every row first to size its columns."""
+    if fmt == "csv":
+        yield from _csv(columns, batches)
+    elif fmt == "json":
+        yield from _json_rows(columns, batches)
+    elif fmt == "markdown":
+        rows = [row for batch in batches for row in batch]
+        yield tabulate(rows, headers=columns, tablefmt="pipe", disable_numparse=True) + "\n"
+    else:
+        yield plain_table(columns, [row for batch in batches for row in batch])
+
+
+def plain_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """table(columns, rows) as tabulate's simple style prints it (headers padded by at
+    least two), at many times its speed for long results: a query can return millions of
+    rows. A cell with line breaks spans as many lines, aligned at the top."""
+    lines = [[str(c).split("\n") for c in columns]]
+    lines += [[("" if v is None else str(v)).split("\n") for v in row] for row in rows]
+    widths = [
+        max([max(len(h) for h in head) + 2, *(len(p) for line in lines[1:] for p in line[i])])
+        for i, head in enumerate(lines[0])
+    ]
+    out = []
+    for k, line in enumerate(lines):
+        for depth in range(max((len(cell) for cell in line), default=1)):
+            parts = (cell[depth] if depth < len(cell) else "" for cell in line)
+            out.append("  ".join(p.ljust(w) for p, w in zip(parts, widths, strict=True)))
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "".join(line.rstrip() + "\n" for line in out)
+
+
+def _csv(columns: list[str], batches: Iterable[list[tuple]]) -> Iterator[str]:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for batch in batches:
+        writer.writerows([["" if v is None else v for v in row] for row in batch])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
+
+
+def _json_rows(columns: list[str], batches: Iterable[list[tuple]]) -> Iterator[str]:
+    """The same text as to_json(list of row dicts), a batch at a time."""
+    first = True
+    for batch in batches:
+        for row in batch:
+            item = to_json(dict(zip(columns, row, strict=True))).rstrip("\n")
+            yield ("[\n" if first else ",\n") + "  " + item.replace("\n", "\n  ")
+            first = False
+    yield "[]\n" if first else "\n]\n"
 
 
 def facts(rows: Sequence[tuple[str, object]]) -> str:
@@ -145,7 +211,7 @@ def revisions_view(revs: list, as_json: bool) -> str:
                     "description": r.description,
                     "source": r.source,
                     "origin": r.origin,
-                    "policy": dict(vars(r.policy)),
+                    "policy": dataclasses.asdict(r.policy),  # compiled: no __dict__
                 }
                 for r in revs
             ]
@@ -163,8 +229,6 @@ def revisions_view(revs: list, as_json: bool) -> str:
 
 
 def result_view(result) -> str:
-    from kreplay.result import METRICS
-
     rows = [
         (name, METRICS[name][0], _number(value)) for name, value in sorted(result.metrics.items())
     ]
@@ -202,13 +266,30 @@ def _number(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def diff_view(comparisons: list, as_json: bool, only_changed: bool = False) -> str:
-    """Per trace: metric, unit, both values, change, mark; a verdict line; an overall one."""
+def marks_legend() -> str:
+    """What the mark column says, printed once above the tables that have one."""
+    words = "  ".join(f"{mark} {meaning}" for mark, meaning in MARKS.items())
+    return (
+        f"marks: {words}\n"
+        "(worse and better follow each metric's polarity, not the change's sign; "
+        "informational metrics are never marked: docs/regression.md)\n"
+    )
+
+
+def _shown(rows: list, show_all: bool) -> list:
+    return [r for r in rows if show_all or r.change or r.mark]
+
+
+def diff_view(comparisons: list, as_json: bool, show_all: bool = False) -> str:
+    """Per trace: the metrics that changed (every metric with show_all) with both values,
+    the change and its mark, and a verdict; then a summary across traces."""
+    summary = {v: sum(1 for c in comparisons if c.verdict() == v) for v in VERDICTS}
     overall = _overall(comparisons)
     if as_json:
         return to_json(
             {
                 "verdict": overall,
+                "summary": summary,
                 "traces": [
                     {
                         "trace": c.trace,
@@ -220,29 +301,28 @@ def diff_view(comparisons: list, as_json: bool, only_changed: bool = False) -> s
                             {
                                 "name": r.name,
                                 "unit": r.unit,
+                                "polarity": METRICS[r.name][1] if r.name in METRICS else "",
                                 "a": r.a,
                                 "b": r.b,
                                 "change": r.change,
                                 "mark": r.mark,
                             }
-                            for r in c.rows
-                            if r.change or r.mark or not only_changed
+                            for r in _shown(c.rows, show_all)
                         ],
                     }
                     for c in comparisons
                 ],
             }
         )
-    out = []
+    out = [marks_legend(), "\n"]
     for c in comparisons:
         rows = [
             (r.mark, r.name, r.unit, _value(r.a), _value(r.b), r.change)
-            for r in c.rows
-            if r.change or r.mark or not only_changed
+            for r in _shown(c.rows, show_all)
         ]
         out.append(f"{c.trace}: {c.a} -> {c.b}\n")
         out.append(
-            table(("", "metric", "unit", c.a, c.b, "change"), rows)
+            table(("mark", "metric", "unit", c.a, c.b, "change"), rows)
             if rows
             else "(no metric changed)\n"
         )
@@ -252,13 +332,15 @@ def diff_view(comparisons: list, as_json: bool, only_changed: bool = False) -> s
             tail = f"; state first differs in ops {where['after_op'] + 1}..{where['by_op']}"
         out.append(f"verdict {c.trace}: {c.verdict()}{tail}\n\n")
     n = len(comparisons)
-    out.append(f"overall: {overall} ({n} trace{'' if n == 1 else 's'})\n")
+    counts = ", ".join(f"{summary[v]} {v}" for v in VERDICTS)
+    out.append(f"summary: {n} trace{'' if n == 1 else 's'}: {counts}\n")
+    out.append(f"overall: {overall}\n")
     return "".join(out)
 
 
 def _overall(comparisons: list) -> str:
     verdicts = {c.verdict() for c in comparisons}
-    for v in ("worse", "better", "changed"):
+    for v in VERDICTS:
         if v in verdicts:
             return v
     return "same"
@@ -342,7 +424,22 @@ def check_view(report, as_json: bool) -> str:
     return "".join(out)
 
 
-def golden_view(done: list) -> str:
+def golden_view(done: list, as_json: bool = False) -> str:
+    if as_json:
+        return to_json(
+            [
+                {
+                    "path": path,
+                    "state": state,
+                    "changes": [
+                        {"name": r.name, "old": r.a, "new": r.b, "change": r.change, "mark": r.mark}
+                        for r in (change.rows if change is not None else [])
+                        if r.change or r.mark
+                    ],
+                }
+                for path, state, change in done
+            ]
+        )
     out = []
     for path, state, change in done:
         out.append(f"{state}: {path}\n")

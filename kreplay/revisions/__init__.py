@@ -12,6 +12,7 @@ composing existing policies, or a Python plugin registered under the entry point
     reservations = false
 """
 
+import difflib
 import tomllib
 from dataclasses import dataclass, fields, replace
 from importlib.metadata import entry_points
@@ -192,9 +193,15 @@ def load_toml(path: Path, known: dict[str, Revision]) -> list[Revision]:
     out = []
     for i, table in enumerate(data.get("revision", [])):
         where = f"{path} [[revision]] #{i + 1}"
-        unknown = set(table) - policy_fields - {"name", "based_on", "description", "source"}
-        if unknown or "name" not in table:
-            raise KreplayError(f"{where}: needs a name; unknown keys: {sorted(unknown)}")
+        known_keys = sorted(policy_fields | {"name", "based_on", "description", "source"})
+        for key in sorted(set(table) - set(known_keys)):
+            close = difflib.get_close_matches(key, known_keys, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise KreplayError(
+                f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(known_keys)}"
+            )
+        if "name" not in table:
+            raise KreplayError(f"{where}: needs a name")
         base = {r.name: r for r in out} | known
         parent = base.get(table.get("based_on", "D38852"))
         if parent is None:

@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from kreplay.errors import KreplayError, UsageError
 from kreplay.ingest.sidecar import sidecar_path
@@ -110,11 +111,17 @@ def synthesize(shape: str, seed: int, scale: int) -> list[str]:
     return SHAPES[shape].generate(seed, scale)
 
 
-def write(shape: str, seed: int, scale: int, path: str) -> int:
+def write(shape: str, seed: int, scale: int, path: str, stdout: BinaryIO | None = None) -> int:
     """Write the trace atomically, compressed by the name (.gz, .xz, .bz2, with no
-    timestamp or file name inside, so that the file is byte-identical too). Its lines."""
+    timestamp or file name inside, so that the file is byte-identical too); to `stdout`,
+    uncompressed, when the path is "-". Its lines."""
     lines = synthesize(shape, seed, scale)
     data = ("\n".join(lines) + "\n").encode("ascii")
+    if path == "-":
+        if stdout is None:
+            raise UsageError("the trace goes to stdout (-o -), but no stdout was given")
+        stdout.write(data)
+        return len(lines)
     if path.endswith(".gz"):
         data = gzip.compress(data, compresslevel=9, mtime=0)
     elif path.endswith(".xz"):
@@ -174,10 +181,25 @@ class Written:
     sidecar: str | None
 
 
-def synth_file(shape: str, seed: int, scale: int, path: str, with_sidecar: bool) -> Written:
-    """`kreplay synth`: the trace and, unless told not to, its sidecar next to it."""
-    lines = write(shape, seed, scale, path)
-    side = sidecar_path(path) if with_sidecar else None
+def synth_file(
+    shape: str,
+    seed: int,
+    scale: int,
+    path: str,
+    with_sidecar: bool,
+    sidecar_to: str | None = None,
+    stdout: BinaryIO | None = None,
+) -> Written:
+    """`kreplay synth`: the trace (to `stdout` for "-") and, unless told not to, its
+    sidecar: at `sidecar_to`, else next to the trace. A trace on stdout has no place
+    beside it, so its sidecar must be named."""
+    if path == "-" and with_sidecar and sidecar_to is None:
+        raise UsageError(
+            "-o - writes the trace to stdout: name the sidecar's file with --sidecar-to FILE, "
+            "or pass --no-sidecar"
+        )
+    lines = write(shape, seed, scale, path, stdout)
+    side = (sidecar_to or sidecar_path(path)) if with_sidecar else None
     if side is not None:
         try:
             Path(side).write_text(sidecar(shape, seed, scale, lines, path))
