@@ -10,35 +10,41 @@ import msgspec
 from kreplay.errors import KreplayError
 
 FORMAT_VERSION = 1
-MODEL_VERSION = "0.4"
+MODEL_VERSION = "0.5"
 
-LOWER, HIGHER, NEUTRAL = "lower", "higher", "neutral"
+# A metric's polarity: lower is better, higher is better, or informational (a property of
+# the workload or of the design, never a verdict). docs/regression.md justifies each.
+LOWER, HIGHER, INFO = "lower", "higher", "informational"
 
 # name -> (unit, polarity, meaning)
 METRICS = {
-    "kstack.created": ("stacks", NEUTRAL, "kstacks created by vm_thread_stack_create"),
+    "kstack.created": ("stacks", INFO, "kstacks created by vm_thread_stack_create"),
     "kstack.cache_hits": ("allocs", HIGHER, "vm_thread_new served from kstack_cache"),
     "kstack.cache_misses": ("allocs", LOWER, "vm_thread_new that had to import stacks"),
-    "kstack.live_peak": ("stacks", NEUTRAL, "most kstacks held by threads at once"),
+    "kstack.live_peak": ("stacks", INFO, "most kstacks held by threads at once"),
     "kstack.enomem": ("allocs", LOWER, "kstack allocations that failed (ENOMEM)"),
     "kstack.kva_imported_bytes": (
         "bytes",
-        LOWER,
+        INFO,
         "KVA imported for kstacks over the whole replay (spans released are not subtracted)",
     ),
     "kstack.pindex_holes": ("pages", LOWER, "unpopulated pindices between stacks"),
-    "kstack.reserv_overhead": ("ratio", LOWER, "reserved / used pages of kstack reservations"),
+    "kstack.reserv_overhead": (
+        "ratio",
+        LOWER,
+        "reserved / used pages of kstack reservations (1 when none is reserved)",
+    ),
     "kstack.reserv_full": ("reservations", HIGHER, "fully populated kstack reservations"),
     "kstack.reserv_partial": ("reservations", LOWER, "partially populated kstack reservations"),
     "kstack.guard_both_ends": ("fraction", HIGHER, "live stacks with an unmapped page above"),
-    "kstack.swapouts": ("stacks", NEUTRAL, "kernel stacks swapped out (vm_thread_swapout)"),
-    "kstack.swapins": ("stacks", NEUTRAL, "kernel stacks swapped back in (vm_thread_swapin)"),
+    "kstack.swapouts": ("stacks", INFO, "kernel stacks swapped out (vm_thread_swapout)"),
+    "kstack.swapins": ("stacks", INFO, "kernel stacks swapped back in (vm_thread_swapin)"),
     "reserv.fullpop": ("reservations", HIGHER, "vm.reserv.fullpop"),
     "reserv.partpopq_unused_kb": ("KiB", LOWER, "unused memory in partpop reservations"),
     "reserv.broken": ("reservations", LOWER, "vm.reserv.broken"),
-    "reserv.freed": ("reservations", NEUTRAL, "vm.reserv.freed"),
+    "reserv.freed": ("reservations", INFO, "vm.reserv.freed"),
     "reserv.reclaimed": ("reservations", LOWER, "vm.reserv.reclaimed"),
-    "phys.free_pages": ("pages", NEUTRAL, "free physical pages at the end"),
+    "phys.free_pages": ("pages", INFO, "free physical pages at the end"),
     "phys.fmfi": ("ratio", LOWER, "free pages not in 2 MiB+ blocks / free pages"),
     "numa.remote_pages": ("pages", LOWER, "user pages from another domain than the CPU's"),
     "numa.kstack_domain_mismatch": (
@@ -46,7 +52,7 @@ METRICS = {
         LOWER,
         "kstacks created or swapped in with the first page outside the KVA's domain",
     ),
-    "user.pages_peak": ("pages", NEUTRAL, "most user pages resident at once"),
+    "user.pages_peak": ("pages", INFO, "most user pages resident at once"),
 }
 
 

@@ -451,7 +451,9 @@ def kstack_metrics(alloc: KstackAllocator) -> dict[str, float]:
         "kstack.enomem": stats.enomem,
         "kstack.kva_imported_bytes": stats.kva_imported * 4096,
         "kstack.pindex_holes": pindex_holes(alloc),
-        "kstack.reserv_overhead": round(len(kstack_rvs) * NPAGES / used, 6) if used else 0.0,
+        # 1: no reserved page unused, as when no kstack page is in a reservation at all
+        # (0 there would read as better than any reservation could be)
+        "kstack.reserv_overhead": round(len(kstack_rvs) * NPAGES / used, 6) if used else 1.0,
         "kstack.reserv_full": sum(1 for rv in kstack_rvs if rv.popcnt == NPAGES),
         "kstack.reserv_partial": sum(1 for rv in kstack_rvs if rv.popcnt < NPAGES),
         "kstack.swapouts": stats.swapouts,
