@@ -26,6 +26,7 @@ from kreplay.ingest.kdump import (
     fast_prefix_pattern,
     general_pattern,
 )
+from kreplay.ingest.limits import MAX_ID, MAX_TS_SECONDS
 from kreplay.ingest.source import BAD_MARK, DELIM, MAX_LINE, Chunk
 
 # Codes of a record that may own continuation lines, packed below the line number.
@@ -78,10 +79,13 @@ def _fast_fields(layout: Layout) -> dict[str, str]:
     if layout.ts_widths:
         seconds, fraction = layout.ts_widths[0]
         start = f"({after_ts} - {ts_width} + 1)"
+        sec = f"TRY_CAST(substr(p, {start}, {seconds}) AS BIGINT)"
+        frac = f"CAST(substr(p, {start} + {seconds + 1}, {fraction}) AS BIGINT)"
+        frac += "" if fraction == 9 else f" * {10 ** (9 - fraction)}"
         fields["ts"] = (
-            f"CAST(substr(p, {start}, {seconds}) AS BIGINT) * 1000000000 + "
-            f"CAST(substr(p, {start} + {seconds + 1}, {fraction}) AS BIGINT)"
-            + ("" if fraction == 9 else f" * {10 ** (9 - fraction)}")
+            f"CASE WHEN {sec} < {MAX_TS_SECONDS} THEN {sec} * 1000000000 + {frac} END"
+            if seconds >= len(str(MAX_TS_SECONDS))  # fewer digits cannot overflow
+            else f"{sec} * 1000000000 + {frac}"
         )
     else:
         fields["ts"] = "NULL"
@@ -98,11 +102,13 @@ def _rtrimmed(expr: str, line: str) -> str:
 
 
 def _ts_ns(token: str) -> str:
-    """`sec.usec` or `sec.nsec`, possibly negative (-R), as integer nanoseconds."""
+    """`sec.usec` or `sec.nsec`, possibly negative (-R), as integer nanoseconds; NULL for
+    seconds beyond MAX_TS_SECONDS (the line is then a parse error, _field_error)."""
+    sec = f"TRY_CAST(split_part(ltrim({token}, '-'), '.', 1) AS BIGINT)"
     return (
-        f"(CASE WHEN {token} = '' THEN NULL ELSE "
+        f"(CASE WHEN {token} = '' THEN NULL WHEN {sec} < {MAX_TS_SECONDS} THEN "
         f"(CASE WHEN starts_with({token}, '-') THEN -1 ELSE 1 END) * ("
-        f"CAST(split_part(ltrim({token}, '-'), '.', 1) AS BIGINT) * 1000000000 + "
+        f"{sec} * 1000000000 + "
         f"CAST(rpad(split_part({token}, '.', 2), 9, '0') AS BIGINT)) END)"
     )
 
@@ -170,8 +176,8 @@ def _decoded() -> str:
       {name} AS name,
       CASE WHEN paren > 0 THEN substr(body, paren + 1, length(body) - paren - 1) END AS args,
       CASE WHEN kind = 'PFLT' THEN TRY_CAST(split_part(body, ' ', 1) AS UBIGINT) END AS addr,
-      CASE WHEN kind = 'PFLT' THEN TRY_CAST(split_part(split_part(body, ' ', 2), '<', 1)
-        AS INTEGER) END AS prot,
+      CASE WHEN kind = 'PFLT' THEN split_part(split_part(body, ' ', 2), '<', 1) END
+        AS prot_text,
       CASE WHEN kind = 'PRET' THEN body END AS fault_result,
       CASE WHEN kind IN ('NAMI', 'SCTL', 'ERR') AND length(body) >= 2 THEN
         substr(body, 2, length(body) - 2) END AS path,
@@ -193,7 +199,7 @@ _RET_KIND = (
 
 
 def _ret_columns() -> str:
-    """retval, errno, ret_kind from `ret_rest` and its first word `ret_first`: `N`,
+    """retval and errno from `ret_kind`, `ret_rest` and its first word `ret_first`: `N`,
     `N/0xHEX`, `0xHEX` (-n), `-1 errno N [text]`, RESTART, JUSTRETURN."""
     unsigned = "TRY_CAST(ret_first AS UBIGINT)"
     hex_value = (  # -n prints the register in hex: reinterpret it as signed
@@ -205,8 +211,8 @@ def _ret_columns() -> str:
        WHEN 'value' THEN CASE WHEN starts_with(ret_first, '0x') THEN {hex_value}
                          ELSE TRY_CAST(split_part(ret_first, '/', 1) AS BIGINT) END
   END AS retval,
-  CASE WHEN ret_kind = 'error' THEN CAST(split_part(ret_rest, ' ', 3) AS INTEGER) END AS errno,
-  ret_kind"""
+  CASE WHEN ret_kind = 'error' THEN TRY_CAST(split_part(ret_rest, ' ', 3) AS INTEGER)
+  END AS errno"""
 
 
 # ---------------------------------------------------------------------------- lines
@@ -224,9 +230,39 @@ def _continuation_shape() -> str:
       END AS cont_shape"""
 
 
+def _field_error(layout: Layout) -> str:
+    """Why a record line of the right shape still cannot be stored as it reads: a number
+    beyond the range of its column (a TRY_CAST gave NULL where the text has a number). The
+    line is then a parse error: no value is silently changed or dropped."""
+    opts = layout.opts
+    checks = [
+        f"WHEN ev_pid IS NULL OR ev_pid > {MAX_ID} THEN 'pid beyond 32 bits (a pid_t)'",
+        f"WHEN ev_tid > {MAX_ID} OR (ev_tid IS NULL AND {'true' if opts.tid else 'false'}) "
+        "THEN 'thread id beyond 32 bits (an lwpid_t)'",
+        "WHEN is_drop THEN NULL",
+        "WHEN cpu IS NULL AND "
+        + ("true" if opts.cpu else "false")
+        + " THEN 'cpu number beyond 32 bits'",
+        "WHEN ts IS NULL AND "
+        + ("true" if opts.timestamps else "false")
+        + " THEN 'timestamp beyond what 64-bit nanoseconds hold (292 years from 1970)'",
+        "WHEN kind = 'RET' AND ret_kind = 'error' AND errno IS NULL THEN 'errno beyond 32 bits'",
+        "WHEN kind = 'RET' AND ret_kind = 'value' AND retval IS NULL "
+        "THEN 'return value beyond 64 bits'",
+        "WHEN ends_with(name, ']') AND sysnum IS NULL THEN 'syscall number beyond 32 bits'",
+        "WHEN kind = 'PFLT' AND addr IS NULL THEN 'fault address beyond 64 bits'",
+        "WHEN kind = 'PFLT' AND prot IS NULL AND regexp_matches(prot_text, '^(0x)?[0-9a-f]+$') "
+        "THEN 'fault type beyond 32 bits'",
+        "WHEN kind = 'GIO' AND (gio_fd IS NULL OR gio_bytes IS NULL) "
+        "THEN 'GIO descriptor or byte count out of range'",
+    ]
+    return "CASE " + " ".join(checks) + " END"
+
+
 def _reason(layout: Layout) -> str:
     return f"""
     CASE WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 2)
+         WHEN field_error IS NOT NULL THEN field_error
          WHEN is_header THEN 'malformed ' || kind || ' record body'
          WHEN text = '' THEN 'blank line'
          WHEN cont_shape = {_OWNS_GIO} THEN 'GIO data line without its GIO record before it'
@@ -268,6 +304,16 @@ dec AS (
       {_continuation_shape()}
   FROM valid
 ),
+num AS (  -- the numbers, each NULL where its text is beyond its column (_field_error)
+  SELECT *, {_ret_columns()},
+    CASE WHEN ends_with(name, ']') THEN
+      TRY_CAST(rtrim(split_part(name, '[', -1), ']') AS INTEGER) END AS sysnum,
+    TRY_CAST(prot_text AS INTEGER) AS prot,
+    TRY_CAST(gio.fd AS INTEGER) AS gio_fd, TRY_CAST(gio.bytes AS BIGINT) AS gio_bytes,
+    coalesce(pid, TRY_CAST(drop_pid AS BIGINT)) AS ev_pid,
+    coalesce(tid, TRY_CAST(drop_tid AS BIGINT)) AS ev_tid
+  FROM dec
+),
 win AS (
   SELECT *,
     max(CASE WHEN cont_shape IS NULL THEN line * {bits} + CASE
@@ -275,14 +321,18 @@ win AS (
           WHEN body_ok AND kind = 'STRU' THEN {_OWNS_STRU}
           ELSE 0 END END)
       OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS owner_packed
-  FROM dec
+  FROM num
+),
+fld AS (
+  SELECT *, CASE WHEN body_ok OR is_drop THEN {_field_error(layout)} END AS field_error
+  FROM win
 ),
 cls AS (
   SELECT *,
-    CASE WHEN body_ok OR is_drop THEN 'event'
+    CASE WHEN (body_ok OR is_drop) AND field_error IS NULL THEN 'event'
          WHEN cont_shape = owner_packed % {bits} THEN 'cont'
          ELSE 'error' END AS class
-  FROM win
+  FROM fld
 )
 SELECT {index} AS chunk,
   sum(CASE WHEN class = 'event' THEN 1 ELSE 0 END)
@@ -293,23 +343,19 @@ SELECT {index} AS chunk,
        WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 3)
        ELSE text END AS text,
   CASE WHEN class = 'cont' THEN owner_packed // {bits} END AS owner,
-  coalesce(pid, TRY_CAST(drop_pid AS INTEGER)) AS pid,
-  coalesce(tid, TRY_CAST(drop_tid AS BIGINT)) AS tid,
+  CAST(ev_pid AS INTEGER) AS pid, ev_tid AS tid,
   coalesce(comm, rtrim(drop_comm)) AS comm,
   cpu, ts,
   CASE WHEN is_drop THEN 'DROP' ELSE kind END AS kind,
   abi,
   CASE WHEN starts_with(name, '[') OR NOT contains(name, '[') THEN name
        ELSE split_part(name, '[', 1) END AS syscall,
-  CASE WHEN ends_with(name, ']') THEN
-    TRY_CAST(rtrim(split_part(name, '[', -1), ']') AS INTEGER) END AS sysnum,
-  args, {_ret_columns()},
+  sysnum, args, retval, errno, ret_kind,
   addr, prot, fault_result, path,
   sig.signal AS signal, split_part(sig.action, ' ', 1) AS sig_action,
   nullif(sig.code, '') AS sig_code,
   csw.dir AS csw, csw.mode AS csw_mode, nullif(csw.wmesg, '') AS wmesg,
-  TRY_CAST(gio.fd AS INTEGER) AS gio_fd, gio.dir AS gio_dir,
-  TRY_CAST(gio.bytes AS BIGINT) AS gio_bytes,
+  gio_fd, gio.dir AS gio_dir, gio_bytes,
   CASE WHEN kind NOT IN ({decoded}) THEN body END AS body
 FROM cls
 )"""

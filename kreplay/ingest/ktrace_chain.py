@@ -47,6 +47,7 @@ from kreplay.ingest.ktrace_layout import (
     Abi,
 )
 from kreplay.ingest.ktrace_rules import format_error
+from kreplay.ingest.limits import MAX_TS_SECONDS
 
 NS_PER_S, US_PER_S = 10**9, 10**6  # constants to numba (a power in a loop is computed each time)
 COMM_AT = LAYOUT["ktr_header.ktr_comm"][0]  # the same in both ABIs and both header versions
@@ -109,6 +110,7 @@ def _record_size(buf, off, nbytes, lay, fixed):
     length, pid = signed(buf, off, 4), signed(buf, off + lay[L_PID], 4)
     flags = unsigned(buf, off + lay[L_TYPE], 2)
     rtype, versioned = flags & KTR_TYPE, (flags & KTR_VERSIONED) != 0
+    sec = signed(buf, off + lay[L_TIME], word)
     frac = signed(buf, off + lay[L_TIME] + lay[L_FRAC], word)  # tv_usec or tv_nsec
     tid = signed(buf, off + lay[L_TID], word)  # at the same offset in both versions
     size = v1 if versioned else v0
@@ -117,6 +119,8 @@ def _record_size(buf, off, nbytes, lay, fixed):
     if not (1 <= rtype <= MAX_TYPE and 0 <= length <= MAX_LEN and 1 <= pid <= PID_MAX):
         return 0
     if not 0 <= frac < (NS_PER_S if versioned else US_PER_S) or length > left - size:
+        return 0
+    if not 0 <= sec < MAX_TS_SECONDS:  # its nanoseconds would not fit the store's ts
         return 0
     return size + length if _length_fits(buf, off + size, rtype, length, lay, fixed) else 0
 

@@ -31,6 +31,7 @@ from kreplay.ingest.ktrace_layout import (
     USER,
     Abi,
 )
+from kreplay.ingest.limits import MAX_TS_SECONDS
 
 Buffer = bytes | np.ndarray  # the head of a file, or all of it (source.read_bytes)
 
@@ -76,6 +77,7 @@ def check_one(data: Buffer, off: int, nbytes: int, abi: Abi) -> tuple[int, str |
     # tv_usec or tv_nsec, and the tid: where both header versions have them (ktrace_chain)
     frac_at = at("ktr_header.ktr_time") + at("timespec.tv_nsec")
     (frac,) = struct.unpack_from(word, data, off + frac_at)
+    (sec,) = struct.unpack_from(word, data, off + at("ktr_header.ktr_time"))
     (tid,) = struct.unpack_from(word, data, off + at("ktr_header.ktr_tid"))
     checks = (
         (versioned and left < size, f"truncated record header: {left} bytes left, a v1 header "
@@ -86,6 +88,7 @@ def check_one(data: Buffer, off: int, nbytes: int, abi: Abi) -> tuple[int, str |
         (not 1 <= pid <= PID_MAX, f"impossible pid {pid}"),
         (versioned and tid <= PID_MAX, f"impossible thread id {tid}"),
         (not 0 <= frac < (10**9 if versioned else 10**6), f"impossible timestamp fraction {frac}"),
+        (not 0 <= sec < MAX_TS_SECONDS, f"timestamp seconds {sec} beyond 64-bit nanoseconds"),
     )  # fmt: skip
     for failed, reason in checks:
         if failed:
