@@ -35,6 +35,10 @@ class StoreError(KreplayError):
     """The DuckDB store is missing, broken, or refused a statement."""
 
 
+class StoreLocked(StoreError):
+    """Another process holds the store (DuckDB allows one writer, or many readers)."""
+
+
 class TraceNotFound(StoreError):
     """A trace name that the store does not hold."""
 

@@ -5,17 +5,25 @@ documents every table. A trace is identified by the sha256 of its decompressed b
 is written in one transaction, so an interrupted or failed ingest leaves nothing behind.
 """
 
+import functools
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import duckdb
 
 from kreplay import __version__
-from kreplay.errors import DuplicateTrace, StoreError, TraceFormatError, TraceNotFound
+from kreplay.errors import (
+    DuplicateTrace,
+    StoreError,
+    StoreLocked,
+    TraceFormatError,
+    TraceNotFound,
+)
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = "kreplay.duckdb"
@@ -210,11 +218,25 @@ class Store:
         config = _SANDBOX if sandbox else _CONFIG
         try:
             self.con = duckdb.connect(path, read_only=self.read_only, config=config)
+        except duckdb.Error as e:
+            raise _store_failed(path, e) from None
+        try:
             if not self.read_only:
                 self._create_schema()
             self._check_version()
         except duckdb.Error as e:
-            raise StoreError(f"cannot open the store: {_first_line(e)}", path=path) from None
+            self.con.close()
+            raise _store_failed(path, e) from None
+
+    @classmethod
+    def for_caching(cls, path: str) -> "Store":
+        """An existing store opened to read and to write the ops and runs caches, or, while
+        other processes only read it, read-only (the caches then wait: DuckDB allows one
+        writer or many readers)."""
+        try:
+            return cls(path, create=False)
+        except StoreLocked:
+            return cls(path, read_only=True)
 
     def close(self) -> None:
         self.con.close()
@@ -236,6 +258,14 @@ class Store:
         )
 
     def _check_version(self) -> None:
+        has_meta = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE table_name = 'meta' AND database_name = current_database()"
+        ).fetchone()[0]
+        if not has_meta:
+            raise StoreError(
+                "not a kreplay store (a DuckDB file without its tables)", path=self.path
+            )
         row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None or row[0] != str(SCHEMA_VERSION):
             found = row[0] if row else "none"
@@ -287,12 +317,14 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All or nothing: any error or interrupt rolls the whole trace back."""
+        """All or nothing: any error or interrupt rolls the whole trace back. The error
+        raised is the one that stopped the work, never one of the rollback."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield
         except BaseException:
-            self.con.execute("ROLLBACK")
+            with suppress(duckdb.Error):  # a connection gone: nothing was committed either
+                self.con.execute("ROLLBACK")
             raise
         self.con.execute("COMMIT")
 
@@ -314,7 +346,9 @@ class Store:
         columns = columns or {}
         staged_kind = "TABLE" if materialize else "VIEW"
         try:
-            with self.transaction():
+            # the setting around the transaction, not in it: a statement after a failed one
+            # in an aborted transaction fails too, and its error would hide the real one
+            with self._unordered(), self.transaction():
                 # after BEGIN: register() refuses while a previous result is half-read
                 for name, table in columns.items():
                     self.con.register(name, table)
@@ -327,11 +361,10 @@ class Store:
                         path=trace.source,
                     )
                 trace_id = self._next_trace_id()
-                with self._unordered():
-                    self.con.execute(f"CREATE OR REPLACE TEMP {staged_kind} staged AS {staged_sql}")
-                    self._check_staged(trace, strict)
-                    self._insert_trace_row(trace_id, trace)
-                    self._insert_events(trace_id)
+                self.con.execute(f"CREATE OR REPLACE TEMP {staged_kind} staged AS {staged_sql}")
+                self._check_staged(trace, strict)
+                self._insert_trace_row(trace_id, trace)
+                self._insert_events(trace_id)
                 self.con.execute(f"DROP {staged_kind} staged")
         except duckdb.Error as e:
             raise StoreError(f"ingest failed: {_first_line(e)}", path=trace.source) from None
@@ -650,6 +683,45 @@ class Store:
             return sum(len(b) for b in iter(lambda: cursor.fetchmany(SQL_BATCH), []))
         query = sql.strip().rstrip(";")
         return self.con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0] - limit
+
+
+def _store_failed(path: str, error: Exception) -> StoreError:
+    """A DuckDB error as the one line a user sees: a store another process holds, a damaged
+    file, or what DuckDB said."""
+    text = _first_line(error)
+    held = re.search(r"Conflicting lock is held in .*?\(PID (\d+)\)", str(error))
+    if held:
+        return StoreLocked(
+            f"the store is in use by another process (pid {held[1]}), which writes it or "
+            "reads it: retry when it finishes",
+            path=path,
+        )
+    if "Corrupt database file" in text or "Could not read enough bytes" in text:
+        return StoreError(
+            f"the store file is damaged ({text}); ingest the traces into a new store",
+            path=path,
+        )
+    return StoreError(f"the store failed: {text}", path=path)
+
+
+def _guarded(method: Callable) -> Callable:
+    """The method with any DuckDB error it meets as a StoreError naming the store."""
+
+    @functools.wraps(method)
+    def run(self: "Store", *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except duckdb.Error as e:
+            raise _store_failed(self.path, e) from None
+
+    return run
+
+
+# Every method, so that no DuckDB error leaves the store as anything but a StoreError (a
+# context manager's or generator's body is guarded where it runs: watched, _batches).
+for _name, _method in list(vars(Store).items()):
+    if callable(_method) and not _name.startswith("__"):
+        setattr(Store, _name, _guarded(_method))
 
 
 def _first_line(error: Exception) -> str:

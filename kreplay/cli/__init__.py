@@ -6,7 +6,9 @@ shared options and the error boundary.
 """
 
 import os
+import signal
 import sys
+import threading
 import traceback
 
 import click
@@ -144,10 +146,35 @@ def error_line(error: KreplayError) -> str:
     return f"kreplay: error: {error}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the transaction rolls back, temporary files go."""
+
+
+_SIGNALLED: list[int] = []  # the signals that came (DuckDB reports one as its own error)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _SIGNALLED.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _signal_line(error: BaseException) -> str | None:
+    """The line for an interrupted run: a signal Python raised, or one DuckDB caught during
+    a query and raised as RuntimeError("Query interrupted"); None for anything else."""
+    duckdb_caught = isinstance(error, RuntimeError) and "interrupted" in str(error).lower()
+    if not isinstance(error, KeyboardInterrupt) and not (duckdb_caught and _SIGNALLED):
+        return None
+    terminated = isinstance(error, Terminated) or _SIGNALLED[-1:] == [signal.SIGTERM]
+    return "kreplay: terminated" if terminated else "kreplay: interrupted"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place where errors become messages and exit codes."""
     args = sys.argv[1:] if argv is None else argv
     show_tb = "--traceback" in args
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _on_signal)
     try:
         code = cli.main(args=args, prog_name="kreplay", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -163,8 +190,11 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(error_line(e), err=True)
         code = exit_code_for(e)
-    except KeyboardInterrupt:
-        click.echo("kreplay: interrupted", err=True)
+    except (KeyboardInterrupt, RuntimeError) as e:
+        line = _signal_line(e)
+        if line is None:
+            raise
+        click.echo(line, err=True)
         code = EXIT_TROUBLE
     except Exception as e:  # a bug in kreplay: still one line, the traceback on request
         if show_tb:

@@ -61,7 +61,7 @@ def revisions_cmd(db, revision_files, as_json) -> None:
 def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_json) -> None:
     """Replay a stored trace against a revision of the kernel's allocators."""
     revision = lookup(_registry(db, revision_files), rev_name)
-    with Store(resolve_db(db), create=False) as store:  # writes the ops and runs caches
+    with Store.for_caching(resolve_db(db)) as store:
         info = store.trace(trace)
         cfg, settings = trace_machine(info, preset, _settings(sets))
         result = cached_replay(store, info, revision, cfg, settings, _progress_bar("replay"))
@@ -106,7 +106,7 @@ def diff_cmd(
     a, b = lookup(revs, rev_a), lookup(revs, rev_b)
     settings = _settings(sets)
     limits = parse_thresholds(list(thresholds))
-    with Store(resolve_db(db), create=False) as store:
+    with Store.for_caching(resolve_db(db)) as store:
         comparisons = []
         infos = [store.trace(name) for name in traces] or store.traces()
         if not infos:

@@ -5,8 +5,13 @@ the bulk parse (kdump_sql.py), and reading binary ktrace.out records (ktrace.py)
 same rows (ktrace_sql.py) are separate; this module puts them in order.
 """
 
+import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 from kreplay.errors import UsageError
 from kreplay.ingest.kdump import (
@@ -22,6 +27,7 @@ from kreplay.ingest.ktrace_rules import looks_like_ktrace
 from kreplay.ingest.ktrace_sql import staged_ktrace_sql
 from kreplay.ingest.sidecar import recorded_machine, to_json
 from kreplay.ingest.source import Input, default_trace_name, read_bytes, read_text
+from kreplay.names import ALPHABET, NAME
 from kreplay.store import NewTrace, Store, TraceInfo
 
 FORMATS = ("auto", "kdump", "ktrace")
@@ -50,6 +56,10 @@ def ingest(
         raise UsageError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if name is None:
         name = "stdin" if path == "-" else default_trace_name(path)
+    if NAME.fullmatch(name) is None:
+        raise UsageError(
+            f"{name!r} is not a valid trace name ({ALPHABET}): give one with --name", path=path
+        )
     existed = store.has_name(name)
     machine = to_json(recorded_machine(path))
     with Input(path) as source:
@@ -70,7 +80,7 @@ def _ingest_kdump(
 ) -> tuple[str, TraceInfo | None]:
     """kdump text: chunk files, option detection, the bulk SQL parse. (sha256, the stored
     trace, or None when this content is stored already)."""
-    with tempfile.TemporaryDirectory(prefix="kreplay-ingest-") as workdir:
+    with _workdir(store.path) as workdir:
         text = read_text(source, workdir)
         if store.find_sha(text.sha256) is not None:
             return text.sha256, None
@@ -90,6 +100,34 @@ def _ingest_kdump(
         layout = detect_layout(text.head, opts)
         sql = staged_parse_sql(text.chunks, layout)
         return text.sha256, store.add_parsed_trace(new, sql, replace=replace, strict=strict)
+
+
+@contextmanager
+def _workdir(store_path: str) -> Iterator[str]:
+    """A folder for the chunk copies of one text ingest, in `<store>.ingest/` beside the
+    store, named by the process. It is removed when the ingest ends, whatever ends it;
+    one a killed process left behind (kill -9) is removed by the next ingest."""
+    parent = Path(f"{store_path}.ingest")
+    parent.mkdir(exist_ok=True)
+    for left in parent.glob("pid-*"):
+        if not _alive(int(left.name.split("-")[1])):
+            shutil.rmtree(left, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"pid-{os.getpid()}-", dir=parent) as workdir:
+            yield workdir
+    finally:
+        with suppress(OSError):
+            parent.rmdir()  # only if no other ingest is using it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _ingest_ktrace(store, source, name, machine, replace, strict) -> tuple[str, TraceInfo | None]:
