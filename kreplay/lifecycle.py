@@ -58,6 +58,8 @@ OP_NAMES = (
 IDLE_GAP_NS: Final = 1_000_000_000
 
 FORKS = ("fork", "vfork", "rfork", "pdfork")
+PID_MAX = 99999  # sys/sys/proc.h: no process gets a larger pid
+ADDRESS_SPACE = 1 << 64
 WAITS = ("wait4", "wait6")
 # Signals whose default action terminates the process (signal(3)).
 FATAL_SIGNALS = frozenset((
@@ -145,6 +147,7 @@ class Preflight:
     unmatched_faults: int = 0
     calls_without_ret: int = 0
     dropped_markers: int = 0
+    impossible_values: int = 0  # a child pid beyond PID_MAX, an unmap past the address space
 
     def findings(self) -> list[tuple[str, object]]:
         out = [] if self.has_tids else [("no -H tid column", "threads are known per process only")]
@@ -160,6 +163,7 @@ class Preflight:
             ("PFLT without PRET (or PRET without PFLT)", self.unmatched_faults),
             ("CALLs without RET at the end", self.calls_without_ret),
             ("dropped-event markers", self.dropped_markers),
+            ("records with impossible values (ignored)", self.impossible_values),
         ]
         return out
 
@@ -232,7 +236,7 @@ class _Deriver:
             self._ret(e, where, self.open_calls.pop((pid, e["tid"]), ""))
         elif kind == "PSIG" and e["sig_action"] == "SIG_DFL" and e["signal"] in FATAL_SIGNALS:
             self._proc_exit(where)
-        elif kind == "PFLT":
+        elif kind == "PFLT" and e["addr"] is not None:
             if (pid, tid) in self.pending_fault:
                 self.pre.unmatched_faults += 1
             self.pending_fault[(pid, tid)] = e["addr"] >> PAGE_SHIFT
@@ -285,6 +289,9 @@ class _Deriver:
     def _ret(self, e: dict, where: tuple, call: str) -> None:
         name, value, ok = e["syscall"], e["retval"], e["ret_kind"] in ("value", "justreturn")
         pid = where[0]
+        if name in FORKS + WAITS and ok and value is not None and value > PID_MAX:
+            self.pre.impossible_values += 1  # no such pid: nothing to create or reap
+            return
         if name in FORKS and ok and value and value > 0 and value in self.threads:
             self.created_by_child.discard(value)  # both sides seen: one creation
         elif name in FORKS and ok and value and value > 0 and value not in self.threads:
@@ -351,10 +358,15 @@ class _Deriver:
         addr, length = _two_numbers(args)
         if addr is None or not length:
             return
+        if addr < 0 or length < 0 or addr + length > ADDRESS_SPACE:
+            self.pre.impossible_values += 1  # the kernel would have refused it (EINVAL)
+            return
         first = addr >> PAGE_SHIFT
         npages = (length + (1 << PAGE_SHIFT) - 1) >> PAGE_SHIFT
         pages = self.resident.get(where[0])
-        if pages:
+        if pages and npages > len(pages):  # in proportion to what is resident, not the range
+            pages.difference_update([p for p in pages if first <= p < first + npages])
+        elif pages:
             pages.difference_update(range(first, first + npages))
         self._op(UNMAP, where, arg=first, arg2=npages)
 

@@ -103,10 +103,13 @@ def to_json(result: Result) -> bytes:
 
 
 def from_json(data: bytes, path: str) -> Result:
+    """A Result from its JSON; anything else (not JSON, nested past any real file, another
+    format version, an unknown metric) is a KreplayError naming `path`."""
     try:
-        version = msgspec.json.decode(data).get("format_version")
-    except (msgspec.DecodeError, AttributeError):
+        head = msgspec.json.decode(data)
+    except (msgspec.DecodeError, RecursionError):
         raise KreplayError("not a kreplay result file", path=path) from None
+    version = head.get("format_version") if isinstance(head, dict) else None
     if version != FORMAT_VERSION:
         raise KreplayError(
             f"result format version {version}, this kreplay reads "
@@ -115,5 +118,7 @@ def from_json(data: bytes, path: str) -> Result:
         )
     try:
         return _decoder.decode(data)
-    except msgspec.ValidationError as e:
+    except (msgspec.ValidationError, RecursionError) as e:
         raise KreplayError(f"invalid result file: {e}", path=path) from None
+    except KreplayError as e:  # Result.__post_init__: a metric not in the registry
+        raise KreplayError(e.message, path=path) from None

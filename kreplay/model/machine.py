@@ -106,10 +106,12 @@ def machine_config(preset: str, settings: dict[str, str]) -> MachineConfig:
             )
         values[name] = _convert(name, text, types[name])
     cfg = replace(PRESETS[preset], **values)
-    if cfg.kstack_pages < 1 or cfg.guard_pages < 0 or cfg.domains < 1 or cfg.ncpu < cfg.domains:
-        raise UsageError("need kstack_pages >= 1, guard_pages >= 0, 1 <= domains <= ncpu")
-    if cfg.mem_per_domain_mb < 16:
-        raise UsageError("need mem_per_domain_mb >= 16 (one 16 MiB buddy block)")
+    for name, (low, high, why) in LIMITS.items():
+        value = getattr(cfg, name)
+        if not low <= value <= high:
+            raise UsageError(f"{name} = {value}: must be in [{low}, {high}] ({why})")
+    if cfg.ncpu < cfg.domains:
+        raise UsageError(f"ncpu = {cfg.ncpu}: needs at least one cpu per domain ({cfg.domains})")
     if cfg.user_policy not in USER_POLICIES:
         raise UsageError(f"user_policy must be one of {', '.join(USER_POLICIES)}")
     if cfg.swap_idle_s and cfg.swap_idle_s * 1_000_000_000 < lc.IDLE_GAP_NS:
@@ -121,10 +123,27 @@ def machine_config(preset: str, settings: dict[str, str]) -> MachineConfig:
             cpu_map = []
         if len(cpu_map) != cfg.ncpu or not all(0 <= d < cfg.domains for d in cpu_map):
             raise UsageError(
-                f"cpu_domains must list a domain in [0, {cfg.domains}) for each of "
-                f"the {cfg.ncpu} cpus, e.g. {','.join(['0'] * cfg.ncpu)}"
+                f"cpu_domains must list a domain in [0, {cfg.domains}) for each of the "
+                f"{cfg.ncpu} cpus, comma-separated (e.g. {','.join(['0'] * min(cfg.ncpu, 4))},...)"
             )
     return cfg
+
+
+# The valid range of every integer machine parameter, checked before a replay (a sidecar's
+# settings and --set alike), with the reason (docs/model.md, "Presets").
+LIMITS: dict[str, tuple[int, int, str]] = {
+    "kstack_pages": (1, 32, "vm_thread_new caps a stack at KSTACK_MAX_PAGES, 32"),
+    "guard_pages": (0, 16, "KSTACK_GUARD_PAGES: 1 on every platform; 16 is plenty to explore"),
+    "domains": (1, 8, "MAXMEMDOM is 8"),
+    "ncpu": (1, 1024, "MAXCPU is 1024 on amd64"),
+    "mem_per_domain_mb": (16, 65536, "one 16 MiB buddy block at least; 64 GiB a domain at most"),
+    "kstack_cache_size": (0, 65536, "vm.kstack_cache_size; 0: imax(128, 4 * ncpu)"),
+    "uma_burst": (1, 256, "stacks a cache refill imports at once; UMA's largest bucket is 256"),
+    "kva_limit_mb": (0, 2 * 1024 * 1024, "the amd64 kernel map is 2 TiB; 0: all of it"),
+    "boot_threads": (0, 100_000, "kernel threads alive after boot"),
+    "hz": (10, 10_000, "kern.hz: 100 and 1000 are usual"),
+    "swap_idle_s": (0, 86_400, "vm.swap_idle_threshold1 in seconds; 0: never swap"),
+}
 
 
 USER_POLICIES = ("first-touch", "round-robin")
@@ -148,6 +167,7 @@ class Proc:
     threads: dict[int, Stack | None] = field(default_factory=dict)
     domains: dict[int, int] = field(default_factory=dict)  # tid -> td_allocdomain
     kept: Stack | None = None  # the exited process's last kstack, until reaped
+    exited: bool = False  # a zombie (PRS_ZOMBIE): the swapper never takes it
 
 
 class Machine:
@@ -222,7 +242,7 @@ class Machine:
         elif kind == lc.UNMAP:
             self._unmap(pid, arg, arg2)
         elif kind == lc.SLEEP:
-            if pid in self.procs:
+            if pid in self.procs and not self.procs[pid].exited:
                 self.asleep[pid] = tick
         elif kind == lc.WAKE:
             self.asleep.pop(pid, None)
@@ -297,12 +317,14 @@ class Machine:
         for other in [t for t in proc.threads if t != keep]:
             self._zombie(proc, other, domain)
         proc.kept = proc.threads.pop(keep, None) if keep is not None else None
+        proc.exited = True
         self._free_user(pid)
 
     def _reap(self, pid: int, domain: int) -> None:
         """proc_reap(): thread_wait() reaps, then the proc parks in proc_zone."""
         proc = self.procs.pop(pid, None)
         self.asleep.pop(pid, None)  # a reaped process can no longer be swapped out
+        self.swapped.discard(pid)  # nor be swapped in: its pid may come back as another
         self._reap_domain(domain)
         if proc is not None:
             self.proc_zone.append(proc.kept)
@@ -338,7 +360,8 @@ class Machine:
         """faultin() -> swapin_proc(): every thread's stack comes back."""
         self.swapped.discard(pid)
         self.asleep.pop(pid, None)
-        for stack in self.procs[pid].threads.values():
+        proc = self.procs.get(pid)
+        for stack in proc.threads.values() if proc is not None else ():
             if stack is not None and stack.swapped:
                 self.kstack.swapin(stack)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from kreplay.errors import KreplayError, UnknownRevision
+from kreplay.errors import KreplayError, UnknownRevision, UsageError
 from kreplay.model.kstack import (
     KVA_KERNEL_ARENA,
     KVA_KSTACK_ARENA,
@@ -32,6 +32,7 @@ from kreplay.model.kstack import (
     SWAPIN_ORIGIN,
     KstackPolicy,
 )
+from kreplay.names import check_name
 
 REVIEW = "https://reviews.freebsd.org/D38852"
 # The review's intermediate revisions are not in any public copy: each is D38852 with the
@@ -175,10 +176,17 @@ def _add(revs: dict[str, Revision], rev: Revision) -> None:
 def _plugins() -> list[Revision]:
     out = []
     for ep in sorted(entry_points(group="kreplay.policies"), key=lambda e: e.name):
-        obj = ep.load()
+        try:
+            obj = ep.load()
+        except Exception as e:  # a plugin's own bug: one line naming it
+            raise KreplayError(f"plugin {ep.value}: cannot load: {type(e).__name__}: {e}") from None
         for rev in obj if isinstance(obj, list | tuple) else [obj]:
             if not isinstance(rev, Revision):
                 raise KreplayError(f"plugin {ep.value}: {rev!r} is not a kreplay Revision")
+            try:
+                check_name("revision", rev.name)
+            except UsageError as e:
+                raise KreplayError(f"plugin {ep.value}: {e.message}") from None
             out.append(replace(rev, origin=f"plugin {ep.value}"))
     return out
 
@@ -189,11 +197,14 @@ def load_toml(path: Path, known: dict[str, Revision]) -> list[Revision]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise KreplayError(f"cannot read revisions: {e}", path=str(path)) from None
-    policy_fields = {f.name for f in fields(KstackPolicy)}
+    policy_fields = {f.name: f.type for f in fields(KstackPolicy)}
+    tables = data.get("revision", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise KreplayError("'revision' must be [[revision]] tables", path=str(path))
     out = []
-    for i, table in enumerate(data.get("revision", [])):
+    for i, table in enumerate(tables):
         where = f"{path} [[revision]] #{i + 1}"
-        known_keys = sorted(policy_fields | {"name", "based_on", "description", "source"})
+        known_keys = sorted(set(policy_fields) | {"name", "based_on", "description", "source"})
         for key in sorted(set(table) - set(known_keys)):
             close = difflib.get_close_matches(key, known_keys, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -202,12 +213,23 @@ def load_toml(path: Path, known: dict[str, Revision]) -> list[Revision]:
             )
         if "name" not in table:
             raise KreplayError(f"{where}: needs a name")
+        for key in ("name", "based_on", "description", "source"):
+            if key in table and not isinstance(table[key], str):
+                raise KreplayError(f"{where}: {key} must be a string, not {table[key]!r}")
+        try:
+            check_name("revision", table["name"])
+        except UsageError as e:
+            raise KreplayError(f"{where}: {e.message}") from None
         base = {r.name: r for r in out} | known
         parent = base.get(table.get("based_on", "D38852"))
         if parent is None:
             raise KreplayError(f"{where}: based_on {table['based_on']!r} is not a revision")
         changes = {k: v for k, v in table.items() if k in policy_fields}
         for key, value in changes.items():
+            wanted = bool if policy_fields[key] in (bool, "bool") else str
+            if type(value) is not wanted:  # TOML's true/false, or a quoted name
+                kind = "boolean (true or false)" if wanted is bool else "string"
+                raise KreplayError(f"{where}: {key} must be a {kind}, not {value!r}")
             if key in _POLICY_VALUES and value not in _POLICY_VALUES[key]:
                 raise KreplayError(
                     f"{where}: {key} = {value!r} (one of {', '.join(_POLICY_VALUES[key])})"
