@@ -61,6 +61,20 @@ def test_a_value_beyond_its_column_is_a_parse_error_of_its_line(tmp_path, line, 
     assert error["line"] == 3 and reason in error["reason"], error
 
 
+def test_the_data_lines_of_a_record_refused_for_a_field_are_not_lost(tmp_path):
+    """Found by tools/fuzz.py: a GIO record with an fd past 32 bits is a parse error, and
+    its data lines were continuations of it, stored nowhere. They are parse errors too."""
+    text = OK + "\n"
+    text += header(1234, "proc", "GIO") + "fd 18446744073709551616 wrote 4 bytes\n"
+    text += '       "BSD\n       "\n' + OK + "\n"
+    info = ingest_text(tmp_path, text, "t")
+    assert (info.lines, info.events, info.continuations, info.parse_errors) == (5, 2, 0, 3)
+    reasons = [e["reason"] for e in parse_errors(tmp_path / "store.duckdb", "t")]
+    assert "GIO descriptor" in reasons[0] and all(
+        "without its GIO record" in r for r in reasons[1:]
+    )
+
+
 @pytest.mark.parametrize("ts", ["99999999999.000000", "9223372036.854775807"])
 def test_a_timestamp_beyond_64_bit_nanoseconds_is_a_parse_error(tmp_path, ts):
     line = "  1234 proc     {} CALL  getpid\n"

@@ -314,25 +314,25 @@ num AS (  -- the numbers, each NULL where its text is beyond its column (_field_
     coalesce(tid, TRY_CAST(drop_tid AS BIGINT)) AS ev_tid
   FROM dec
 ),
-win AS (
-  SELECT *,
-    max(CASE WHEN cont_shape IS NULL THEN line * {bits} + CASE
-          WHEN body_ok AND kind = 'GIO' THEN {_OWNS_GIO}
-          WHEN body_ok AND kind = 'STRU' THEN {_OWNS_STRU}
-          ELSE 0 END END)
-      OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS owner_packed
-  FROM num
-),
 fld AS (
   SELECT *, CASE WHEN body_ok OR is_drop THEN {_field_error(layout)} END AS field_error
-  FROM win
+  FROM num
+),
+win AS (  -- the record a continuation line belongs to: the last event that can own one
+  SELECT *,
+    max(CASE WHEN cont_shape IS NULL THEN line * {bits} + CASE
+          WHEN body_ok AND field_error IS NULL AND kind = 'GIO' THEN {_OWNS_GIO}
+          WHEN body_ok AND field_error IS NULL AND kind = 'STRU' THEN {_OWNS_STRU}
+          ELSE 0 END END)
+      OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS owner_packed
+  FROM fld
 ),
 cls AS (
   SELECT *,
     CASE WHEN (body_ok OR is_drop) AND field_error IS NULL THEN 'event'
          WHEN cont_shape = owner_packed % {bits} THEN 'cont'
          ELSE 'error' END AS class
-  FROM fld
+  FROM win
 )
 SELECT {index} AS chunk,
   sum(CASE WHEN class = 'event' THEN 1 ELSE 0 END)
