@@ -58,8 +58,8 @@ class Chunk(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 class Pictures(msgspec.Struct, forbid_unknown_fields=True):
     kstack_pages: int
     guard_pages: int
-    kva_source: str  # the revision's KstackPolicy.kva
-    pindex_policy: str  # the revision's KstackPolicy.pindex
+    kva_source: str  # the revision's KVA source (KstackPolicy.kva.spec())
+    pindex_policy: str  # its pindex scheme
     population: list[Population]
     chunks: list[Chunk]  # kstack arena imports that are still held, in KVA order
     kva: list[LayoutRow]
@@ -71,8 +71,8 @@ def pictures(machine: Machine) -> Pictures:
     return Pictures(
         kstack_pages=alloc.cfg.kstack_pages,
         guard_pages=alloc.cfg.guard_pages,
-        kva_source=alloc.policy.kva,
-        pindex_policy=alloc.policy.pindex,
+        kva_source=alloc.policy.kva.spec(),
+        pindex_policy=alloc.policy.pindex.spec(),
         population=population(machine),
         chunks=[
             Chunk(c.kva, c.slots)

@@ -159,7 +159,7 @@ def run_key(sha256: str, revision: Revision, cfg: MachineConfig) -> str:
     what = {
         "trace": sha256,
         "revision": revision.name,
-        "policy": asdict(revision.policy),
+        "policy": revision.policy.describe(),
         "machine": asdict(cfg),
         "model": MODEL_VERSION,
         "lifecycle": lc.VERSION,

@@ -202,7 +202,7 @@ def test_a_bad_sidecar_is_one_line_naming_it(tmp_path, capsys, sidecar, why):
         ('[[revision]]\nname = "x"\nreservations = "no"\n', "reservations must be a boolean"),
         ("[[revision]]\nname = 5\n", "name must be a string"),
         ("revision = [1, 2]\n", "must be [[revision]] tables"),
-        ('[[revision]]\nname = "x"\npindex = true\n', "pindex must be a string"),
+        ('[[revision]]\nname = "x"\npindex = true\n', "pindex must be a policy's name"),
         ('[[revision]]\nname = "../../../../tmp/x"\n', "not a valid name"),
     ],
 )

@@ -238,7 +238,7 @@ def test_ops_are_cached_in_the_store_and_read_back_unchanged(tmp_path):
 
 def test_plugin_revisions_come_from_the_entry_point_group(monkeypatch):
     import kreplay.revisions as revisions
-    from kreplay.model.kstack import KstackPolicy
+    from kreplay.model.policy import KstackPolicy
 
     class EntryPoint:
         name, value = "mine", "my_pkg:REVS"

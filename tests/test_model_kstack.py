@@ -6,23 +6,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kreplay.model import KernelPanic
-from kreplay.model.kstack import (
-    KVA_KERNEL_ARENA,
-    KVA_KSTACK_FFFF,
-    PINDEX_GUARD1,
-    PINDEX_LINEAR,
-    KstackAllocator,
-    KstackConfig,
-    KstackPolicy,
-    chunk_layouts,
-    kstack_metrics,
-)
+from kreplay.model.kstack import KstackAllocator, KstackConfig, chunk_layouts, kstack_metrics
 from kreplay.model.phys import PhysMemory
+from kreplay.model.policy import (
+    Guard1Pindex,
+    KernelArenaKva,
+    KstackPolicy,
+    LinearPindex,
+    PagesPolicy,
+    WaitFail,
+)
 from kreplay.model.reserv import NPAGES, Reservations
+from kreplay.revisions.ffff import FfffKva
 
-BASE = KstackPolicy(kva=KVA_KERNEL_ARENA, pindex=PINDEX_LINEAR, wait_for_pages=True)
+BASE = KstackPolicy(
+    kva=KernelArenaKva(), pindex=LinearPindex(), backing=PagesPolicy(), exhaustion=WaitFail()
+)
 D38852 = KstackPolicy()
-FFFF = KstackPolicy(kva=KVA_KSTACK_FFFF)
+FFFF = KstackPolicy(kva=FfffKva())
 
 
 def allocator(policy, *, pages=1 << 20, domains=1, **cfg):
@@ -98,7 +99,7 @@ def test_d38852_leaves_no_pindex_holes_where_base_leaves_one_per_stack(pages, gu
 
 
 def test_the_early_review_formula_leaves_holes_when_there_are_two_guard_pages():
-    alloc = allocator(KstackPolicy(pindex=PINDEX_GUARD1), guard_pages=2)
+    alloc = allocator(KstackPolicy(pindex=Guard1Pindex()), guard_pages=2)
     create(alloc, 300)
     assert kstack_metrics(alloc)["kstack.pindex_holes"] > 0
 
@@ -123,7 +124,7 @@ def test_cache_serves_lifo_and_bursts_refill_it():
 def test_ilp32_forces_the_old_scheme():
     alloc = allocator(D38852, ilp32=True)
     create(alloc, 10)
-    assert not alloc.chunks and alloc.policy.pindex == PINDEX_LINEAR
+    assert not alloc.chunks and alloc.policy.pindex == LinearPindex()
 
 
 ops = st.lists(st.tuples(st.booleans(), st.integers(0, 10_000)), min_size=1, max_size=400)
@@ -159,7 +160,8 @@ def test_no_page_is_handed_out_twice_and_everything_comes_back(policy, ops):
     assert alloc.reservs.phys.free_pages == total
     # every kstack arena span went back to its domain arena; the domain arenas keep
     # what they imported from kernel_arena (they have no release function)
-    assert all(arena.size == 0 for arena in alloc.kstack_arenas)
+    if alloc.policy.kva.per_domain():  # else the "kstack arenas" are kernel_arena itself
+        assert all(arena.size == 0 for arena in alloc.kstack_arenas)
     assert all(arena.inuse == 0 for arena in alloc.domain_arenas)
     if policy is BASE:
         assert alloc.kernel_arena.inuse == 0

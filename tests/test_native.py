@@ -14,8 +14,9 @@ from conftest import REPO
 from kreplay.check import trace_files
 from kreplay.cli import cli
 from kreplay.model import native
-from kreplay.model.kstack import KstackConfig, KstackPolicy
+from kreplay.model.kstack import KstackConfig
 from kreplay.model.machine import machine_config
+from kreplay.model.policy import Guard1Pindex, KstackPolicy
 from kreplay.revisions import BUILTIN
 
 
@@ -83,7 +84,7 @@ def test_no_build_or_the_variable_means_the_source(model_copy, monkeypatch):
 
 
 def test_policies_and_machines_pickle_for_check_workers_and_dask():
-    for value in (KstackPolicy(pindex="guard1"), KstackConfig(guard_pages=2)):
+    for value in (KstackPolicy(pindex=Guard1Pindex()), KstackConfig(guard_pages=2)):
         assert pickle.loads(pickle.dumps(value)) == value
     cfg = machine_config("amd64-numa2", {"ncpu": "16"})
     assert pickle.loads(pickle.dumps(cfg)) == cfg

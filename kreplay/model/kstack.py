@@ -1,62 +1,32 @@
 """Kernel stacks, after sys/vm/vm_glue.c (spec/freebsd-kstack.md §1, §2, §5.1, §6).
 
 The KVA hierarchy is kernel_map -> kernel_arena -> per-domain kernel arenas -> per-domain
-kstack arenas. A revision chooses where a stack's KVA comes from (kva_alloc from
-kernel_arena before D38852, the kstack arena after), how a stack address maps to a
-kstack_object pindex, and whether kstack_object uses reservations. Pages are backed one at
-a time in increasing pindex order (vm_thread_stack_back); stacks are cached LIFO in the
-kstack_cache UMA zone, which is refilled in bursts by kstack_import.
+kstack arenas. What a revision decides (where a stack's KVA comes from, how an address
+maps to a kstack_object pindex, which domains back it, what a shortage does, where a freed
+stack's KVA goes, caching, swapping, reservations) is a policy object of its KstackPolicy
+(policy.py); this module runs the path and asks them. Pages are backed one at a time in
+increasing pindex order (vm_thread_stack_back).
 
 All sizes and addresses are in pages; KVA is relative to VM_MIN_KERNEL_ADDRESS.
 """
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Final
 
 from kreplay.model import KernelHang, KernelPanic
-from kreplay.model.domainset import pref
+from kreplay.model.policy import (
+    KVA_QUANTUM,
+    KernelArenaKva,
+    KstackArenaKva,
+    KstackPolicy,
+    LinearPindex,
+    PagesPolicy,
+)
 from kreplay.model.reserv import NPAGES, Reservations, VMObject
 from kreplay.model.vmem import Arena
 
-KVA_QUANTUM: Final = NPAGES  # 2 MiB: 1 << (VM_LEVEL_0_ORDER + PAGE_SHIFT)
 KVA_NUMA_IMPORT_QUANTUM: Final = NPAGES * 128
 KSTACK_OBJECT_SIZE: Final = (1 << 29) - 1  # atop(VM_MAX_KERNEL_ADDRESS - VM_MIN_KERNEL_ADDRESS)
-
-# Where stack KVA comes from.
-KVA_KERNEL_ARENA: Final = "kernel_arena"  # pre-D38852: kva_alloc()
-KVA_KSTACK_ARENA: Final = "kstack_arena"  # D38852: per-domain kstack arena, 511 slots per import
-KVA_KSTACK_FFFF: Final = "kstack_arena_ffff"  # the review's proposal: 512 slots, 10 MiB aligned
-
-# How a stack address maps to a pindex of kstack_object.
-PINDEX_LINEAR: Final = "linear"  # atop(ks - VM_MIN_KERNEL_ADDRESS)
-PINDEX_KSTACK: Final = "kstack"  # vm_kstack_pindex() as committed
-PINDEX_GUARD1: Final = "guard1"  # the review's early formula: one page per slot
-
-# On NUMA machines, which domains a new stack's pages may come from.
-NUMA_WITH_KVA: Final = "with-kva"  # D38852: per domain of the policy, KVA and pages together
-NUMA_PAGES_POLICY: Final = "pages-policy"  # KVA from the preferred domain, pages wherever the
-#                                     policy finds them (the old scheme; r-wrongarena)
-
-# Where a swapped-out stack's pages come back from (vm_thread_swapin).
-SWAPIN_FALLBACK: Final = "fallback"  # td_kstack_domain first, then the other domains
-SWAPIN_ORIGIN: Final = "origin"  # td_kstack_domain only, retried until it succeeds
-
-
-@dataclass(frozen=True)
-class KstackPolicy:
-    """A revision's kstack choices."""
-
-    kva: str = KVA_KSTACK_ARENA
-    pindex: str = PINDEX_KSTACK
-    reservations: bool = True  # vm_object_reserv(kstack_object)
-    wait_for_pages: bool = False  # old scheme: VM_ALLOC_WAITFAIL loops, never fails
-    numa: str = NUMA_WITH_KVA
-    kva_wait: bool = False  # kstack KVA with M_WAITOK: sleep instead of ENOMEM
-    release_unbump: bool = True  # arena release undoes the slot-alignment bump
-    swapin: str = SWAPIN_FALLBACK
-
-    def __reduce__(self) -> tuple:  # compiled, a frozen dataclass unpickles by __setattr__
-        return (KstackPolicy, tuple(getattr(self, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True)
@@ -121,7 +91,9 @@ class KstackStats:
 class KstackAllocator:
     def __init__(self, cfg: KstackConfig, policy: KstackPolicy, reservs: Reservations):
         if cfg.ilp32:  # "The behaviour on 32-bit platforms remains unchanged" (W1)
-            policy = replace(policy, kva=KVA_KERNEL_ARENA, pindex=PINDEX_LINEAR)
+            policy = policy.replace(
+                kva=KernelArenaKva(policy.kva.wait), pindex=LinearPindex(), backing=PagesPolicy()
+            )
         self.cfg, self.policy, self.reservs = cfg, policy, reservs
         self.object = VMObject("kstack", KSTACK_OBJECT_SIZE, reserv=policy.reservations)
         self.stats = KstackStats()
@@ -145,7 +117,10 @@ class KstackAllocator:
             )
             for d in range(cfg.domains)
         ]
-        self.kstack_arenas = [self._kstack_arena(d) for d in range(cfg.domains)]
+        # The arena each domain's stacks come from (kernel_arena for every domain when
+        # the KVA has no domain): the revision's KVA source builds them.
+        self.kstack_arenas = policy.kva.arenas(self)
+        self._kva_per_domain = policy.kva.per_domain()
 
     # ------------------------------------------------------------------ KVA hierarchy
 
@@ -156,7 +131,7 @@ class KstackAllocator:
         if addr + size > self.cfg.kva_limit:
             return None
         self._map_next = addr + size
-        if self.policy.kva == KVA_KERNEL_ARENA:  # only stacks use the modelled kernel_arena
+        if not self._kva_per_domain:  # only stacks use the modelled kernel_arena
             self.stats.kva_imported += size
         return addr
 
@@ -164,18 +139,17 @@ class KstackAllocator:
         """kva_import_domain(): vmem_xalloc(kernel_arena, size, KVA_QUANTUM)."""
         return self.kernel_arena.xalloc(size, KVA_QUANTUM)
 
-    def _kstack_arena(self, domain: int) -> Arena:
+    def kstack_arena(self, domain: int, source: KstackArenaKva) -> Arena:
+        """vm_thread_kstack_arena_import()/_release() of a domain's kstack arena, with the
+        import geometry of the revision's KVA source."""
         slot = self.cfg.slot
-        if self.policy.kva == KVA_KSTACK_FFFF:
-            quantum, align, span = NPAGES * slot, NPAGES * slot, NPAGES * slot
-        else:  # vm_thread_kstack_import_quantum(), minus one slot for the bump (§2.2)
-            quantum, align, span = KVA_QUANTUM * slot, KVA_QUANTUM, KVA_QUANTUM * slot - slot
+        quantum, align, span = source.geometry(slot)
         parent = self.domain_arenas[domain]
 
         def import_fn(size: int, _align: int) -> int | None:
-            """vm_thread_kstack_arena_import(): a quantum-aligned parent range, bumped up
-            to a slot boundary relative to VM_MIN_KERNEL_ADDRESS."""
-            addr = parent.xalloc(quantum, align, wait=self.policy.kva_wait)
+            """A quantum-aligned parent range, bumped up to a slot boundary relative to
+            VM_MIN_KERNEL_ADDRESS."""
+            addr = parent.xalloc(quantum, align, wait=source.wait)
             if addr is None:
                 return None
             addr += (slot - addr % slot) % slot
@@ -184,12 +158,12 @@ class KstackAllocator:
             return addr
 
         def release_fn(addr: int, size: int) -> None:
-            """vm_thread_kstack_arena_release(): undo the bump, free the whole quantum
-            (a revision that forgets to undo it frees an address the parent never gave)."""
+            """Undo the bump, free the whole quantum (a revision that forgets to undo it
+            frees an address the parent never gave)."""
             for chunk in self.chunks:
                 if chunk.kva == addr and not chunk.released:
                     chunk.released = True
-            parent.xfree(addr - addr % align if self.policy.release_unbump else addr, quantum)
+            parent.xfree(addr - addr % align if source.release_unbump else addr, quantum)
 
         return Arena(
             f"kstack arena {domain}",
@@ -202,14 +176,7 @@ class KstackAllocator:
 
     def pindex(self, ks: int) -> int:
         """vm_kstack_pindex() of the revision (spec §2.3)."""
-        slot, guard = self.cfg.slot, self.cfg.guard_pages
-        if self.policy.pindex == PINDEX_LINEAR or guard == 0:
-            return ks
-        if ks % slot < guard:
-            raise KernelPanic("vm_kstack_pindex: Attempting to calculate kstack guard page pindex")
-        if self.policy.pindex == PINDEX_GUARD1:
-            return ks - (ks // slot + 1)
-        return ks - (ks // slot + 1) * guard
+        return self.policy.pindex.pindex(ks, self.cfg.slot, self.cfg.guard_pages)
 
     # ------------------------------------------------------------------ create / dispose
 
@@ -269,20 +236,12 @@ class KstackAllocator:
 
     def stack_create(self, domain: int) -> Stack | None:
         """vm_thread_stack_create(DOMAINSET_PREF(domain)): KVA, skip the guard pages,
-        back the stack pages.
-
-        D38852 walks the policy's domains and takes KVA and pages from the same domain at
-        each step (spec §2.6). The old scheme (KVA from kernel_arena) and the review's
-        NUMA revision take KVA once, from the preferred domain, and let every page follow
-        the policy on its own (spec §1.5)."""
-        order = pref(domain, self.cfg.domains)
-        if self.policy.kva != KVA_KERNEL_ARENA and self.policy.numa == NUMA_WITH_KVA:
-            for d in order:
-                stack = self._create_in(d, [d])
-                if stack is not None:
-                    return stack
-            return None
-        return self._create_in(domain, order)
+        back the stack pages, for each step of the revision's Backing until one works."""
+        for kva_domain, page_domains in self.policy.backing.steps(domain, self.cfg.domains):
+            stack = self._create_in(kva_domain, page_domains)
+            if stack is not None:
+                return stack
+        return None
 
     def _create_in(self, kva_domain: int, page_domains: list[int]) -> Stack | None:
         cfg = self.cfg
@@ -297,26 +256,19 @@ class KstackAllocator:
             return None
         self.stats.created += 1
         stack = Stack(ks, pindex, self.reservs.phys.domain_of(frames[0]), kva_domain)
-        if self.policy.kva != KVA_KERNEL_ARENA and stack.domain != kva_domain:
+        if self._kva_per_domain and stack.domain != kva_domain:
             self.stats.domain_mismatch += 1
         return stack
 
     def _alloc_kva(self, domain: int) -> int | None:
-        if self.policy.kva == KVA_KERNEL_ARENA:
-            return self.kernel_arena.xalloc(self.cfg.slot, wait=self.policy.kva_wait)
-        addr = self.kstack_arenas[domain].xalloc(self.cfg.slot, wait=self.policy.kva_wait)
-        if addr is not None and addr % self.cfg.slot:
-            raise KernelPanic(
-                f"vm_thread_alloc_kstack_kva: kstack address {addr:#x} is not "
-                "aligned to a kstack slot"
-            )
+        kva = self.policy.kva
+        addr = self.kstack_arenas[domain].xalloc(self.cfg.slot, wait=kva.wait)
+        if addr is not None:
+            kva.check_alignment(addr, self.cfg.slot)
         return addr
 
     def _free_kva(self, addr: int, domain: int) -> None:
-        if self.policy.kva == KVA_KERNEL_ARENA:
-            self.kernel_arena.xfree(addr, self.cfg.slot)
-        else:
-            self.kstack_arenas[domain].xfree(addr, self.cfg.slot)
+        self.kstack_arenas[domain].xfree(addr, self.cfg.slot)
 
     def _back(self, pindex: int, domains: list[int]) -> list[int] | None:
         """vm_thread_stack_back(): one page at a time, in increasing pindex order, each
@@ -329,11 +281,7 @@ class KstackAllocator:
                 if frame is not None:
                     break
             if frame is None:
-                if self.policy.wait_for_pages:
-                    raise KernelHang(
-                        "vm_thread_stack_back: sleeping for free pages (domains "
-                        f"{', '.join(map(str, domains))} are out of memory)"
-                    )
+                self.policy.exhaustion.shortage(domains)  # a hang, or ENOMEM below
                 for j in range(i):  # later code frees what it got (spec §3 item 3)
                     self.reservs.free_page(obj, pindex + j)
                 return None
@@ -346,7 +294,9 @@ class KstackAllocator:
         pages = self.object.pages
         if any(stack.pindex + i not in pages for i in range(self.cfg.kstack_pages)):
             raise KernelPanic("vm_thread_stack_dispose: kstack already missing?")
-        domain = self.reservs.phys.domain_of(pages[stack.pindex])
+        domain = self.policy.dispose.kva_domain(
+            stack, self.reservs.phys.domain_of(pages[stack.pindex])
+        )
         for i in range(self.cfg.kstack_pages):
             self.reservs.free_page(self.object, stack.pindex + i)
         self.stats.disposed += 1
@@ -365,9 +315,7 @@ class KstackAllocator:
     def swapin(self, stack: Stack) -> None:
         """vm_thread_swapin(): back the same pindices again, from td_kstack_domain, and
         from the other domains too unless the revision insists on the original one."""
-        domains = [stack.domain]
-        if self.policy.swapin == SWAPIN_FALLBACK:
-            domains = pref(stack.domain, self.cfg.domains)
+        domains = self.policy.swap.swapin_domains(stack.domain, self.cfg.domains)
         for i in range(self.cfg.kstack_pages):
             for d in domains:
                 if self.reservs.alloc_page(self.object, stack.pindex + i, d) is not None:
@@ -382,7 +330,7 @@ class KstackAllocator:
         stack.swapped = False
         self.stats.swapins += 1
         first = self.reservs.phys.domain_of(self.object.pages[stack.pindex])
-        if self.policy.kva != KVA_KERNEL_ARENA and first != stack.kva_domain:
+        if self._kva_per_domain and first != stack.kva_domain:
             self.stats.domain_mismatch += 1  # dispose would free the KVA to `first`
 
 

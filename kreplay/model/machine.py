@@ -21,12 +21,12 @@ from kreplay.model.kstack import (
     KSTACK_OBJECT_SIZE,
     KstackAllocator,
     KstackConfig,
-    KstackPolicy,
     Stack,
     chunk_layouts,
     kstack_metrics,
 )
 from kreplay.model.phys import PhysMemory
+from kreplay.model.policy import KstackPolicy
 from kreplay.model.reserv import NPAGES, ORDER, Reservations, VMObject
 
 USER_OBJECT_SIZE: Final = 1 << 36  # pages of a process's address space (anon: no size cap)
@@ -176,7 +176,8 @@ class Machine:
         pages = cfg.mem_per_domain_mb * 256
         self.phys = PhysMemory(cfg.domains, pages)
         self.reservs = Reservations(self.phys)
-        self.reservs.shortage = self._swapper if cfg.swap_idle_s else None
+        swaps = cfg.swap_idle_s and policy.swap.enabled()
+        self.reservs.shortage = self._swapper if swaps else None
         self.kstack = KstackAllocator(cfg.kstack(), policy, self.reservs)
         self.procs: dict[int, Proc] = {}
         self.zombies: list[list[Stack | None]] = [[] for _ in range(cfg.domains)]

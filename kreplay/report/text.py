@@ -1,7 +1,6 @@
 """Plain-text and JSON renderings of store contents."""
 
 import csv
-import dataclasses
 import datetime
 import decimal
 import io
@@ -211,7 +210,7 @@ def revisions_view(revs: list, as_json: bool) -> str:
                     "description": r.description,
                     "source": r.source,
                     "origin": r.origin,
-                    "policy": dataclasses.asdict(r.policy),  # compiled: no __dict__
+                    "policy": r.policy.describe(),
                 }
                 for r in revs
             ]

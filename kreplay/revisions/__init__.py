@@ -1,246 +1,199 @@
-"""Patch revisions: named compositions of kstack policies (DESIGN.md §5).
+"""Patch revisions: named compositions of kstack policies (DESIGN.md §5, docs/plugins.md).
 
-Built in: the history of the D38852 series. Users add revisions without touching kreplay:
-a TOML file (`--revisions FILE`, or every *.toml in a revisions/ folder next to the store)
-composing existing policies, or a Python plugin registered under the entry point group
-`kreplay.policies` whose object is a Revision or a list of them.
+Built in: the history of the D38852 series (builtin.py). A kernel developer adds revisions
+without touching kreplay:
+- a revisions TOML file composing named policies (catalog.py), passed with `--revisions
+  FILE`, or any *.toml in a revisions/ folder in the current directory or next to the
+  store;
+- a Python plugin that defines new policies (a subclass of a decision point of
+  kreplay.api) in `POLICIES` and may compose revisions in `REVISIONS`: a file a revisions
+  TOML names in `plugins = ["file.py"]`, or a module under the entry point group
+  `kreplay.policies`.
+
+    plugins = ["halfguard.py"]
 
     [[revision]]
-    name = "D38852-noreserv"
+    name = "D38852-halfguard"
     based_on = "D38852"
-    description = "D38852 with kstack_object not using reservations"
-    reservations = false
+    description = "D38852 with my pindex formula"
+    pindex = "half-guard"
+    kva = { policy = "kstack-arena", release_unbump = false }
 """
 
-import difflib
+import importlib.util
+import sys
 import tomllib
-from dataclasses import dataclass, fields, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from kreplay.errors import KreplayError, UnknownRevision, UsageError
-from kreplay.model.kstack import (
-    KVA_KERNEL_ARENA,
-    KVA_KSTACK_ARENA,
-    KVA_KSTACK_FFFF,
-    NUMA_PAGES_POLICY,
-    NUMA_WITH_KVA,
-    PINDEX_GUARD1,
-    PINDEX_KSTACK,
-    PINDEX_LINEAR,
-    SWAPIN_FALLBACK,
-    SWAPIN_ORIGIN,
-    KstackPolicy,
-)
+from kreplay.model.policy import KstackPolicy
 from kreplay.names import check_name
+from kreplay.revisions.builtin import BUILTIN
+from kreplay.revisions.catalog import FLAGS, POINTS, Catalog, _unknown
+from kreplay.revisions.revision import Revision
 
-REVIEW = "https://reviews.freebsd.org/D38852"
-# The review's intermediate revisions are not in any public copy: each is D38852 with the
-# one change the review thread reports as its bug (issue 5 lists them), reconstructed on
-# the committed code path. docs/model.md says, per revision, what is and is not known.
-RECONSTRUCTED = "[reconstructed: D38852 with the reported bug put back]"
+__all__ = ["BUILTIN", "Revision", "Registry", "registry", "lookup", "revision_files"]
 
-
-@dataclass(frozen=True)
-class Revision:
-    name: str
-    description: str
-    source: str
-    policy: KstackPolicy
-    origin: str = "built-in"
+TABLE_KEYS = ("name", "based_on", "description", "source")
 
 
-BUILTIN = (
-    Revision(
-        "base",
-        "Before D38852: kstack KVA from kernel_arena (kva_alloc), linear pindex "
-        "atop(ks - VM_MIN_KERNEL_ADDRESS), guard pages leave pindex holes; page allocation "
-        "waits (VM_ALLOC_WAITFAIL loop) rather than failing.",
-        "sys/vm/vm_glue.c before 7a79d066 (spec/freebsd-kstack.md §1)",
-        KstackPolicy(kva=KVA_KERNEL_ARENA, pindex=PINDEX_LINEAR, wait_for_pages=True),
-    ),
-    Revision(
-        "D38852",
-        "As committed (7a79d066): per-domain kstack arenas importing 10 MiB chunks aligned "
-        "to 2 MiB and bumped to a slot boundary (511 stacks per chunk), vm_kstack_pindex() "
-        "skipping guard pages; allocation fails with ENOMEM instead of waiting.",
-        f"{REVIEW} (spec/freebsd-kstack.md §2)",
-        KstackPolicy(kva=KVA_KSTACK_ARENA, pindex=PINDEX_KSTACK),
-    ),
-    Revision(
-        "later",
-        "Later upstream (CHERI-carried 2025 tree): D38852's geometry; the domain policy is "
-        "iterated directly instead of through the shared kstack_object policy, which gives "
-        "the same domain order in a replay (the difference is a race), so it replays as "
-        "D38852: KVA and pages from one domain per step, swap-in falling back.",
-        "spec/freebsd-kstack.md §3 (D45163 itself not found)",
-        KstackPolicy(kva=KVA_KSTACK_ARENA, pindex=PINDEX_KSTACK),
-    ),
-    Revision(
-        "later-phys",
-        "As 'later', with kstack_object OBJT_PHYS and no OBJ_COLORED: kstack pages no "
-        "longer come from reservations (the open point of spec §3 item 5).",
-        "spec/freebsd-kstack.md §3 item 5 [inference, needs upstream check]",
-        KstackPolicy(kva=KVA_KSTACK_ARENA, pindex=PINDEX_KSTACK, reservations=False),
-    ),
-    Revision(
-        "ffff",
-        "The review's proposal: 512 stacks per chunk and chunks aligned to "
-        "512 * (K + G) pages, so that every reservation of a chunk fills (FFFF).",
-        f"{REVIEW} (reviewers' 'FFFF' comment; spec/freebsd-kstack.md §6.1)",
-        KstackPolicy(kva=KVA_KSTACK_FFFF, pindex=PINDEX_KSTACK),
-    ),
-    Revision(
-        "D38852-r-guard1",
-        "The review's early pindex formula pindex - (pindex / (K + G) + 1): one page "
-        "subtracted per slot whatever G is, so with more than one guard page "
-        "(--set guard_pages=2) the pindex holes come back.",
-        f"{REVIEW}: early draft, bnovkov/freebsd-src@03ef46ba vm_glue.c "
-        "(spec/freebsd-kstack.md §0 N5) {RECONSTRUCTED}",
-        KstackPolicy(pindex=PINDEX_GUARD1),
-    ),
-    Revision(
-        "D38852-r-waitok",
-        "kstack KVA allocated with M_WAITOK: when the kstack arena cannot grow (i386's "
-        "small kernel map, or --set kva_limit_mb=N) thread creation sleeps in "
-        "vmem_xalloc until a stack is freed, and a replay that cannot free one hangs; "
-        "the committed code passes M_NOWAIT and fails with ENOMEM.",
-        f"{REVIEW}: the hang when KVA ran out {RECONSTRUCTED}",
-        KstackPolicy(kva_wait=True),
-    ),
-    Revision(
-        "D38852-r-wrongarena",
-        "KVA taken from the preferred domain's kstack arena, pages left to the domain "
-        "policy (which falls back to other domains), and the KVA freed to the arena of "
-        "the domain of the stack's first page: when the two differ, vmem_xfree finds no "
-        "busy tag and panics. The committed code takes KVA and pages from the same domain "
-        "at each step of the policy.",
-        f"{REVIEW}: the panic on a NUMA machine {RECONSTRUCTED}",
-        KstackPolicy(numa=NUMA_PAGES_POLICY),
-    ),
-    Revision(
-        "D38852-r-unaligned",
-        "A wholly free chunk released to the parent arena at its bumped (slot-aligned) "
-        "address instead of the address the parent gave: vmem_xfree of the parent "
-        "panics on the first release.",
-        f"{REVIEW}: chunks released unaligned {RECONSTRUCTED}",
-        KstackPolicy(release_unbump=False),
-    ),
-    Revision(
-        "D38852-r-swapin",
-        "Swap-in of a kernel stack retries its original domain (td_kstack_domain) "
-        "until it gets pages: when that domain is depleted the thread never runs again "
-        "(hang). D38852 and later fall back to the other domains.",
-        f"{REVIEW}: the swap-in loop on a depleted domain {RECONSTRUCTED}",
-        KstackPolicy(swapin=SWAPIN_ORIGIN),
-    ),
-)
+class Registry(dict[str, Revision]):
+    """name -> Revision, and the catalog of named policies they were composed from."""
 
-_POLICY_VALUES = {
-    "kva": (KVA_KERNEL_ARENA, KVA_KSTACK_ARENA, KVA_KSTACK_FFFF),
-    "pindex": (PINDEX_LINEAR, PINDEX_KSTACK, PINDEX_GUARD1),
-    "numa": (NUMA_WITH_KVA, NUMA_PAGES_POLICY),
-    "swapin": (SWAPIN_FALLBACK, SWAPIN_ORIGIN),
-}
+    def __init__(self) -> None:
+        super().__init__()
+        self.catalog = Catalog()
+
+    def add(self, rev: object, origin: str) -> None:
+        if not isinstance(rev, Revision):
+            raise KreplayError(f"{origin}: {rev!r} is not a kreplay Revision")
+        if not isinstance(rev.policy, KstackPolicy):
+            raise KreplayError(f"{origin}: revision {rev.name!r}: policy is not a KstackPolicy")
+        try:
+            check_name("revision", rev.name)
+        except UsageError as e:
+            raise KreplayError(f"{origin}: {e.message}") from None
+        if rev.name in self:
+            raise KreplayError(
+                f"revision {rev.name!r} from {origin} is defined twice "
+                f"(also {self[rev.name].origin})"
+            )
+        self[rev.name] = Revision(rev.name, rev.description, rev.source, rev.policy, origin)
 
 
-def registry(extra_files: list[str] = (), store_dir: str | None = None) -> dict[str, Revision]:
-    """Built-in revisions, then plugins, then TOML files (later ones may not shadow)."""
-    revs = {r.name: r for r in BUILTIN}
-    for rev in _plugins():
-        _add(revs, rev)
+def revision_files(extra_files: list[str] = (), store_dir: str | None = None) -> list[Path]:
+    """The revisions TOML files: the ones given, then revisions/*.toml in the current
+    directory and next to the store (each once)."""
     paths = [Path(p) for p in extra_files]
-    if store_dir is not None and (Path(store_dir) / "revisions").is_dir():
-        paths += sorted((Path(store_dir) / "revisions").glob("*.toml"))
+    for folder in (Path("revisions"), Path(store_dir or ".") / "revisions"):
+        if folder.is_dir():
+            paths += sorted(folder.glob("*.toml"))
+    seen, out = set(), []
     for path in paths:
-        for rev in load_toml(path, revs):
-            _add(revs, rev)
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+    return out
+
+
+def registry(extra_files: list[str] = (), store_dir: str | None = None) -> Registry:
+    """Built-in revisions, then entry-point plugins, then revisions files (and the plugin
+    files they name); a later one may not redefine an earlier one's name."""
+    revs = Registry()
+    for rev in BUILTIN:
+        revs.add(rev, "built-in")
+    for ep in sorted(entry_points(group="kreplay.policies"), key=lambda e: e.name):
+        origin = f"plugin {ep.value}"
+        try:
+            obj = ep.load()
+        except Exception as e:  # a plugin's own bug: one line naming it
+            raise KreplayError(f"{origin}: cannot load: {type(e).__name__}: {e}") from None
+        _add_plugin(revs, obj, origin)
+    for path in revision_files(extra_files, store_dir):
+        load_toml(path, revs)
     return revs
 
 
 def lookup(revs: dict[str, Revision], name: str) -> Revision:
     if name not in revs:
-        raise UnknownRevision(f"unknown revision {name!r} (known: {', '.join(revs)})")
+        raise UnknownRevision(f"{_unknown('revision', name, revs)}")
     return revs[name]
 
 
-def _add(revs: dict[str, Revision], rev: Revision) -> None:
-    if rev.name in revs:
-        raise KreplayError(
-            f"revision {rev.name!r} from {rev.origin} is defined twice "
-            f"(also {revs[rev.name].origin})"
-        )
-    revs[rev.name] = rev
+def _add_plugin(revs: Registry, obj: object, origin: str) -> None:
+    """A plugin: a module (or object) with POLICIES and/or REVISIONS, or a Revision or a
+    list of them."""
+    if isinstance(obj, Revision):
+        obj = [obj]
+    if isinstance(obj, list | tuple):
+        for rev in obj:
+            revs.add(rev, origin)
+        return
+    policies, revisions = getattr(obj, "POLICIES", None), getattr(obj, "REVISIONS", None)
+    if policies is None and revisions is None:
+        raise KreplayError(f"{origin}: defines neither POLICIES nor REVISIONS")
+    if policies is not None:
+        revs.catalog.add(policies, origin)
+    if revisions is not None:
+        if not isinstance(revisions, list | tuple):
+            raise KreplayError(f"{origin}: REVISIONS must be a list of Revision")
+        for rev in revisions:
+            revs.add(rev, origin)
 
 
-def _plugins() -> list[Revision]:
-    out = []
-    for ep in sorted(entry_points(group="kreplay.policies"), key=lambda e: e.name):
-        try:
-            obj = ep.load()
-        except Exception as e:  # a plugin's own bug: one line naming it
-            raise KreplayError(f"plugin {ep.value}: cannot load: {type(e).__name__}: {e}") from None
-        for rev in obj if isinstance(obj, list | tuple) else [obj]:
-            if not isinstance(rev, Revision):
-                raise KreplayError(f"plugin {ep.value}: {rev!r} is not a kreplay Revision")
-            try:
-                check_name("revision", rev.name)
-            except UsageError as e:
-                raise KreplayError(f"plugin {ep.value}: {e.message}") from None
-            out.append(replace(rev, origin=f"plugin {ep.value}"))
-    return out
+def _load_plugin_file(path: Path, where: str) -> object:
+    if not path.is_file():
+        raise KreplayError(f"{where}: plugin file {str(path)!r} not found")
+    name = f"kreplay_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise KreplayError(f"{where}: cannot load plugin {str(path)!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the plugin's own error, named with its file
+        del sys.modules[name]
+        raise KreplayError(f"plugin {path}: {type(e).__name__}: {e}") from None
+    return module
 
 
-def load_toml(path: Path, known: dict[str, Revision]) -> list[Revision]:
-    """[[revision]] tables: name, based_on, description, source, and policy fields."""
+def load_toml(path: Path, revs: Registry) -> list[Revision]:
+    """A revisions file: its plugins, then its [[revision]] tables, into `revs`."""
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise KreplayError(f"cannot read revisions: {e}", path=str(path)) from None
-    policy_fields = {f.name: f.type for f in fields(KstackPolicy)}
+    unknown = sorted(set(data) - {"plugins", "revision"})
+    if unknown:
+        raise KreplayError(
+            f"unknown top-level key {unknown[0]!r} (plugins, [[revision]])", path=str(path)
+        )
+    plugins = data.get("plugins", [])
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise KreplayError("plugins must be a list of file names", path=str(path))
+    for name in plugins:
+        plugin = path.parent / name
+        _add_plugin(revs, _load_plugin_file(plugin, str(path)), f"plugin {plugin}")
     tables = data.get("revision", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise KreplayError("'revision' must be [[revision]] tables", path=str(path))
-    out = []
+    added = []
     for i, table in enumerate(tables):
-        where = f"{path} [[revision]] #{i + 1}"
-        known_keys = sorted(set(policy_fields) | {"name", "based_on", "description", "source"})
-        for key in sorted(set(table) - set(known_keys)):
-            close = difflib.get_close_matches(key, known_keys, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise KreplayError(
-                f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(known_keys)}"
-            )
-        if "name" not in table:
-            raise KreplayError(f"{where}: needs a name")
-        for key in ("name", "based_on", "description", "source"):
-            if key in table and not isinstance(table[key], str):
-                raise KreplayError(f"{where}: {key} must be a string, not {table[key]!r}")
-        try:
-            check_name("revision", table["name"])
-        except UsageError as e:
-            raise KreplayError(f"{where}: {e.message}") from None
-        base = {r.name: r for r in out} | known
-        parent = base.get(table.get("based_on", "D38852"))
-        if parent is None:
-            raise KreplayError(f"{where}: based_on {table['based_on']!r} is not a revision")
-        changes = {k: v for k, v in table.items() if k in policy_fields}
-        for key, value in changes.items():
-            wanted = bool if policy_fields[key] in (bool, "bool") else str
-            if type(value) is not wanted:  # TOML's true/false, or a quoted name
-                kind = "boolean (true or false)" if wanted is bool else "string"
-                raise KreplayError(f"{where}: {key} must be a {kind}, not {value!r}")
-            if key in _POLICY_VALUES and value not in _POLICY_VALUES[key]:
-                raise KreplayError(
-                    f"{where}: {key} = {value!r} (one of {', '.join(_POLICY_VALUES[key])})"
-                )
-        out.append(
-            Revision(
-                table["name"],
-                table.get("description", f"{parent.name} with {changes}"),
-                table.get("source", str(path)),
-                replace(parent.policy, **changes),
-                origin=str(path),
-            )
-        )
-    return out
+        rev = _revision(table, f"{path} [[revision]] #{i + 1}", revs, str(path))
+        revs.add(rev, str(path))
+        added.append(revs[rev.name])
+    return added
+
+
+def _revision(table: dict, where: str, revs: Registry, origin: str) -> Revision:
+    keys = list(TABLE_KEYS) + list(POINTS) + list(FLAGS)
+    for key in table:
+        if key not in keys:
+            raise KreplayError(f"{where}: {_unknown('key', key, dict.fromkeys(keys))}")
+    for key in TABLE_KEYS:
+        if key in table and not isinstance(table[key], str):
+            raise KreplayError(f"{where}: {key} must be a string, not {table[key]!r}")
+    if "name" not in table:
+        raise KreplayError(f"{where}: needs a name")
+    try:
+        check_name("revision", table["name"])
+    except UsageError as e:
+        raise KreplayError(f"{where}: {e.message}") from None
+    parent = revs.get(table.get("based_on", "D38852"))
+    if parent is None:
+        raise KreplayError(f"{where}: based_on: {_unknown('revision', table['based_on'], revs)}")
+    changes = {
+        k: revs.catalog.make(k, v, where) for k, v in table.items() if k in POINTS or k in FLAGS
+    }
+    policy = parent.policy.replace(**changes)
+    described = ", ".join(f"{k} {revs.catalog.name_of(k, v)}" for k, v in changes.items())
+    return Revision(
+        table["name"],
+        table.get("description", f"{parent.name} with {described or 'nothing changed'}"),
+        table.get("source", origin),
+        policy,
+        origin,
+    )

@@ -1,0 +1,113 @@
+"""The built-in revisions: the history of the D38852 series, each a composition of the
+policy objects of model/policy.py, with the source it follows (docs/model.md says, per
+revision, what is taken from source and what is reconstructed)."""
+
+from kreplay.model.policy import (
+    SWAPIN_ORIGIN,
+    FreeingSwap,
+    Guard1Pindex,
+    KernelArenaKva,
+    KstackArenaKva,
+    KstackPolicy,
+    LinearPindex,
+    PagesPolicy,
+    WaitFail,
+)
+from kreplay.revisions.ffff import FfffKva
+from kreplay.revisions.revision import Revision
+
+REVIEW = "https://reviews.freebsd.org/D38852"
+# The review's intermediate revisions are not in any public copy: each is D38852 with the
+# one change the review thread reports as its bug, reconstructed on the committed code path.
+RECONSTRUCTED = "[reconstructed: D38852 with the reported bug put back]"
+
+BUILTIN = (
+    Revision(
+        "base",
+        "Before D38852: kstack KVA from kernel_arena (kva_alloc), linear pindex "
+        "atop(ks - VM_MIN_KERNEL_ADDRESS), guard pages leave pindex holes; page allocation "
+        "waits (VM_ALLOC_WAITFAIL loop) rather than failing.",
+        "sys/vm/vm_glue.c before 7a79d066 (spec/freebsd-kstack.md §1)",
+        KstackPolicy(
+            kva=KernelArenaKva(),
+            pindex=LinearPindex(),
+            backing=PagesPolicy(),
+            exhaustion=WaitFail(),
+        ),
+    ),
+    Revision(
+        "D38852",
+        "As committed (7a79d066): per-domain kstack arenas importing 10 MiB chunks aligned "
+        "to 2 MiB and bumped to a slot boundary (511 stacks per chunk), vm_kstack_pindex() "
+        "skipping guard pages; allocation fails with ENOMEM instead of waiting.",
+        f"{REVIEW} (spec/freebsd-kstack.md §2)",
+        KstackPolicy(),
+    ),
+    Revision(
+        "later",
+        "Later upstream (CHERI-carried 2025 tree): D38852's geometry; the domain policy is "
+        "iterated directly instead of through the shared kstack_object policy, which gives "
+        "the same domain order in a replay (the difference is a race), so it replays as "
+        "D38852: KVA and pages from one domain per step, swap-in falling back.",
+        "spec/freebsd-kstack.md §3 (D45163 itself not found)",
+        KstackPolicy(),
+    ),
+    Revision(
+        "later-phys",
+        "As 'later', with kstack_object OBJT_PHYS and no OBJ_COLORED: kstack pages no "
+        "longer come from reservations (the open point of spec §3 item 5).",
+        "spec/freebsd-kstack.md §3 item 5 [inference, needs upstream check]",
+        KstackPolicy(reservations=False),
+    ),
+    Revision(
+        "ffff",
+        "The review's proposal: 512 stacks per chunk and chunks aligned to "
+        "512 * (K + G) pages, so that every reservation of a chunk fills (FFFF).",
+        f"{REVIEW} (reviewers' 'FFFF' comment; spec/freebsd-kstack.md §6.1)",
+        KstackPolicy(kva=FfffKva()),
+    ),
+    Revision(
+        "D38852-r-guard1",
+        "The review's early pindex formula pindex - (pindex / (K + G) + 1): one page "
+        "subtracted per slot whatever G is, so with more than one guard page "
+        "(--set guard_pages=2) the pindex holes come back.",
+        f"{REVIEW}: early draft, bnovkov/freebsd-src@03ef46ba vm_glue.c "
+        f"(spec/freebsd-kstack.md §0 N5) {RECONSTRUCTED}",
+        KstackPolicy(pindex=Guard1Pindex()),
+    ),
+    Revision(
+        "D38852-r-waitok",
+        "kstack KVA allocated with M_WAITOK: when the kstack arena cannot grow (i386's "
+        "small kernel map, or --set kva_limit_mb=N) thread creation sleeps in "
+        "vmem_xalloc until a stack is freed, and a replay that cannot free one hangs; "
+        "the committed code passes M_NOWAIT and fails with ENOMEM.",
+        f"{REVIEW}: the hang when KVA ran out {RECONSTRUCTED}",
+        KstackPolicy(kva=KstackArenaKva(wait=True)),
+    ),
+    Revision(
+        "D38852-r-wrongarena",
+        "KVA taken from the preferred domain's kstack arena, pages left to the domain "
+        "policy (which falls back to other domains), and the KVA freed to the arena of "
+        "the domain of the stack's first page: when the two differ, vmem_xfree finds no "
+        "busy tag and panics. The committed code takes KVA and pages from the same domain "
+        "at each step of the policy.",
+        f"{REVIEW}: the panic on a NUMA machine {RECONSTRUCTED}",
+        KstackPolicy(backing=PagesPolicy()),
+    ),
+    Revision(
+        "D38852-r-unaligned",
+        "A wholly free chunk released to the parent arena at its bumped (slot-aligned) "
+        "address instead of the address the parent gave: vmem_xfree of the parent "
+        "panics on the first release.",
+        f"{REVIEW}: chunks released unaligned {RECONSTRUCTED}",
+        KstackPolicy(kva=KstackArenaKva(release_unbump=False)),
+    ),
+    Revision(
+        "D38852-r-swapin",
+        "Swap-in of a kernel stack retries its original domain (td_kstack_domain) "
+        "until it gets pages: when that domain is depleted the thread never runs again "
+        "(hang). D38852 and later fall back to the other domains.",
+        f"{REVIEW}: the swap-in loop on a depleted domain {RECONSTRUCTED}",
+        KstackPolicy(swap=FreeingSwap(SWAPIN_ORIGIN)),
+    ),
+)
