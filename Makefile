@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= demo.duckdb
 MODEL  := kreplay/model/compiled.json
 
-.PHONY: all demo test bench lint clean nightly chromium
+.PHONY: all demo test bench lint clean nightly chromium fuzz
 
 all: test
 
@@ -48,6 +48,14 @@ chromium: | $(BIN)/python
 # the report.json of the earlier runs beside it (docs/regression.md).
 nightly: $(MODEL)
 	$(BIN)/kreplay check --db $(DB) --report reports/nightly/$$(date -u +%Y-%m-%d)
+
+# Fuzzing at length (tests/test_fuzz.py runs it briefly in `make test`): N text cases, a
+# fifth as many binary ones, and KILLS kill -9 trials; docs/reliability.md keeps the figures.
+N ?= 10000
+KILLS ?= 10
+SEED ?= 1
+fuzz: $(MODEL)
+	$(BIN)/python tools/fuzz.py --text $(N) --binary $$(( $(N) / 5 )) --kill $(KILLS) --seed $(SEED)
 
 bench: $(MODEL)
 	$(BIN)/python bench/ingest.py
