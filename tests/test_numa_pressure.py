@@ -266,24 +266,40 @@ def swapin_on_a_depleted_domain():
     return w
 
 
-def test_r_swapin_hangs_on_a_depleted_domain_where_later_falls_back():
+def test_d38852_swapin_hangs_on_a_depleted_domain_where_d45163_falls_back():
+    """7a79d066 sys/vm/vm_swapout.c vm_thread_swapin():
+    `while (vm_thread_stack_back(kaddr, ma, pages, oom_alloc, td->td_kstack_domain) == ENOMEM);`
+    spins on the stack's own domain; the review's D45163 falls back (DOMAINSET_PREF)."""
     w = swapin_on_a_depleted_domain()
-    hung = replay(w, "D38852-r-swapin", "amd64-numa2", mem_per_domain_mb=16)
+    hung = replay(w, "D38852", "amd64-numa2", mem_per_domain_mb=16)
     assert hung.outcome.status == "hang"
     assert "vm_thread_swapin" in hung.outcome.message and hung.outcome.op == "WAKE"
-    for rev in ("D38852", "later"):
-        result = replay(w, rev, "amd64-numa2", mem_per_domain_mb=16)
-        assert result.outcome.status == "ok", rev
-        assert result.metrics["kstack.swapouts"] >= 9
-        assert result.metrics["kstack.swapins"] == result.metrics["kstack.swapouts"]
-        assert result.metrics["numa.kstack_domain_mismatch"] > 0  # swapped in remote
+    result = replay(w, "D45163", "amd64-numa2", mem_per_domain_mb=16)
+    assert result.outcome.status == "ok"
+    assert result.metrics["kstack.swapouts"] >= 9
+    assert result.metrics["kstack.swapins"] == result.metrics["kstack.swapouts"]
+    assert result.metrics["numa.kstack_domain_mismatch"] > 0  # swapped in remote
+
+
+def test_without_a_swap_device_swapping_out_frees_nothing():
+    """vm_thread_swapout() unwires the pages to PQ_LAUNDRY; only laundering to swap frees
+    them, so on a machine without swap the stacks stay resident and the swapper relieves
+    no pressure: the fault that needed the memory still has none."""
+    w = swapin_on_a_depleted_domain()
+    with_swap = replay(w, "D45163", "amd64-numa2", mem_per_domain_mb=16)
+    without = replay(w, "D45163", "amd64-numa2", mem_per_domain_mb=16, swap_mb=0)
+    assert with_swap.metrics["numa.kstack_domain_mismatch"] > 0  # laundered, back remote
+    assert without.metrics["kstack.swapins"] == without.metrics["kstack.swapouts"] > 0
+    assert without.metrics["numa.kstack_domain_mismatch"] == 0  # never left their pages
+    # the pages the laundering freed in domain 0 served process 11's faults locally
+    assert without.metrics["numa.remote_pages"] > with_swap.metrics["numa.remote_pages"]
 
 
 def test_no_swapping_without_pressure_or_with_swap_idle_s_0():
     w = swapin_on_a_depleted_domain()
-    roomy = replay(w, "D38852-r-swapin", "amd64-numa2")
+    roomy = replay(w, "D38852", "amd64-numa2")
     assert roomy.outcome.status == "ok" and roomy.metrics["kstack.swapouts"] == 0
-    off = replay(w, "D38852-r-swapin", "amd64-numa2", mem_per_domain_mb=16, swap_idle_s=0)
+    off = replay(w, "D38852", "amd64-numa2", mem_per_domain_mb=16, swap_idle_s=0)
     assert off.outcome.status == "ok" and off.metrics["kstack.swapouts"] == 0
 
 

@@ -154,9 +154,10 @@ def test_idle_swap_daemons_sleep_through_a_domains_worth_of_faults(stored):
     assert len(slept_through) == len(shapes.SWAP_DAEMONS)
 
 
-def test_idle_swap_r_swapin_never_gets_its_stacks_back(stored):
-    """The swapper takes the sleeping daemons' stacks; D38852 swaps them back in from
-    domain 1, r-swapin waits for domain 0 forever; without the swapper nothing differs."""
+def test_idle_swap_d38852_never_gets_its_stacks_back(stored):
+    """The swapper takes the sleeping daemons' stacks; D38852 as committed waits for
+    domain 0 forever at the first WAKE, D45163 swaps them back in from domain 1; without
+    the swapper nothing differs."""
     revs = registry()
     _, info, derived = stored["idle-swap"]
 
@@ -164,14 +165,14 @@ def test_idle_swap_r_swapin_never_gets_its_stacks_back(stored):
         cfg = machine_of("idle-swap", **extra)
         return replay_machine(derived, "idle-swap", info.sha256, revs[rev], cfg, {})[0]
 
-    ok, hung = replay("D38852"), replay("D38852-r-swapin")
+    ok, hung = replay("D45163"), replay("D38852")
     assert ok.outcome.status == "ok"
     assert ok.metrics["kstack.swapouts"] > 0
     assert ok.metrics["kstack.swapins"] == ok.metrics["kstack.swapouts"]
     assert ok.metrics["numa.kstack_domain_mismatch"] > 0  # swapped in from domain 1
     assert (hung.outcome.status, hung.outcome.op) == ("hang", "WAKE")
     assert "vm_thread_swapin" in hung.outcome.message
-    off = replay("D38852-r-swapin", swap_idle_s=0)
+    off = replay("D38852", swap_idle_s=0)
     assert off.outcome.status == "ok" and off.metrics["kstack.swapouts"] == 0
 
 

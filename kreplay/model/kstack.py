@@ -61,7 +61,8 @@ class Stack:
     pindex: int  # pindex of the first stack page in kstack_object
     domain: int  # td_kstack_domain: domain of the first page's frame
     kva_domain: int = 0  # the kstack arena the KVA came from (kernel_arena: 0)
-    swapped: bool = False  # pages freed by vm_thread_swapout, KVA kept
+    swapped: bool = False  # vm_thread_swapout: pages unwired to the laundry, KVA kept
+    laundered: bool = False  # ... and written to swap: the pages are free
 
 
 @dataclass
@@ -104,6 +105,7 @@ class KstackAllocator:
         self.caches: list[list[Stack]] = [[] for _ in range(cfg.domains)]
         self.cache_limit = max(1, cfg.cache_size // cfg.domains)
         self.live: dict[int, Stack] = {}
+        self.laundry: list[Stack] = []  # swapped-out stacks not laundered yet, oldest first
         self._map_next = cfg.kva_start
         quantum = KVA_QUANTUM if cfg.domains == 1 else KVA_NUMA_IMPORT_QUANTUM
         self.kernel_arena = Arena(
@@ -305,17 +307,36 @@ class KstackAllocator:
     # ------------------------------------------------------------------ swapping
 
     def swapout(self, stack: Stack) -> None:
-        """vm_thread_swapout(): the stack's pages are unwired and paged out (freed); the
-        KVA and td_kstack_domain stay with the thread."""
-        for i in range(self.cfg.kstack_pages):
-            self.reservs.free_page(self.object, stack.pindex + i)
+        """vm_thread_swapout(): the stack's pages are unwired to PQ_LAUNDRY; they stay in
+        kstack_object (resident, not free) until launder() writes them to swap. The KVA and
+        td_kstack_domain stay with the thread."""
         stack.swapped = True
+        self.laundry.append(stack)
         self.stats.swapouts += 1
 
-    def swapin(self, stack: Stack) -> None:
-        """vm_thread_swapin(): back the same pindices again, from td_kstack_domain, and
-        from the other domains too unless the revision insists on the original one."""
-        domains = self.policy.swap.swapin_domains(stack.domain, self.cfg.domains)
+    def launder(self, room: int) -> int:
+        """The laundry thread and the page daemon: the oldest unwired stacks written to
+        swap, as far as `room` pages of swap go, and their pages freed. Pages freed."""
+        freed, pages = 0, self.cfg.kstack_pages
+        while self.laundry and room - freed >= pages:
+            stack = self.laundry.pop(0)
+            for i in range(pages):
+                self.reservs.free_page(self.object, stack.pindex + i)
+            stack.laundered = True
+            freed += pages
+        return freed
+
+    def swapin(self, stack: Stack) -> int:
+        """vm_thread_swapin(): vm_thread_stack_back() finds the pages still resident
+        (VM_ALLOC_NOCREAT) and allocates laundered ones again from the revision's swap-in
+        domains (D38852 retries td_kstack_domain alone, forever). Swap pages freed."""
+        stack.swapped = False
+        self.stats.swapins += 1
+        if not stack.laundered:
+            self.laundry.remove(stack)
+            return 0
+        swap = self.policy.swap
+        domains = swap.swapin_domains(stack.domain, self.cfg.domains)
         for i in range(self.cfg.kstack_pages):
             for d in domains:
                 if self.reservs.alloc_page(self.object, stack.pindex + i, d) is not None:
@@ -327,11 +348,13 @@ class KstackAllocator:
                     f"{stack.ks:#x}: vm_thread_stack_back() returns ENOMEM forever "
                     "(the swap-in loop)"
                 )
-        stack.swapped = False
-        self.stats.swapins += 1
+        stack.laundered = False
         first = self.reservs.phys.domain_of(self.object.pages[stack.pindex])
         if self._kva_per_domain and first != stack.kva_domain:
             self.stats.domain_mismatch += 1  # dispose would free the KVA to `first`
+        if swap.follows_pages():
+            stack.domain = first
+        return self.cfg.kstack_pages
 
 
 @dataclass

@@ -52,6 +52,7 @@ class MachineConfig:
     cpu_domains: str = ""  # "0,0,1,1,...": domain of each cpu; empty: split evenly
     user_policy: str = "first-touch"  # user memory: first-touch or round-robin
     swap_idle_s: int = 2  # vm.swap_idle_threshold1; 0: never swap kernel stacks out
+    swap_mb: int = 2048  # the swap device; 0: none, and unwired stack pages stay resident
 
     def __reduce__(self) -> tuple:  # compiled, a frozen dataclass unpickles by __setattr__
         return (MachineConfig, tuple(getattr(self, f.name) for f in fields(self)))
@@ -143,6 +144,7 @@ LIMITS: dict[str, tuple[int, int, str]] = {
     "boot_threads": (0, 100_000, "kernel threads alive after boot"),
     "hz": (10, 10_000, "kern.hz: 100 and 1000 are usual"),
     "swap_idle_s": (0, 86_400, "vm.swap_idle_threshold1 in seconds; 0: never swap"),
+    "swap_mb": (0, 1 << 20, "swap space in MiB; 0: no swap device"),
 }
 
 
@@ -177,7 +179,7 @@ class Machine:
         self.phys = PhysMemory(cfg.domains, pages)
         self.reservs = Reservations(self.phys)
         swaps = cfg.swap_idle_s and policy.swap.enabled()
-        self.reservs.shortage = self._swapper if swaps else None
+        self.reservs.shortage = self._pagedaemon if swaps else None
         self.kstack = KstackAllocator(cfg.kstack(), policy, self.reservs)
         self.procs: dict[int, Proc] = {}
         self.zombies: list[list[Stack | None]] = [[] for _ in range(cfg.domains)]
@@ -191,6 +193,8 @@ class Machine:
         self._cpu_domain = [cfg.domain_of_cpu(cpu) for cpu in range(cfg.ncpu)]
         self._user_rr = RoundRobin(cfg.domains) if cfg.user_policy == "round-robin" else None
         self._swap_ticks = cfg.swap_idle_s * cfg.hz
+        self._swap_room = cfg.swap_mb * 256  # free swap, in pages
+        self._swapper_ran = -(1 << 62)  # tick of the vm_daemon's last run
         # thread_reap_callout: every 5 s from boot, on traces whose ticks are time (boot()).
         self.reapticks = [0] * cfg.domains  # tdd_reapticks: each domain's last reap
         self._callout_period = REAP_CALLOUT_S * cfg.hz
@@ -340,10 +344,22 @@ class Machine:
 
     # ------------------------------------------------------------------ swapping
 
-    def _swapper(self, domain: int) -> bool:
-        """The page daemon of a domain that cannot satisfy an allocation wakes the
-        swapper (vm_swapout.c: vm_swapout_procs): every process silent for at least
-        swap_idle_s has its threads' kernel stacks swapped out. True if any was."""
+    def _pagedaemon(self, domain: int) -> bool:
+        """A domain out of pages (vm_pageout_scan_inactive's page_shortage): the vm_daemon
+        swaps idle processes out (vm_swapout_run -> swapout_procs, at most once a second:
+        vm_req_vmdaemon's `lastrun + hz`), and the laundry thread writes unwired pages to
+        swap, so that the page daemon can free them. True if any page was freed."""
+        tick = self.reservs.ticks
+        if tick - self._swapper_ran >= self.cfg.hz:
+            self._swapper_ran = tick
+            self._swapout_procs()
+        freed = self.kstack.launder(self._swap_room)
+        self._swap_room -= freed
+        return freed > 0
+
+    def _swapout_procs(self) -> None:
+        """swapout_procs(): every process whose threads have all slept for at least
+        swap_idle_s (vm.swap_idle_threshold1) has their kernel stacks swapped out."""
         tick = self.reservs.ticks
         idle = [
             pid
@@ -355,16 +371,16 @@ class Machine:
                 if stack is not None and not stack.swapped:
                     self.kstack.swapout(stack)
             self.swapped.add(pid)
-        return bool(idle)
 
     def _swapin(self, pid: int) -> None:
-        """faultin() -> swapin_proc(): every thread's stack comes back."""
+        """faultin() -> swapin_proc(): every thread's stack comes back (its swap pages are
+        freed)."""
         self.swapped.discard(pid)
         self.asleep.pop(pid, None)
         proc = self.procs.get(pid)
         for stack in proc.threads.values() if proc is not None else ():
             if stack is not None and stack.swapped:
-                self.kstack.swapin(stack)
+                self._swap_room += self.kstack.swapin(stack)
 
     # ------------------------------------------------------------------ user pages
 

@@ -283,7 +283,12 @@ class Swap(Policy):
         return False
 
     def swapin_domains(self, domain: int, ndomains: int) -> list[int]:
+        """The domains a swapped-out stack's laundered pages come back from."""
         return [domain]
+
+    def follows_pages(self) -> bool:
+        """After a swap-in, td_kstack_domain is the domain the pages came from."""
+        return False
 
     def __reduce__(self) -> tuple:
         return (type(self), ())
@@ -296,26 +301,36 @@ class NoSwap(Swap):
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class FreeingSwap(Swap):
-    """vm_thread_swapout() frees the stack's pages, the KVA and td_kstack_domain stay;
-    vm_thread_swapin() backs the same pindices again from `swapin`'s domains."""
+class LaundrySwap(Swap):
+    """vm_thread_swapout() (7a79d066 sys/vm/vm_swapout.c) dirties each stack page and
+    unwires it to PQ_LAUNDRY: the pages stay in kstack_object, the KVA and td_kstack_domain
+    with the thread, and only laundering to swap frees them. vm_thread_swapin() finds the
+    pages still resident (vm_page_grab(VM_ALLOC_NOCREAT)) and allocates the laundered ones
+    again from `swapin`'s domains: "origin" is D38852's
+    `while (vm_thread_stack_back(..., td->td_kstack_domain) == ENOMEM);`, "fallback" the
+    preferred domain and then the others (the old scheme's td_domain.dr_policy, and the
+    review's fix). `follow` makes td_kstack_domain the domain of the new pages."""
+
+    def __init__(self, swapin: str = SWAPIN_FALLBACK, follow: bool = False):
+        if swapin not in (SWAPIN_ORIGIN, SWAPIN_FALLBACK):
+            raise ValueError(f"swapin must be {SWAPIN_ORIGIN!r} or {SWAPIN_FALLBACK!r}")
+        self.swapin = swapin
+        self.follow = follow
 
     def enabled(self) -> bool:
         return True
 
-    def __init__(self, swapin: str = SWAPIN_FALLBACK):
-        if swapin not in (SWAPIN_ORIGIN, SWAPIN_FALLBACK):
-            raise ValueError(f"swapin must be {SWAPIN_ORIGIN!r} or {SWAPIN_FALLBACK!r}")
-        self.swapin = swapin
-
     def params(self) -> list[tuple[str, object]]:
-        return [("swapin", self.swapin)]
+        return [("swapin", self.swapin)] + ([("follow", True)] if self.follow else [])
 
     def swapin_domains(self, domain: int, ndomains: int) -> list[int]:
         return pref(domain, ndomains) if self.swapin == SWAPIN_FALLBACK else [domain]
 
+    def follows_pages(self) -> bool:
+        return self.follow
+
     def __reduce__(self) -> tuple:
-        return (type(self), (self.swapin,))
+        return (type(self), (self.swapin, self.follow))
 
 
 # ---------------------------------------------------------------------------- cache
@@ -358,7 +373,7 @@ class KstackPolicy:
         self.exhaustion: Exhaustion = exhaustion if exhaustion is not None else NoWait()
         self.dispose: DisposeTarget = dispose if dispose is not None else PageDomain()
         self.cache: StackCache = cache if cache is not None else BurstCache()
-        self.swap: Swap = swap if swap is not None else FreeingSwap()
+        self.swap: Swap = swap if swap is not None else LaundrySwap(SWAPIN_ORIGIN)
         self.reservations = reservations
 
     def parts(self) -> dict[str, object]:

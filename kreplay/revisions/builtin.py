@@ -3,12 +3,13 @@ policy objects of model/policy.py, with the source it follows (docs/model.md say
 revision, what is taken from source and what is reconstructed)."""
 
 from kreplay.model.policy import (
+    SWAPIN_FALLBACK,
     SWAPIN_ORIGIN,
-    FreeingSwap,
     Guard1Pindex,
     KernelArenaKva,
     KstackArenaKva,
     KstackPolicy,
+    LaundrySwap,
     LinearPindex,
     PagesPolicy,
     WaitFail,
@@ -33,15 +34,29 @@ BUILTIN = (
             pindex=LinearPindex(),
             backing=PagesPolicy(),
             exhaustion=WaitFail(),
+            swap=LaundrySwap(SWAPIN_FALLBACK),  # through td_domain.dr_policy (spec §1.7)
         ),
     ),
     Revision(
         "D38852",
         "As committed (7a79d066): per-domain kstack arenas importing 10 MiB chunks aligned "
         "to 2 MiB and bumped to a slot boundary (511 stacks per chunk), vm_kstack_pindex() "
-        "skipping guard pages; allocation fails with ENOMEM instead of waiting.",
-        f"{REVIEW} (spec/freebsd-kstack.md §2)",
-        KstackPolicy(),
+        "skipping guard pages; allocation fails with ENOMEM instead of waiting. Swap-in "
+        "retries the stack's own domain (td_kstack_domain) until it has pages: on a "
+        "depleted domain the thread never runs again.",
+        "freebsd-src 7a79d066 sys/vm/vm_glue.c, sys/vm/vm_swapout.c vm_thread_swapin "
+        f"(spec/freebsd-kstack.md §2); {REVIEW}",
+        KstackPolicy(swap=LaundrySwap(SWAPIN_ORIGIN)),
+    ),
+    Revision(
+        "D45163",
+        'D38852 with the swap-in fix the review thread reports after the commit ("we end '
+        "up looping here forever ... a depleted domain\"): a stack's laundered pages come "
+        "back from td_kstack_domain first and then from the other domains "
+        "(DOMAINSET_PREF), and td_kstack_domain follows the pages.",
+        "https://reviews.freebsd.org/D45163 [reconstructed: the commit is in no public copy "
+        "read; the behaviour is the review thread's; the rest is 7a79d066]",
+        KstackPolicy(swap=LaundrySwap(SWAPIN_FALLBACK, follow=True)),
     ),
     Revision(
         "later",
@@ -101,13 +116,5 @@ BUILTIN = (
         "panics on the first release.",
         f"{REVIEW}: chunks released unaligned {RECONSTRUCTED}",
         KstackPolicy(kva=KstackArenaKva(release_unbump=False)),
-    ),
-    Revision(
-        "D38852-r-swapin",
-        "Swap-in of a kernel stack retries its original domain (td_kstack_domain) "
-        "until it gets pages: when that domain is depleted the thread never runs again "
-        "(hang). D38852 and later fall back to the other domains.",
-        f"{REVIEW}: the swap-in loop on a depleted domain {RECONSTRUCTED}",
-        KstackPolicy(swap=FreeingSwap(SWAPIN_ORIGIN)),
     ),
 )

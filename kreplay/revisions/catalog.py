@@ -16,12 +16,12 @@ from kreplay.model.policy import (
     BurstCache,
     DisposeTarget,
     Exhaustion,
-    FreeingSwap,
     Guard1Pindex,
     KernelArenaKva,
     KstackArenaKva,
     KstackPindex,
     KvaSource,
+    LaundrySwap,
     LinearPindex,
     NoSwap,
     NoWait,
@@ -55,7 +55,7 @@ BUILTIN: dict[str, dict[str, type]] = {
     "exhaustion": {"nowait": NoWait, "waitfail": WaitFail},
     "dispose": {"page-domain": PageDomain},
     "cache": {"burst": BurstCache},
-    "swap": {"none": NoSwap, "freeing": FreeingSwap},
+    "swap": {"none": NoSwap, "laundry": LaundrySwap},
 }
 
 
