@@ -272,8 +272,7 @@ def test_machine_gives_all_memory_back_when_everything_ends(rev, script):
         {
             "boot_threads": "0",
             "mem_per_domain_mb": "256",
-            "kstack_cache_size": "8",
-            "uma_burst": "3",
+            "kstack_cache_size": "64",  # buckets of 2 on 8 cpus, 32 in the zone
         },
     )
     m = Machine(cfg, lookup(registry(), rev).policy)
@@ -308,10 +307,10 @@ def test_machine_gives_all_memory_back_when_everything_ends(rev, script):
         m.apply(lc.PROC_EXIT, pid, live[pid][0], 0, len(script), 0, 0)
         m.apply(lc.REAP, pid, 0, 0, len(script), 0, 0)
     for domain in range(cfg.domains):
-        m._reap_domain(domain)
+        m._reap_domain(0, domain)
     for stack in m.proc_zone:
         if stack is not None:
-            m.kstack.thread_dispose(stack)
+            m.kstack.thread_dispose(0, stack)
     m.kstack.drain_cache()
     assert m.user_pages == 0 and not m.reservs.by_block
     assert m.phys.free_pages == total

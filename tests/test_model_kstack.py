@@ -13,6 +13,7 @@ from kreplay.model.policy import (
     KernelArenaKva,
     KstackPolicy,
     LinearPindex,
+    NoCache,
     PagesPolicy,
     WaitFail,
 )
@@ -24,6 +25,9 @@ BASE = KstackPolicy(
 )
 D38852 = KstackPolicy()
 FFFF = KstackPolicy(kva=FfffKva())
+# The chunk geometry without kstack_cache: each thread_new makes exactly one stack.
+D38852_NOCACHE = KstackPolicy(cache=NoCache())
+FFFF_NOCACHE = KstackPolicy(kva=FfffKva(), cache=NoCache())
 
 
 def allocator(policy, *, pages=1 << 20, domains=1, **cfg):
@@ -35,7 +39,7 @@ def create(alloc, n):
     stacks = []
     for i in range(n):
         alloc.reservs.ticks = i
-        stack = alloc.thread_new(0)
+        stack = alloc.thread_new(0, 0)
         assert stack is not None
         stacks.append(stack)
     return stacks
@@ -54,7 +58,7 @@ def create(alloc, n):
     ],
 )
 def test_d38852_chunks_hold_511_stacks_in_efffb_or_fffb(kva_start, k, pattern, populated):
-    alloc = allocator(D38852, kva_start=kva_start, uma_burst=1)
+    alloc = allocator(D38852_NOCACHE, kva_start=kva_start)
     create(alloc, 3 * 511)
     chunks = chunk_layouts(alloc)
     assert len(chunks) == 3
@@ -66,7 +70,7 @@ def test_d38852_chunks_hold_511_stacks_in_efffb_or_fffb(kva_start, k, pattern, p
 
 
 def test_ffff_chunks_fill_every_reservation():
-    alloc = allocator(FFFF, uma_burst=1)
+    alloc = allocator(FFFF_NOCACHE)
     create(alloc, 3 * 512)
     chunks = chunk_layouts(alloc)
     assert [(c.slots, c.pattern) for c in chunks] == [(512, "FFFF")] * 3
@@ -81,7 +85,7 @@ def test_base_never_fills_a_kstack_reservation_and_reserves_a_quarter_more():
 
 
 def test_d38852_reserves_almost_nothing_more_than_it_uses():
-    alloc = allocator(D38852, kva_start=512 * 5, uma_burst=1)
+    alloc = allocator(D38852_NOCACHE, kva_start=512 * 5)
     create(alloc, 4 * 511)
     assert kstack_metrics(alloc)["kstack.reserv_overhead"] < 1.01
 
@@ -110,15 +114,18 @@ def test_pindex_of_a_guard_page_is_the_kernel_assertion():
         alloc.pindex(5 * 7)
 
 
-def test_cache_serves_lifo_and_bursts_refill_it():
-    alloc = allocator(D38852, uma_burst=4)
-    first = alloc.thread_new(0)
+def test_cache_serves_lifo_and_imports_a_bucket_at_a_time():
+    """amd64 (8 cpus, 1 domain, 128 items): uma_zone_set_maxcache gives buckets of 4; a
+    miss imports a bucket's worth (zone_alloc_bucket -> kstack_import), and cache_bucket_pop
+    takes ub_bucket[--cnt]: the last stack made comes first."""
+    alloc = allocator(D38852)
+    first = alloc.thread_new(0, 0)
     assert alloc.stats.created == 4 and len(alloc.cache) == 3
-    second = alloc.thread_new(0)
-    # cache_bucket_pop() takes the bucket's last item: the last stack made comes first
+    second = alloc.thread_new(0, 0)
     assert second.ks == first.ks - 5
-    alloc.thread_dispose(second)
-    assert alloc.thread_new(0).ks == second.ks
+    alloc.thread_dispose(0, second)
+    assert alloc.thread_new(0, 0).ks == second.ks
+    assert (alloc.stats.cache_hits, alloc.stats.cache_misses) == (2, 1)
 
 
 def test_ilp32_forces_the_old_scheme():
@@ -134,17 +141,17 @@ ops = st.lists(st.tuples(st.booleans(), st.integers(0, 10_000)), min_size=1, max
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(ops=ops)
 def test_no_page_is_handed_out_twice_and_everything_comes_back(policy, ops):
-    alloc = allocator(policy, pages=1 << 16, kstack_cache_size=8, uma_burst=3)
+    alloc = allocator(policy, pages=1 << 16, kstack_cache_size=8)
     total = alloc.reservs.phys.free_pages
     live = []
     for tick, (create_one, pick) in enumerate(ops):
         alloc.reservs.ticks = tick
         if create_one or not live:
-            stack = alloc.thread_new(0)
+            stack = alloc.thread_new(0, 0)
             if stack is not None:
                 live.append(stack)
         else:
-            alloc.thread_dispose(live.pop(pick % len(live)))
+            alloc.thread_dispose(0, live.pop(pick % len(live)))
         kva = [
             s.ks + i
             for s in list(alloc.live.values()) + alloc.cache
@@ -154,7 +161,7 @@ def test_no_page_is_handed_out_twice_and_everything_comes_back(policy, ops):
         frames = list(alloc.object.pages.values())
         assert len(frames) == len(set(frames))
     for stack in live:
-        alloc.thread_dispose(stack)
+        alloc.thread_dispose(0, stack)
     alloc.drain_cache()
     assert not alloc.object.pages and not alloc.reservs.by_block
     assert alloc.reservs.phys.free_pages == total

@@ -38,7 +38,7 @@ class KstackConfig:
     domains: int = 1
     ncpu: int = 8
     kstack_cache_size: int = 0  # 0: imax(128, mp_ncpus * 4)
-    uma_burst: int = 16  # stacks per kstack_import refill
+    cpu_domains: tuple[int, ...] = ()  # the domain of each cpu; empty: cpus split evenly
     kva_start: int = NPAGES  # first free page of kernel_map
     kva_limit: int = KSTACK_OBJECT_SIZE  # pages of kernel_map
     ilp32: bool = False
@@ -53,6 +53,12 @@ class KstackConfig:
     @property
     def cache_size(self) -> int:
         return self.kstack_cache_size or max(128, self.ncpu * 4)
+
+    def domain_map(self) -> list[int]:
+        """The domain of each cpu (PCPU_GET(domain))."""
+        if self.cpu_domains:
+            return list(self.cpu_domains)
+        return [cpu * self.domains // self.ncpu for cpu in range(self.ncpu)]
 
 
 @dataclass
@@ -99,11 +105,6 @@ class KstackAllocator:
         self.object = VMObject("kstack", KSTACK_OBJECT_SIZE, reserv=policy.reservations)
         self.stats = KstackStats()
         self.chunks: list[Chunk] = []
-        # kstack_cache is a UMA_ZONE_FIRSTTOUCH zone: a freed stack goes to the cache of
-        # its page's domain, an allocation takes from the cache of the CPU's domain, and
-        # each domain caches at most uz_bucket_max = cache_size / vm_ndomains stacks.
-        self.caches: list[list[Stack]] = [[] for _ in range(cfg.domains)]
-        self.cache_limit = max(1, cfg.cache_size // cfg.domains)
         self.live: dict[int, Stack] = {}
         self.laundry: list[Stack] = []  # swapped-out stacks not laundered yet, oldest first
         self._map_next = cfg.kva_start
@@ -123,6 +124,7 @@ class KstackAllocator:
         # the KVA has no domain): the revision's KVA source builds them.
         self.kstack_arenas = policy.kva.arenas(self)
         self._kva_per_domain = policy.kva.per_domain()
+        self.zone = policy.cache.zone(self)  # kstack_cache, or None
 
     # ------------------------------------------------------------------ KVA hierarchy
 
@@ -184,57 +186,59 @@ class KstackAllocator:
 
     @property
     def cache(self) -> list[Stack]:
-        """Every cached stack, domain by domain (read-only view)."""
-        return [stack for cache in self.caches for stack in cache]
+        """Every cached stack (read-only view)."""
+        return self.zone.items() if self.zone is not None else []
 
-    def thread_new(self, domain: int) -> Stack | None:
-        """vm_thread_new(): a stack cached in the CPU's domain, else a burst of new ones
-        (kstack_import under DOMAINSET_PREF(domain))."""
-        cache = self.caches[domain]
-        stack: Stack | None
-        if cache:
-            self.stats.cache_hits += 1
-            stack = cache.pop()
-        else:
+    def thread_new(self, cpu: int, domain: int) -> Stack | None:
+        """vm_thread_new() on `cpu` of `domain`: uma_zalloc(kstack_cache), else
+        vm_thread_stack_create(DOMAINSET_PREF(domain)) directly; ENOMEM when both fail."""
+        stack, made = self.zone.alloc(cpu) if self.zone is not None else (None, True)
+        if stack is None:
+            stack = self.stack_create(domain)
+        if stack is None:
+            self.stats.enomem += 1
+            return None
+        if made:
             self.stats.cache_misses += 1
-            stack = self._import_burst(domain)
-            if stack is None:
-                self.stats.enomem += 1
-                return None
+        else:
+            self.stats.cache_hits += 1
         self.live[stack.ks] = stack
         self.stats.live_peak = max(self.stats.live_peak, len(self.live))
         return stack
 
-    def _import_burst(self, domain: int) -> Stack | None:
-        """UMA zone_import -> kstack_import(): fill a bucket, hand out its first item."""
+    def thread_dispose(self, cpu: int, stack: Stack) -> None:
+        """vm_thread_dispose() on `cpu`: uma_zfree(kstack_cache), which may release
+        stacks; without the cache, vm_thread_stack_dispose()."""
+        del self.live[stack.ks]
+        if self.zone is not None:
+            self.zone.free(cpu, stack)
+        else:
+            self.stack_dispose(stack)
+
+    def drain_cache(self) -> None:
+        """uma_reclaim(UMA_RECLAIM_DRAIN_CPU) of kstack_cache: every cached stack released."""
+        if self.zone is not None:
+            self.zone.drain()
+
+    def kstack_import(self, count: int, domain: int) -> list[Stack]:
+        """kstack_import(): up to `count` stacks under DOMAINSET_PREF(domain), stopping at
+        the first that fails."""
         made = []
-        for _ in range(min(self.cfg.uma_burst, self.cache_limit + 1)):
+        for _ in range(count):
             stack = self.stack_create(domain)
             if stack is None:
                 break
             made.append(stack)
-        if not made:
-            return None
-        # cache_bucket_pop() takes ub_bucket[--cnt]: the last stack made is handed out
-        # first, the others stay in the CPU's bucket in creation order.
-        self.caches[domain].extend(made[:-1])
-        return made[-1]
+        return made
 
-    def thread_dispose(self, stack: Stack) -> None:
-        """vm_thread_dispose(): back to kstack_cache (its page's domain); past the
-        domain's limit, freed."""
-        del self.live[stack.ks]
-        cache = self.caches[stack.domain]
-        cache.append(stack)
-        while len(cache) > self.cache_limit:
-            # zone_put_bucket() over uz_bucket_max frees the incoming bucket: the newest
-            self.stack_dispose(cache.pop())
+    def kstack_release(self, stacks: list[Stack]) -> None:
+        """kstack_release(): vm_thread_stack_dispose() of each, in store order."""
+        for stack in stacks:
+            self.stack_dispose(stack)
 
-    def drain_cache(self) -> None:
-        """uma_zone_reclaim(kstack_cache): release every cached stack."""
-        for cache in self.caches:
-            while cache:
-                self.stack_dispose(cache.pop())
+    def page_domain(self, stack: Stack) -> int:
+        """vm_phys_domain(vtophys(ks)): the domain of the stack's first page."""
+        return self.reservs.phys.domain_of(self.object.pages[stack.pindex])
 
     def stack_create(self, domain: int) -> Stack | None:
         """vm_thread_stack_create(DOMAINSET_PREF(domain)): KVA, skip the guard pages,

@@ -44,7 +44,6 @@ class MachineConfig:
     ncpu: int = 8
     mem_per_domain_mb: int = 8192
     kstack_cache_size: int = 0  # 0: imax(128, 4 * ncpu)
-    uma_burst: int = 16
     kva_limit_mb: int = 0  # 0: the whole 2 TiB kernel map
     ilp32: bool = False
     boot_threads: int = 200  # kernel threads alive after boot (spec lifecycle §7)
@@ -65,7 +64,7 @@ class MachineConfig:
             domains=self.domains,
             ncpu=self.ncpu,
             kstack_cache_size=self.kstack_cache_size,
-            uma_burst=self.uma_burst,
+            cpu_domains=tuple(self.domain_of_cpu(cpu) for cpu in range(self.ncpu)),
             kva_limit=kva_limit,
             ilp32=self.ilp32,
         )
@@ -139,7 +138,6 @@ LIMITS: dict[str, tuple[int, int, str]] = {
     "ncpu": (1, 1024, "MAXCPU is 1024 on amd64"),
     "mem_per_domain_mb": (16, 65536, "one 16 MiB buddy block at least; 64 GiB a domain at most"),
     "kstack_cache_size": (0, 65536, "vm.kstack_cache_size; 0: imax(128, 4 * ncpu)"),
-    "uma_burst": (1, 256, "stacks a cache refill imports at once; UMA's largest bucket is 256"),
     "kva_limit_mb": (0, 2 * 1024 * 1024, "the amd64 kernel map is 2 TiB; 0: all of it"),
     "boot_threads": (0, 100_000, "kernel threads alive after boot"),
     "hz": (10, 10_000, "kern.hz: 100 and 1000 are usual"),
@@ -178,8 +176,8 @@ class Machine:
         pages = cfg.mem_per_domain_mb * 256
         self.phys = PhysMemory(cfg.domains, pages)
         self.reservs = Reservations(self.phys)
-        swaps = cfg.swap_idle_s and policy.swap.enabled()
-        self.reservs.shortage = self._pagedaemon if swaps else None
+        self._swaps = bool(cfg.swap_idle_s) and policy.swap.enabled()
+        self.reservs.shortage = self._pagedaemon
         self.kstack = KstackAllocator(cfg.kstack(), policy, self.reservs)
         self.procs: dict[int, Proc] = {}
         self.zombies: list[list[Stack | None]] = [[] for _ in range(cfg.domains)]
@@ -195,6 +193,11 @@ class Machine:
         self._swap_ticks = cfg.swap_idle_s * cfg.hz
         self._swap_room = cfg.swap_mb * 256  # free swap, in pages
         self._swapper_ran = -(1 << 62)  # tick of the vm_daemon's last run
+        self._reclaimed = -(1 << 62)  # tick of the UMA reclaim worker's last run
+        self._first_cpu = [  # a cpu of each domain (a domain may have none: cpu 0)
+            next((c for c, dom in enumerate(self._cpu_domain) if dom == d), 0)
+            for d in range(cfg.domains)
+        ]
         # thread_reap_callout: every 5 s from boot, on traces whose ticks are time (boot()).
         self.reapticks = [0] * cfg.domains  # tdd_reapticks: each domain's last reap
         self._callout_period = REAP_CALLOUT_S * cfg.hz
@@ -210,10 +213,11 @@ class Machine:
         if timed:
             self._next_callout = self._callout_period
         for i in range(self.cfg.boot_threads):
-            self.kstack.thread_new(i * self.cfg.domains // max(1, self.cfg.boot_threads))
+            domain = i * self.cfg.domains // max(1, self.cfg.boot_threads)
+            self.kstack.thread_new(self._first_cpu[domain], domain)
         for pid, tid in initial:
             proc = self.procs.setdefault(pid, Proc())
-            proc.threads[tid], proc.domains[tid] = self.kstack.thread_new(0), 0
+            proc.threads[tid], proc.domains[tid] = self.kstack.thread_new(0, 0), 0
 
     # ------------------------------------------------------------------ ops
 
@@ -223,7 +227,8 @@ class Machine:
         if tick >= self._next_callout:
             self._reap_callouts(tick)
         self.reservs.ticks = tick
-        domain = self._cpu_domain[cpu % self._ncpu]
+        cpu %= self._ncpu
+        domain = self._cpu_domain[cpu]
         if self.swapped and pid in self.swapped and kind != lc.REAP:
             self._swapin(pid)  # faultin(): a swapped-out process runs again
         if kind == lc.FAULT:
@@ -231,9 +236,9 @@ class Machine:
         elif kind == lc.THREAD_NEW:
             proc = self.procs.setdefault(pid, Proc())
             if tid not in proc.threads:  # a tid is created once; never leak its stack
-                proc.threads[tid], proc.domains[tid] = self._thread_alloc(domain), domain
+                proc.threads[tid], proc.domains[tid] = self._thread_alloc(cpu, domain), domain
         elif kind == lc.PROC_NEW:
-            self._fork(pid, tid, domain)
+            self._fork(pid, tid, cpu, domain)
         elif kind == lc.THREAD_EXIT:
             exiting = self.procs.get(pid)
             if exiting is not None:
@@ -241,7 +246,7 @@ class Machine:
         elif kind == lc.PROC_EXIT:
             self._exit(pid, tid, domain)
         elif kind == lc.REAP:
-            self._reap(pid, domain)
+            self._reap(pid, cpu, domain)
         elif kind == lc.EXEC:
             self._exec(pid, tid, domain)
         elif kind == lc.UNMAP:
@@ -252,12 +257,12 @@ class Machine:
         elif kind == lc.WAKE:
             self.asleep.pop(pid, None)
 
-    def _thread_alloc(self, domain: int) -> Stack | None:
+    def _thread_alloc(self, cpu: int, domain: int) -> Stack | None:
         """thread_alloc(): thread_count_inc() reaps this domain's zombies first."""
-        self._reap_domain(domain)
-        return self.kstack.thread_new(domain)
+        self._reap_domain(cpu, domain)
+        return self.kstack.thread_new(cpu, domain)
 
-    def _reap_domain(self, domain: int) -> None:
+    def _reap_domain(self, cpu: int, domain: int) -> None:
         """thread_reap_domain(): dispose zombies newest first; a reap that finds some
         stamps the domain's tdd_reapticks."""
         zombies, self.zombies[domain] = self.zombies[domain], []
@@ -265,7 +270,7 @@ class Machine:
             self.reapticks[domain] = self.reservs.ticks
         for stack in reversed(zombies):
             if stack is not None:
-                self.kstack.thread_dispose(stack)
+                self.kstack.thread_dispose(cpu, stack)
 
     def _reap_callouts(self, tick: int) -> None:
         """thread_reap_callout_cb() at every 5-second mark up to `tick`: when some
@@ -282,7 +287,7 @@ class Machine:
             if any(z and now - self.reapticks[d] > period for d, z in enumerate(self.zombies)):
                 self.reservs.ticks = now
                 for domain in range(len(self.zombies)):
-                    self._reap_domain(domain)
+                    self._reap_domain(0, domain)  # the reap task's cpu is unknown: cpu 0
 
     def _zombie(self, proc: Proc, tid: int, domain: int) -> None:
         """thread_zombie(): onto the zombie list of td_allocdomain, the domain the
@@ -290,16 +295,16 @@ class Machine:
         if tid in proc.threads:
             self.zombies[proc.domains.pop(tid, domain)].append(proc.threads.pop(tid))
 
-    def _fork(self, pid: int, tid: int, domain: int) -> None:
+    def _fork(self, pid: int, tid: int, cpu: int, domain: int) -> None:
         """fork1(): a parked proc item brings its kstack (thread_recycle: no reap); an item
         parked without one gets a new stack; only a never-used item goes through
         thread_alloc, which reaps first."""
         if self.proc_zone:
             stack = self.proc_zone.pop()
             if stack is None:
-                stack = self.kstack.thread_new(domain)
+                stack = self.kstack.thread_new(cpu, domain)
         else:
-            stack = self._thread_alloc(domain)
+            stack = self._thread_alloc(cpu, domain)
         self.procs[pid] = Proc({tid: stack}, {tid: domain})
 
     @staticmethod
@@ -325,12 +330,12 @@ class Machine:
         proc.exited = True
         self._free_user(pid)
 
-    def _reap(self, pid: int, domain: int) -> None:
+    def _reap(self, pid: int, cpu: int, domain: int) -> None:
         """proc_reap(): thread_wait() reaps, then the proc parks in proc_zone."""
         proc = self.procs.pop(pid, None)
         self.asleep.pop(pid, None)  # a reaped process can no longer be swapped out
         self.swapped.discard(pid)  # nor be swapped in: its pid may come back as another
-        self._reap_domain(domain)
+        self._reap_domain(cpu, domain)
         if proc is not None:
             self.proc_zone.append(proc.kept)
 
@@ -345,17 +350,25 @@ class Machine:
     # ------------------------------------------------------------------ swapping
 
     def _pagedaemon(self, domain: int) -> bool:
-        """A domain out of pages (vm_pageout_scan_inactive's page_shortage): the vm_daemon
-        swaps idle processes out (vm_swapout_run -> swapout_procs, at most once a second:
-        vm_req_vmdaemon's `lastrun + hz`), and the laundry thread writes unwired pages to
-        swap, so that the page daemon can free them. True if any page was freed."""
-        tick = self.reservs.ticks
-        if tick - self._swapper_ran >= self.cfg.hz:
-            self._swapper_ran = tick
-            self._swapout_procs()
-        freed = self.kstack.launder(self._swap_room)
-        self._swap_room -= freed
-        return freed > 0
+        """A domain out of pages, done at once what the page daemon and its helpers would:
+        the UMA reclaim worker, woken while memory is severe (vm_pageout_lowmem ->
+        uma_reclaim_wakeup), drains every zone's caches, kstack_cache with them (at most
+        once a second: its pause("umarclslp", hz)); where the revision has swapping, the
+        vm_daemon swaps idle processes out (vm_swapout_run -> swapout_procs, at most once
+        a second: vm_req_vmdaemon's `lastrun + hz`) and the laundry thread writes unwired
+        pages to swap, so that they can be freed. True if any page was freed."""
+        tick, free_before = self.reservs.ticks, self.phys.free_pages
+        if tick - self._reclaimed >= self.cfg.hz:
+            self._reclaimed = tick
+            self.kstack.drain_cache()
+        freed = 0
+        if self._swaps:
+            if tick - self._swapper_ran >= self.cfg.hz:
+                self._swapper_ran = tick
+                self._swapout_procs()
+            freed = self.kstack.launder(self._swap_room)
+            self._swap_room -= freed
+        return freed > 0 or self.phys.free_pages > free_before
 
     def _swapout_procs(self) -> None:
         """swapout_procs(): every process whose threads have all slept for at least

@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 PACKAGE = "kreplay.model"
-COMPILED = ("domainset", "phys", "reserv", "vmem", "policy", "kstack", "machine")
+COMPILED = ("domainset", "phys", "reserv", "vmem", "policy", "uma", "kstack", "machine")
 GROUP = "_native"  # mypyc's shared library of the group: _native__mypyc.<suffix>
 RECORD = HERE / "compiled.json"
 PURE_ENV = "KREPLAY_PURE_PYTHON"

@@ -26,6 +26,7 @@ from mypy_extensions import mypyc_attr
 from kreplay.model import KernelHang, KernelPanic
 from kreplay.model.domainset import pref
 from kreplay.model.reserv import NPAGES
+from kreplay.model.uma import Zone
 
 if TYPE_CHECKING:
     from kreplay.model.kstack import KstackAllocator, Stack
@@ -338,16 +339,38 @@ class LaundrySwap(Swap):
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 class StackCache(Policy):
-    """How kstack_cache is built for a machine (uma.py holds the zone itself)."""
+    """kstack_cache: the UMA zone in front of stack creation (uma.py), or none."""
+
+    def zone(self, alloc: "KstackAllocator") -> "Zone | None":
+        raise NotImplementedError
 
     def __reduce__(self) -> tuple:
         return (type(self), ())
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
-class BurstCache(StackCache):
-    """A LIFO cache per domain of cache_size / domains stacks, refilled by bursts of
-    uma_burst stacks (kreplay's simplification of kstack_cache before model 0.6)."""
+class UmaCache(StackCache):
+    """uma_zcache_create("kstack_cache", ..., kstack_import, kstack_release,
+    UMA_ZONE_FIRSTTOUCH) sized by uma_zone_set_maxcache(kstack_cache_size)
+    (sys/vm/vm_glue.c kstack_cache_init, 7a79d066 and later; uma.py)."""
+
+    def zone(self, alloc: "KstackAllocator") -> "Zone | None":
+        return Zone(
+            alloc.cfg.cache_size,
+            alloc.cfg.domain_map(),
+            alloc.cfg.domains,
+            alloc.kstack_import,
+            alloc.kstack_release,
+            alloc.page_domain,
+        )
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class NoCache(StackCache):
+    """No kstack_cache: every thread creation makes a stack, every exit disposes one."""
+
+    def zone(self, alloc: "KstackAllocator") -> "Zone | None":
+        return None
 
 
 # ---------------------------------------------------------------------------- revision
@@ -372,7 +395,7 @@ class KstackPolicy:
         self.backing: Backing = backing if backing is not None else WithKva()
         self.exhaustion: Exhaustion = exhaustion if exhaustion is not None else NoWait()
         self.dispose: DisposeTarget = dispose if dispose is not None else PageDomain()
-        self.cache: StackCache = cache if cache is not None else BurstCache()
+        self.cache: StackCache = cache if cache is not None else UmaCache()
         self.swap: Swap = swap if swap is not None else LaundrySwap(SWAPIN_ORIGIN)
         self.reservations = reservations
 

@@ -13,7 +13,6 @@ import difflib
 from kreplay.errors import KreplayError
 from kreplay.model.policy import (
     Backing,
-    BurstCache,
     DisposeTarget,
     Exhaustion,
     Guard1Pindex,
@@ -23,6 +22,7 @@ from kreplay.model.policy import (
     KvaSource,
     LaundrySwap,
     LinearPindex,
+    NoCache,
     NoSwap,
     NoWait,
     PageDomain,
@@ -31,6 +31,7 @@ from kreplay.model.policy import (
     Policy,
     StackCache,
     Swap,
+    UmaCache,
     WaitFail,
     WithKva,
 )
@@ -54,7 +55,7 @@ BUILTIN: dict[str, dict[str, type]] = {
     "backing": {"with-kva": WithKva, "pages-policy": PagesPolicy},
     "exhaustion": {"nowait": NoWait, "waitfail": WaitFail},
     "dispose": {"page-domain": PageDomain},
-    "cache": {"burst": BurstCache},
+    "cache": {"uma": UmaCache, "none": NoCache},
     "swap": {"none": NoSwap, "laundry": LaundrySwap},
 }
 
