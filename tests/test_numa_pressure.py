@@ -106,9 +106,12 @@ def test_user_memory_falls_back_to_the_other_domain_and_counts_remote_pages():
     fill(w, 10, 4096 + 2000)  # more than the 16 MiB of domain 0
     result = replay(w, "D38852", "amd64-numa2", mem_per_domain_mb=16, boot_threads=0)
     assert result.outcome.status == "ok"
-    # domain 0 also holds the first bucket of kstack_cache: on amd64-numa2 a bucket is one
-    # stack (uma_zone_set_maxcache: 128 / 50 / 2), 4 pages
-    assert result.metrics["numa.remote_pages"] == 2000 + 4
+    # vm_pageout_init_domain() for 4096 pages: free_min = 4 + (4096 - 1024) / 200 = 19,
+    # free_reserved = 32 + (2 * 16 + 2) + 4096 / 768 = 71, so vmd_free_min = 90; the
+    # iterator's first pass skips a domain below it, so faults go remote once domain 0 has
+    # 89 free pages. Domain 0 also holds the first bucket of kstack_cache: on amd64-numa2
+    # one stack (uma_zone_set_maxcache: 128 / 50 / 2), 4 pages. Local: 4096 - 4 - 89.
+    assert result.metrics["numa.remote_pages"] == 4096 + 2000 - (4096 - 4 - 89)
 
 
 def test_round_robin_user_policy_spreads_pages():
@@ -166,13 +169,39 @@ def test_pressure_reclaims_partially_populated_reservations():
     assert fine.metrics["reserv.broken"] == fine.metrics["reserv.reclaimed"]
 
 
-def test_a_domain_can_be_depleted_while_the_other_has_memory():
+# vm_pageout_init_domain() for a 16 MiB domain (4096 pages): vmd_free_min 90,
+# vmd_free_reserved 71 (test_user_memory_falls_back... above has the arithmetic).
+FREE_MIN_16M, FREE_RESERVED_16M = 90, 71
+
+
+def test_first_touch_keeps_a_domain_at_its_minimum_while_another_has_memory():
+    """vm_domainset_iter_page_init(): `if (vm_page_count_min_domain(*domain))` the
+    iterator moves on: a domain below vmd_free_min is skipped in the first pass."""
     w = Workload()
     w.op(lc.PROC_NEW, 10, 100001, 0)
     fill(w, 10, 4096 + 1000)
     m = numa2_after(w, mem_per_domain_mb=16)
-    assert m.phys.domains[0].free_pages == 0
-    assert m.phys.domains[1].free_pages > 2000
+    assert m.reservs.free_count(0) == FREE_MIN_16M - 1
+    assert m.reservs.free_count(1) > 2000
+
+
+def test_with_every_domain_below_its_minimum_the_second_pass_takes_them_to_their_reserve():
+    """The iterator's second pass (`if (di->di_minskip) { di->di_minskip = false; ...`)
+    takes domains below their minimum, each as far as _vm_domain_allocate() lets a
+    VM_ALLOC_NORMAL request go: vmd_free_reserved pages stay free."""
+    local = 4096 - 4 - (FREE_MIN_16M - 1)  # domain 0 until its minimum (after one kstack)
+    remote = 4096 - (FREE_MIN_16M - 1)  # domain 1 likewise
+    w = Workload()
+    w.op(lc.PROC_NEW, 10, 100001, 0)
+    fill(w, 10, local + remote + 10)
+    m = numa2_after(w, mem_per_domain_mb=16, boot_threads=0)
+    assert m.reservs.free_count(0) == FREE_MIN_16M - 1 - 10  # the second pass: domain 0 first
+    assert m.reservs.free_count(1) == FREE_MIN_16M - 1
+    w = Workload()
+    w.op(lc.PROC_NEW, 10, 100001, 0)
+    fill(w, 10, local + remote + 2 * (FREE_MIN_16M - 1 - FREE_RESERVED_16M) + 1)
+    hung = replay(w, "D38852", "amd64-numa2", mem_per_domain_mb=16, boot_threads=0)
+    assert hung.outcome.status == "hang" and "vm_waitpfault" in hung.outcome.message
 
 
 # --------------------------------------------------------------------------- the review's bugs

@@ -2,15 +2,27 @@
 §2.6, §3 item 1).
 
 An allocation under a domainset policy tries domains in an order: DOMAINSET_PREF(d) asks
-domain d first and then the others; DOMAINSET_RR() starts at a rotating cursor. Every
-caller here walks the whole order and stops at the first domain that can serve it, which
-is what vm_domainset_iter_page()/vm_domainset_iter_policy() do once their first pass (which
-skips domains below their free minimum, a threshold kreplay does not model) is over.
+domain d first and then the others; DOMAINSET_RR() starts at a rotating cursor. The
+iterators (vm_domainset_iter_page(), vm_domainset_iter_policy()) make two passes: the
+first skips the domains below their free minimum (vm_page_count_min_domain()), the second
+takes every domain; minskip() gives that order.
 
 Simplification: after the preferred domain the kernel continues round-robin from a
 per-thread or per-object cursor; kreplay continues with d + 1, d + 2, ... (mod n), a
 deterministic order that is the kernel's whenever there are two domains.
 """
+
+from collections.abc import Callable
+
+
+def minskip(order: list[int], below_min: Callable[[int], bool]) -> list[int]:
+    """The iterators' two passes over `order`: the domains not below their free minimum,
+    then those that are (the first pass's domains, tried again in the kernel's second
+    pass, would fail again and are left out)."""
+    if len(order) == 1:
+        return order
+    first = [d for d in order if not below_min(d)]
+    return first + [d for d in order if d not in first]
 
 
 def pref(domain: int, ndomains: int) -> list[int]:

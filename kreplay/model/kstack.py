@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Final
 
 from kreplay.model import KernelHang, KernelPanic
+from kreplay.model.domainset import minskip
 from kreplay.model.policy import (
     KVA_QUANTUM,
     KernelArenaKva,
@@ -243,7 +244,8 @@ class KstackAllocator:
     def stack_create(self, domain: int) -> Stack | None:
         """vm_thread_stack_create(DOMAINSET_PREF(domain)): KVA, skip the guard pages,
         back the stack pages, for each step of the revision's Backing until one works."""
-        for kva_domain, page_domains in self.policy.backing.steps(domain, self.cfg.domains):
+        steps = self.policy.backing.steps(domain, self.cfg.domains, self.reservs.below_min)
+        for kva_domain, page_domains in steps:
             stack = self._create_in(kva_domain, page_domains)
             if stack is not None:
                 return stack
@@ -281,9 +283,10 @@ class KstackAllocator:
         from the first of the domains that has one."""
         frames = []
         alloc_page, obj = self.reservs.alloc_page, self.object
+        req = self.policy.backing.page_class()
         for i in range(self.cfg.kstack_pages):
             for d in domains:
-                frame = alloc_page(obj, pindex + i, d)
+                frame = alloc_page(obj, pindex + i, d, req)
                 if frame is not None:
                     break
             if frame is None:
@@ -341,6 +344,8 @@ class KstackAllocator:
             return 0
         swap = self.policy.swap
         domains = swap.swapin_domains(stack.domain, self.cfg.domains)
+        if len(domains) > 1:  # through the iterator (DOMAINSET_PREF): its two passes
+            domains = minskip(domains, self.reservs.below_min)
         for i in range(self.cfg.kstack_pages):
             for d in domains:
                 if self.reservs.alloc_page(self.object, stack.pindex + i, d) is not None:

@@ -16,7 +16,7 @@ from typing import Any, Final
 from kreplay import lifecycle as lc
 from kreplay.errors import UsageError
 from kreplay.model import KernelHang
-from kreplay.model.domainset import RoundRobin, pref
+from kreplay.model.domainset import RoundRobin, minskip, pref
 from kreplay.model.kstack import (
     KSTACK_OBJECT_SIZE,
     KstackAllocator,
@@ -350,25 +350,30 @@ class Machine:
     # ------------------------------------------------------------------ swapping
 
     def _pagedaemon(self, domain: int) -> bool:
-        """A domain out of pages, done at once what the page daemon and its helpers would:
-        the UMA reclaim worker, woken while memory is severe (vm_pageout_lowmem ->
-        uma_reclaim_wakeup), drains every zone's caches, kstack_cache with them (at most
-        once a second: its pause("umarclslp", hz)); where the revision has swapping, the
-        vm_daemon swaps idle processes out (vm_swapout_run -> swapout_procs, at most once
-        a second: vm_req_vmdaemon's `lastrun + hz`) and the laundry thread writes unwired
-        pages to swap, so that they can be freed. True if any page was freed."""
-        tick, free_before = self.reservs.ticks, self.phys.free_pages
-        if tick - self._reclaimed >= self.cfg.hz:
-            self._reclaimed = tick
-            self.kstack.drain_cache()
-        freed = 0
-        if self._swaps:
+        """The page daemon of a domain short of free pages, done at once. The model has no
+        inactive pages to scan, so a domain below its free target (vmd_free_target) is a
+        shortage the scan cannot meet: where the revision swaps, the vm_daemon swaps idle
+        processes out (vm_swapout_run -> swapout_procs, at most once a second:
+        vm_req_vmdaemon's `lastrun + hz`) and the laundry thread writes unwired pages to
+        swap, so that they are freed; below the severe threshold the UMA reclaim worker
+        drains every zone's caches, kstack_cache with them (vm_pageout_lowmem ->
+        uma_reclaim_wakeup, at most once a second: pause("umarclslp", hz)). True if free
+        pages came of it."""
+        th, tick = self.reservs.thresholds[domain], self.reservs.ticks
+        before = self.reservs.free_count(domain)
+        if self._swaps and before < th.free_target:
             if tick - self._swapper_ran >= self.cfg.hz:
                 self._swapper_ran = tick
                 self._swapout_procs()
-            freed = self.kstack.launder(self._swap_room)
-            self._swap_room -= freed
-        return freed > 0 or self.phys.free_pages > free_before
+            if self.kstack.laundry and self._swap_room:
+                self._swap_room -= self.kstack.launder(self._swap_room)
+        if (
+            self.reservs.free_count(domain) < th.free_severe
+            and tick - self._reclaimed >= self.cfg.hz
+        ):
+            self._reclaimed = tick
+            self.kstack.drain_cache()
+        return self.reservs.free_count(domain) > before
 
     def _swapout_procs(self) -> None:
         """swapout_procs(): every process whose threads have all slept for at least
@@ -406,12 +411,15 @@ class Machine:
             obj = self.user[pid] = VMObject(f"anon {pid}", USER_OBJECT_SIZE, anon=True, oid=pid + 1)
         elif page in obj.pages:
             return
-        if self._user_rr is None:
-            frame = self.reservs.alloc_page(obj, page, domain)
+        if not self._numa:
+            frame = self.reservs.alloc_page(obj, page, 0)
             if frame is None:
-                frame = self._fault_fallback(obj, page, pref(domain, self.cfg.domains), pid)
-        else:
-            order = self._user_rr.order()
+                frame = self._fault_fallback(obj, page, [0], pid)
+        else:  # vm_domainset_iter_page(): first-touch or round-robin, two passes
+            first = (
+                pref(domain, self.cfg.domains) if self._user_rr is None else self._user_rr.order()
+            )
+            order = minskip(first, self.reservs.below_min)
             frame = self.reservs.alloc_page(obj, page, order[0])
             if frame is None:
                 frame = self._fault_fallback(obj, page, order, pid)
@@ -422,7 +430,8 @@ class Machine:
             self.user_pages_peak = self.user_pages
 
     def _fault_fallback(self, obj: VMObject, page: int, order: list[int], pid: int) -> int:
-        """The rest of the policy's domains, after the first one had no page."""
+        """The rest of the iterator's domains, after the first one had no page; with
+        none, vm_waitpfault() sleeps for memory nothing will free."""
         for d in order[1:]:
             frame = self.reservs.alloc_page(obj, page, d)
             if frame is not None:

@@ -19,13 +19,14 @@ The base classes allow interpreted subclasses: a plugin's policy runs beside the
 built-ins.
 """
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from mypy_extensions import mypyc_attr
 
 from kreplay.model import KernelHang, KernelPanic
-from kreplay.model.domainset import pref
-from kreplay.model.reserv import NPAGES
+from kreplay.model.domainset import minskip, pref
+from kreplay.model.reserv import NPAGES, REQ_NORMAL, REQ_SYSTEM
 from kreplay.model.uma import Zone
 
 if TYPE_CHECKING:
@@ -186,15 +187,21 @@ class Guard1Pindex(KstackPindex):
 # ---------------------------------------------------------------------------- backing
 
 
+BelowMin = Callable[[int], bool]  # a domain -> below its free minimum (reserv.below_min)
+
+
 @mypyc_attr(allow_interpreted_subclasses=True)
 class Backing(Policy):
     """vm_thread_stack_create(ds, pages): the domains tried for a new stack. `steps`
     gives, in order, (KVA domain, page domains) pairs: the KVA comes from the first, each
     page from the first of the page domains that has one; the next step is tried when a
-    step fails."""
+    step fails. `page_class` is the pages' request class (reserv.REQ_*)."""
 
-    def steps(self, domain: int, ndomains: int) -> list[tuple[int, list[int]]]:
+    def steps(self, domain: int, ndomains: int, below_min: BelowMin) -> list[tuple[int, list[int]]]:
         raise NotImplementedError
+
+    def page_class(self) -> int:
+        return REQ_NORMAL
 
     def __reduce__(self) -> tuple:
         return (type(self), ())
@@ -202,21 +209,36 @@ class Backing(Policy):
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 class WithKva(Backing):
-    """D38852 (7a79d066, vm_thread_stack_create, spec §2.6): each domain of the policy in
-    turn gives the KVA and all the pages; a failure returns the KVA and moves on."""
+    """D38852 (7a79d066, vm_thread_stack_create, spec §2.6): kstack_object's policy set
+    to ds and iterated (vm_domainset_iter_page, its first pass skipping domains below
+    their free minimum); each domain in turn gives the KVA and all the pages, as
+    VM_ALLOC_NORMAL requests; a failure returns the KVA and moves on."""
 
-    def steps(self, domain: int, ndomains: int) -> list[tuple[int, list[int]]]:
-        return [(d, [d]) for d in pref(domain, ndomains)]
+    def steps(self, domain: int, ndomains: int, below_min: BelowMin) -> list[tuple[int, list[int]]]:
+        return [(d, [d]) for d in minskip(pref(domain, ndomains), below_min)]
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class IterPolicy(WithKva):
+    """The newest vm_thread_stack_create (CHERI-Alliance/freebsd-src 50b6cd94): ds is
+    iterated directly (vm_domainset_iter_policy_init/_policy, the same two passes, no
+    shared kstack_object policy), and the pages are malloc2vm_flags(M_NOWAIT) requests:
+    VM_ALLOC_SYSTEM | VM_ALLOC_NOWAIT, which may use a domain's free pages down to
+    vmd_interrupt_free_min (2) instead of stopping at vmd_free_reserved."""
+
+    def page_class(self) -> int:
+        return REQ_SYSTEM
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
 class PagesPolicy(Backing):
     """Before D38852 (spec §1.5, §1.7: vm_page_grab_pages under kstack_object's
     domain.dr_policy), and the review's NUMA revision: KVA once, from the preferred
-    domain's arena; every page from the first domain of the policy that has one."""
+    domain's arena; every page from the first domain of the policy (two passes) that has
+    one."""
 
-    def steps(self, domain: int, ndomains: int) -> list[tuple[int, list[int]]]:
-        return [(domain, pref(domain, ndomains))]
+    def steps(self, domain: int, ndomains: int, below_min: BelowMin) -> list[tuple[int, list[int]]]:
+        return [(domain, minskip(pref(domain, ndomains), below_min))]
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)

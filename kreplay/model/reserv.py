@@ -20,6 +20,30 @@ ORDER: Final = 9  # VM_LEVEL_0_ORDER
 PARTPOPSLOP: Final = 1
 LOW62: Final = (1 << 62) - 1
 
+# Page request classes (vm_page.h VM_ALLOC_NORMAL, _SYSTEM, _INTERRUPT): how far into a
+# domain's free pages a request may dig (_vm_domain_allocate()).
+REQ_NORMAL: Final = 0
+REQ_SYSTEM: Final = 1
+REQ_INTERRUPT: Final = 2
+VM_PAGEOUT_PAGE_COUNT: Final = 32  # vm_pageout.c
+MAXBSIZE_PAGES: Final = 16  # MAXBSIZE 64 KiB / PAGE_SIZE
+
+
+class Thresholds:
+    """vm_pageout_init_domain(): a domain's free-page thresholds, in pages."""
+
+    def __init__(self, page_count: int):
+        self.interrupt_free_min = 2
+        free_min = 4 + (page_count - 1024) // 200 if page_count > 1024 else 4
+        pageout_free_min = 2 * MAXBSIZE_PAGES + self.interrupt_free_min
+        self.free_reserved = VM_PAGEOUT_PAGE_COUNT + pageout_free_min + page_count // 768
+        self.free_severe = free_min // 2 + self.free_reserved
+        self.free_target = 4 * free_min + self.free_reserved
+        self.free_min = free_min + self.free_reserved
+        self.wakeup = self.free_target // 10 * 9  # vmd_pageout_wakeup_thresh
+        # _vm_domain_allocate(): the free pages a request of each class must leave
+        self.floor = [self.free_reserved, self.interrupt_free_min, 0]
+
 
 class VMObject:
     """The parts of struct vm_object that page allocation reads."""
@@ -80,8 +104,13 @@ class Reservations:
         # partpop queues, head = least recently changed
         self.partpop: list[OrderedDict[Reservation, None]] = [OrderedDict() for _ in phys.domains]
         self.broken = self.freed = self.reclaimed = 0
-        # The page daemon's last resort when a domain is out of pages: a callable
-        # (domain) -> bool that frees something (the machine's swapper), or None.
+        # vmd_free_count counts the unused pages of reservations as free: per domain here,
+        # beside the buddy lists' own count.
+        self.rv_free = [0] * len(phys.domains)
+        self.thresholds = [Thresholds(d.npages) for d in phys.domains]
+        # The page daemon: a callable (domain) -> bool (freed something) the machine sets,
+        # run when an allocation leaves a domain below its wakeup threshold
+        # (vm_domain_allocate -> pagedaemon_wakeup) and when an allocation fails.
         self.shortage: Callable[[int], bool] | None = None
         self.hash_lo = self.hash_hi = 0  # state_hash's two parts
 
@@ -100,30 +129,49 @@ class Reservations:
 
     # ------------------------------------------------------------------ allocation
 
-    def alloc_page(self, obj: VMObject, pindex: int, domain: int) -> int | None:
+    def free_count(self, domain: int) -> int:
+        """vmd_free_count: the buddy lists' free pages and the reservations' unused ones."""
+        return self.phys.domains[domain].free_pages + self.rv_free[domain]
+
+    def below_min(self, domain: int) -> bool:
+        """vm_page_count_min_domain(): fewer free pages than vmd_free_min."""
+        return self.free_count(domain) < self.thresholds[domain].free_min
+
+    def alloc_page(
+        self, obj: VMObject, pindex: int, domain: int, req: int = REQ_NORMAL
+    ) -> int | None:
         """vm_page_alloc_domain_after(): a reservation page, else an order-0 page, else
-        reclaim a partially populated reservation and retry. None when the domain is out."""
-        resident = obj.resident
-        at = bisect_left(resident, pindex)  # one lookup serves mpred, msucc, insert
-        frame = self._reserv_alloc_page(obj, pindex, domain, at) if obj.reserv else None
-        if frame is None:
-            free = self.phys.domains[domain]
-            frame = free.alloc(0)
-            while frame is None and (
-                self.reclaim_inactive(domain) or (self.shortage and self.shortage(domain))
-            ):
+        reclaim a partially populated reservation and retry, each only while the domain
+        keeps its floor for the request class (vm_domain_allocate(vmd, req, 1)). When the
+        domain cannot give the page, the page daemon's work (`shortage`) runs and the
+        allocation is tried again if it freed anything. None when the domain is out."""
+        while True:
+            at = bisect_left(obj.resident, pindex)  # one lookup: mpred, msucc, insert
+            frame = self._reserv_alloc_page(obj, pindex, domain, at, req) if obj.reserv else None
+            if frame is None and self.free_count(domain) > self.thresholds[domain].floor[req]:
+                free = self.phys.domains[domain]
                 frame = free.alloc(0)
-            if frame is None:
+                while frame is None and self.reclaim_inactive(domain):
+                    frame = free.alloc(0)
+            if frame is not None:
+                break
+            if self.shortage is None or not self.shortage(domain):
                 return None
         obj.pages[pindex] = frame
-        resident.insert(at, pindex)
+        obj.resident.insert(at, pindex)
         self.hash_lo ^= (frame << 24) ^ pindex ^ obj.hash_lo  # see state_hash
         self.hash_hi ^= obj.hash_hi
+        wake = self.phys.domain_of(frame)
+        if self.shortage is not None and self.free_count(wake) < self.thresholds[wake].wakeup:
+            self.shortage(wake)
         return frame
 
-    def _reserv_alloc_page(self, obj: VMObject, pindex: int, domain: int, at: int) -> int | None:
+    def _reserv_alloc_page(
+        self, obj: VMObject, pindex: int, domain: int, at: int, req: int
+    ) -> int | None:
         """vm_reserv_alloc_page() (spec §4.3); the pindex would go at obj.resident[at], so
-        mpred is the resident pindex before that and msucc the one there."""
+        mpred is the resident pindex before that and msucc the one there. An existing
+        reservation's domain must keep its floor, a new one's the requested domain's."""
         index = (obj.pg_color + pindex) & (NPAGES - 1)  # VM_RESERV_INDEX()
         if pindex < index or pindex >= obj.size:
             return None
@@ -138,7 +186,10 @@ class Reservations:
             if rv is not None and (rv.object is not obj or not 0 <= pindex - rv.pindex < NPAGES):
                 rv = None
         if rv is not None:
-            if rv.popmap[index]:
+            if (
+                rv.popmap[index]
+                or self.free_count(rv.domain) <= self.thresholds[rv.domain].floor[req]
+            ):
                 return None
             self._populate(rv, index)
             return rv.frame + index
@@ -153,11 +204,14 @@ class Reservations:
                 return None
         if not obj.anon and first + NPAGES > obj.size:
             return None
+        if self.free_count(domain) <= self.thresholds[domain].floor[req]:
+            return None
         block = self.phys.domains[domain].alloc(ORDER)
         if block is None:
             return None
         rv = Reservation(block, domain, obj, first)
         self.by_block[block >> ORDER] = rv
+        self.rv_free[domain] += NPAGES
         self._populate(rv, index)
         return block + index
 
@@ -165,6 +219,7 @@ class Reservations:
         """vm_reserv_populate()."""
         rv.popmap[index] = 1
         rv.popcnt += 1
+        self.rv_free[rv.domain] -= 1
         if self.ticks - rv.lasttick < PARTPOPSLOP and rv.inpartpopq and rv.popcnt != NPAGES:
             return
         rv.lasttick = self.ticks
@@ -203,6 +258,7 @@ class Reservations:
         """vm_reserv_depopulate()."""
         rv.popmap[index] = 0
         rv.popcnt -= 1
+        self.rv_free[rv.domain] += 1
         if self.ticks - rv.lasttick >= PARTPOPSLOP or rv.popcnt == 0:
             self._dequeue(rv)
             if rv.popcnt != 0:
@@ -211,6 +267,7 @@ class Reservations:
         if rv.popcnt == 0:
             del self.by_block[rv.frame >> ORDER]
             rv.object = None
+            self.rv_free[rv.domain] -= NPAGES
             self.phys.domains[rv.domain].free(rv.frame, ORDER)
             self.freed += 1
 
@@ -244,6 +301,7 @@ class Reservations:
             _free_run(domain, rv.frame + index, run - index)
             index = run
         del self.by_block[rv.frame >> ORDER]
+        self.rv_free[rv.domain] -= NPAGES - rv.popcnt
         rv.object, rv.popcnt = None, 0
         self.broken += 1
 

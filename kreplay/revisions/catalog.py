@@ -16,6 +16,7 @@ from kreplay.model.policy import (
     DisposeTarget,
     Exhaustion,
     Guard1Pindex,
+    IterPolicy,
     KernelArenaKva,
     KstackArenaKva,
     KstackPindex,
@@ -52,7 +53,7 @@ FLAGS = ("reservations",)  # decision points that are a plain boolean
 BUILTIN: dict[str, dict[str, type]] = {
     "kva": {"kernel-arena": KernelArenaKva, "kstack-arena": KstackArenaKva} | ffff.POLICIES["kva"],
     "pindex": {"linear": LinearPindex, "kstack": KstackPindex, "guard1": Guard1Pindex},
-    "backing": {"with-kva": WithKva, "pages-policy": PagesPolicy},
+    "backing": {"with-kva": WithKva, "iter-policy": IterPolicy, "pages-policy": PagesPolicy},
     "exhaustion": {"nowait": NoWait, "waitfail": WaitFail},
     "dispose": {"page-domain": PageDomain},
     "cache": {"uma": UmaCache, "none": NoCache},
