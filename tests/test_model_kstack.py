@@ -172,3 +172,29 @@ def test_no_page_is_handed_out_twice_and_everything_comes_back(policy, ops):
     assert all(arena.inuse == 0 for arena in alloc.domain_arenas)
     if policy is BASE:
         assert alloc.kernel_arena.inuse == 0
+
+
+@pytest.mark.parametrize(
+    ("mem_mb", "vm_page_bytes", "superpage", "first_window"),
+    [
+        # 8 GiB: 2,097,152 pages * 104 bytes = 208 MiB of vm_page array: 104 superpages;
+        # the chunk at superpage 104 (104 mod 5 = 4) starts with 408 pages of its window
+        (8192, 104, 104, 408),
+        (16384, 104, 208, 304),  # 208 mod 5 = 3
+        (8192, 88, 88, 304),  # the newest struct vm_page: 176 MiB, 88 mod 5 = 3
+    ],
+)
+def test_kstack_kva_starts_after_the_vm_page_array(mem_mb, vm_page_bytes, superpage, first_window):
+    """kmem_init() (sys/vm/vm_kern.c) marks [vm_page_array, + round_2mpage(npages *
+    sizeof(struct vm_page))) allocated at VM_MIN_KERNEL_ADDRESS on amd64
+    (pmap_page_array_startup), so the first kstack chunk's phase depends on the memory."""
+    from kreplay.model.policy import KstackArenaKva, NoCache
+
+    cfg = KstackConfig(phys_pages=mem_mb * 256, page_array=True)
+    reservs = Reservations(PhysMemory(1, 1 << 16))
+    policy = KstackPolicy(kva=KstackArenaKva(vm_page_bytes=vm_page_bytes), cache=NoCache())
+    alloc = KstackAllocator(cfg, policy, reservs)
+    create(alloc, 511)
+    (chunk,) = chunk_layouts(alloc)
+    assert chunk.kva // NPAGES == superpage
+    assert chunk.populated[0] == first_window

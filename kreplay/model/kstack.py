@@ -40,8 +40,12 @@ class KstackConfig:
     ncpu: int = 8
     kstack_cache_size: int = 0  # 0: imax(128, mp_ncpus * 4)
     cpu_domains: tuple[int, ...] = ()  # the domain of each cpu; empty: cpus split evenly
-    kva_start: int = NPAGES  # first free page of kernel_map
-    kva_limit: int = KSTACK_OBJECT_SIZE  # pages of kernel_map
+    kva_start: int = 0  # first free page of kernel_map; 0: after the vm_page array
+    phys_pages: int = 0  # the machine's physical pages (the vm_page array's entries)
+    page_array: bool = (
+        False  # PMAP_HAS_PAGE_ARRAY: amd64 maps vm_page_array at VM_MIN_KERNEL_ADDRESS
+    )
+    kva_limit: int = KSTACK_OBJECT_SIZE  # pages of kernel_map imports may use past kva_start
     ilp32: bool = False
 
     def __reduce__(self) -> tuple:  # compiled, a frozen dataclass unpickles by __setattr__
@@ -60,6 +64,20 @@ class KstackConfig:
         if self.cpu_domains:
             return list(self.cpu_domains)
         return [cpu * self.domains // self.ncpu for cpu in range(self.ncpu)]
+
+
+def kva_start(cfg: KstackConfig, vm_page_bytes: int) -> int:
+    """The first page of kernel_map that kmem_init() leaves free (sys/vm/vm_kern.c): on
+    amd64 the vm_page array is mapped at VM_MIN_KERNEL_ADDRESS (pmap_page_array_startup)
+    and kmem_init() marks round_2mpage(npages * sizeof(struct vm_page)) of it allocated,
+    so the kstack chunks' place (their EFFFB phase) depends on the machine's memory.
+    Elsewhere the first 2 MiB (other kernel_map users before the first kstack import are
+    not modelled)."""
+    if not cfg.page_array:
+        return NPAGES
+    superpage = NPAGES * 4096
+    array = -(-cfg.phys_pages * vm_page_bytes // superpage) * superpage
+    return array // 4096
 
 
 @dataclass
@@ -100,7 +118,9 @@ class KstackAllocator:
     def __init__(self, cfg: KstackConfig, policy: KstackPolicy, reservs: Reservations):
         if cfg.ilp32:  # "The behaviour on 32-bit platforms remains unchanged" (W1)
             policy = policy.replace(
-                kva=KernelArenaKva(policy.kva.wait), pindex=LinearPindex(), backing=PagesPolicy()
+                kva=KernelArenaKva(policy.kva.wait, policy.kva.vm_page_bytes),
+                pindex=LinearPindex(),
+                backing=PagesPolicy(),
             )
         self.cfg, self.policy, self.reservs = cfg, policy, reservs
         self.object = VMObject("kstack", KSTACK_OBJECT_SIZE, reserv=policy.reservations)
@@ -108,7 +128,11 @@ class KstackAllocator:
         self.chunks: list[Chunk] = []
         self.live: dict[int, Stack] = {}
         self.laundry: list[Stack] = []  # swapped-out stacks not laundered yet, oldest first
-        self._map_next = cfg.kva_start
+        self._map_next = cfg.kva_start or kva_start(cfg, policy.kva.vm_page_bytes)
+        # kva_limit (--set kva_limit_mb): the KVA imports may use past kmem_init's
+        # reservations; the whole map by default
+        unlimited = cfg.kva_limit >= KSTACK_OBJECT_SIZE
+        self._map_end = KSTACK_OBJECT_SIZE if unlimited else self._map_next + cfg.kva_limit
         quantum = KVA_QUANTUM if cfg.domains == 1 else KVA_NUMA_IMPORT_QUANTUM
         self.kernel_arena = Arena(
             "kernel arena", import_fn=self._kva_import, import_quantum=quantum
@@ -133,7 +157,7 @@ class KstackAllocator:
         """kva_import(): vm_map_find(kernel_map, VMFS_SUPER_SPACE): first fit, 2 MiB
         aligned. Nothing is ever given back to kernel_map, so first fit is a bump."""
         addr = -(-self._map_next // KVA_QUANTUM) * KVA_QUANTUM
-        if addr + size > self.cfg.kva_limit:
+        if addr + size > self._map_end:
             return None
         self._map_next = addr + size
         if not self._kva_per_domain:  # only stacks use the modelled kernel_arena

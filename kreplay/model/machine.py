@@ -44,7 +44,7 @@ class MachineConfig:
     ncpu: int = 8
     mem_per_domain_mb: int = 8192
     kstack_cache_size: int = 0  # 0: imax(128, 4 * ncpu)
-    kva_limit_mb: int = 0  # 0: the whole 2 TiB kernel map
+    kva_limit_mb: int = 0  # KVA for imports past kmem_init's reservations; 0: the whole map
     ilp32: bool = False
     boot_threads: int = 200  # kernel threads alive after boot (spec lifecycle §7)
     hz: int = 1000
@@ -65,6 +65,8 @@ class MachineConfig:
             ncpu=self.ncpu,
             kstack_cache_size=self.kstack_cache_size,
             cpu_domains=tuple(self.domain_of_cpu(cpu) for cpu in range(self.ncpu)),
+            phys_pages=self.mem_per_domain_mb * 256 * self.domains,
+            page_array=self.preset.startswith("amd64") and not self.ilp32,
             kva_limit=kva_limit,
             ilp32=self.ilp32,
         )

@@ -68,11 +68,15 @@ class KvaSource(Policy):
     hands out single slots (kstack_pages + guard pages); kstack.py allocates from the
     domain's arena and frees to the one `dispose` names."""
 
-    def __init__(self, wait: bool = False):
+    def __init__(self, wait: bool = False, vm_page_bytes: int = 104):
         self.wait = wait  # M_WAITOK: a shortage sleeps in vmem_xalloc (a hang) instead of ENOMEM
+        # sizeof(struct vm_page) of the kernel: the vm_page array before the first KVA
+        # import on amd64 (kstack.kva_start); 104 bytes until its listq went, 88 since
+        self.vm_page_bytes = vm_page_bytes
 
     def params(self) -> list[tuple[str, object]]:
-        return [("wait", self.wait)] if self.wait else []
+        out: list[tuple[str, object]] = [("wait", self.wait)] if self.wait else []
+        return out + ([] if self.vm_page_bytes == 104 else [("vm_page_bytes", self.vm_page_bytes)])
 
     def arenas(self, alloc: "KstackAllocator") -> "list[Arena]":
         raise NotImplementedError
@@ -85,7 +89,7 @@ class KvaSource(Policy):
         """A KASSERT on the address handed out, if the source has one."""
 
     def __reduce__(self) -> tuple:
-        return (type(self), (self.wait,))
+        return (type(self), (self.wait, self.vm_page_bytes))
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)
@@ -108,8 +112,8 @@ class KstackArenaKva(KvaSource):
     slots); its release undoes the bump. `release_unbump=False` is the review's
     "released unaligned" revision."""
 
-    def __init__(self, wait: bool = False, release_unbump: bool = True):
-        super().__init__(wait)
+    def __init__(self, wait: bool = False, release_unbump: bool = True, vm_page_bytes: int = 104):
+        super().__init__(wait, vm_page_bytes)
         self.release_unbump = release_unbump
 
     def params(self) -> list[tuple[str, object]]:
@@ -117,7 +121,7 @@ class KstackArenaKva(KvaSource):
         return out + ([] if self.release_unbump else [("release_unbump", False)])
 
     def __reduce__(self) -> tuple:
-        return (type(self), (self.wait, self.release_unbump))
+        return (type(self), (self.wait, self.release_unbump, self.vm_page_bytes))
 
     def geometry(self, slot: int) -> tuple[int, int, int]:
         """(import quantum, its alignment, the span a chunk keeps), in pages."""
