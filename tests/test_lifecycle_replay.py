@@ -261,7 +261,7 @@ ops_strategy = st.lists(
 )
 
 
-@pytest.mark.parametrize("rev", ["base", "D38852", "ffff", "later-phys"])
+@pytest.mark.parametrize("rev", ["base", "D38852", "ffff", "later"])
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(script=ops_strategy)
 def test_machine_gives_all_memory_back_when_everything_ends(rev, script):

@@ -6,11 +6,13 @@ from kreplay.model.policy import (
     SWAPIN_FALLBACK,
     SWAPIN_ORIGIN,
     Guard1Pindex,
+    IterPolicy,
     KernelArenaKva,
     KstackArenaKva,
     KstackPolicy,
     LaundrySwap,
     LinearPindex,
+    NoSwap,
     PagesPolicy,
     WaitFail,
 )
@@ -59,20 +61,34 @@ BUILTIN = (
         KstackPolicy(swap=LaundrySwap(SWAPIN_FALLBACK, follow=True)),
     ),
     Revision(
-        "later",
-        "Later upstream (CHERI-carried 2025 tree): D38852's geometry; the domain policy is "
-        "iterated directly instead of through the shared kstack_object policy, which gives "
-        "the same domain order in a replay (the difference is a race), so it replays as "
-        "D38852: KVA and pages from one domain per step, swap-in falling back.",
-        "spec/freebsd-kstack.md §3 (D45163 itself not found)",
-        KstackPolicy(),
+        "D46115",
+        "D45163 without kernel-stack swapping: the July 2024 series removed "
+        'vm_thread_swapout/_swapin and the swapper ("multiple bugs in that area, '
+        'especially in relation to NUMA support"); stacks stay resident while their '
+        "threads sleep.",
+        'the series "Remove kernel stack swapping support" (Mark Johnston, reviewed by '
+        "alc, imp, kib; 2024-07-29); part 4 is freebsd-src e24a65528388 (D46115), the "
+        "part that removed vm_swapout.c's stack code is in no public copy read",
+        KstackPolicy(swap=NoSwap()),
     ),
     Revision(
-        "later-phys",
-        "As 'later', with kstack_object OBJT_PHYS and no OBJ_COLORED: kstack pages no "
-        "longer come from reservations (the open point of spec §3 item 5).",
-        "spec/freebsd-kstack.md §3 item 5 [inference, needs upstream check]",
-        KstackPolicy(reservations=False),
+        "later",
+        "The newest upstream tree read (2025): kstack_object and kstack_alt_object are "
+        "OBJT_PHYS, which vm_object_allocate() makes OBJ_UNMANAGED only, so "
+        "vm_object_reserv() is false and kstack pages never come from reservations; "
+        "vm_thread_stack_create iterates ds directly and asks malloc2vm_flags(M_NOWAIT) "
+        "pages (VM_ALLOC_SYSTEM | VM_ALLOC_NOWAIT, down to vmd_interrupt_free_min); "
+        "no kernel-stack swapping; struct vm_page is 88 bytes.",
+        "CHERI-Alliance/freebsd-src 50b6cd94 sys/vm/vm_glue.c (kstack_cache_init, "
+        "vm_thread_stack_create, vm_thread_stack_back), sys/vm/vm_object.c b6a20c90 "
+        "(vm_object_allocate); the commits between D46115 and this tree are in no public "
+        "copy read, so their changes are one revision here",
+        KstackPolicy(
+            kva=KstackArenaKva(vm_page_bytes=88),
+            backing=IterPolicy(),
+            swap=NoSwap(),
+            reservations=False,
+        ),
     ),
     Revision(
         "ffff",
