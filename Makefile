@@ -49,13 +49,17 @@ chromium: | $(BIN)/python
 nightly: $(MODEL)
 	$(BIN)/kreplay check --db $(DB) --report reports/nightly/$$(date -u +%Y-%m-%d)
 
-# Fuzzing at length (tests/test_fuzz.py runs it briefly in `make test`): N text cases, a
-# fifth as many binary ones, and KILLS kill -9 trials; docs/reliability.md keeps the figures.
+# Fuzzing at length (tests/test_fuzz.py and tests/test_model_invariants.py run briefly in
+# `make test`): N text cases, a fifth as many binary ones, KILLS kill -9 trials, and
+# EXAMPLES model-invariant sequences per case; docs/reliability.md keeps the figures.
 N ?= 10000
 KILLS ?= 10
 SEED ?= 1
+EXAMPLES ?= 200
 fuzz: $(MODEL)
 	$(BIN)/python tools/fuzz.py --text $(N) --binary $$(( $(N) / 5 )) --kill $(KILLS) --seed $(SEED)
+	KREPLAY_FUZZ_EXAMPLES=$(EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/test_model_invariants.py
 
 bench: $(MODEL)
 	$(BIN)/python bench/ingest.py

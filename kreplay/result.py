@@ -10,7 +10,7 @@ import msgspec
 from kreplay.errors import KreplayError
 
 FORMAT_VERSION = 1
-MODEL_VERSION = "0.10"
+MODEL_VERSION = "0.11"
 
 # A metric's polarity: lower is better, higher is better, or informational (a property of
 # the workload or of the design, never a verdict). docs/regression.md justifies each.

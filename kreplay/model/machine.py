@@ -237,7 +237,7 @@ class Machine:
             self._fault(pid, arg, domain)
         elif kind == lc.THREAD_NEW:
             proc = self.procs.setdefault(pid, Proc())
-            if tid not in proc.threads:  # a tid is created once; never leak its stack
+            if tid not in proc.threads and not proc.exited:  # a tid is created once
                 proc.threads[tid], proc.domains[tid] = self._thread_alloc(cpu, domain), domain
         elif kind == lc.PROC_NEW:
             self._fork(pid, tid, cpu, domain)
@@ -300,7 +300,11 @@ class Machine:
     def _fork(self, pid: int, tid: int, cpu: int, domain: int) -> None:
         """fork1(): a parked proc item brings its kstack (thread_recycle: no reap); an item
         parked without one gets a new stack; only a never-used item goes through
-        thread_alloc, which reaps first."""
+        thread_alloc, which reaps first. A pid still in use had exited and been reaped
+        unseen: so it is first (nothing it held stays behind)."""
+        if pid in self.procs:
+            self._exit(pid, 0, domain)
+            self._reap(pid, cpu, domain)
         if self.proc_zone:
             stack = self.proc_zone.pop()
             if stack is None:
@@ -322,7 +326,9 @@ class Machine:
         """exit1(): other threads become zombies; the last one stays with the proc."""
         proc = self.procs.get(pid)
         self.asleep.pop(pid, None)
-        if proc is None:
+        if proc is None or proc.exited:
+            if proc is None:  # a process older than the trace: only its pages are known
+                self._free_user(pid)
             return
         self._thread_key(proc, tid)
         keep = tid if tid in proc.threads else next(iter(proc.threads), None)
@@ -333,7 +339,11 @@ class Machine:
         self._free_user(pid)
 
     def _reap(self, pid: int, cpu: int, domain: int) -> None:
-        """proc_reap(): thread_wait() reaps, then the proc parks in proc_zone."""
+        """proc_reap(): thread_wait() reaps, then the proc parks in proc_zone. A process
+        reaped before its exit was seen exits first."""
+        live = self.procs.get(pid)
+        if live is not None and not live.exited:
+            self._exit(pid, 0, domain)
         proc = self.procs.pop(pid, None)
         self.asleep.pop(pid, None)  # a reaped process can no longer be swapped out
         self.swapped.discard(pid)  # nor be swapped in: its pid may come back as another
@@ -400,7 +410,10 @@ class Machine:
         proc = self.procs.get(pid)
         for stack in proc.threads.values() if proc is not None else ():
             if stack is not None and stack.swapped:
-                self._swap_room += self.kstack.swapin(stack)
+                # the swap-in may run the page daemon, which writes other stacks to swap
+                # (lowering _swap_room): add what it freed after it returns
+                freed = self.kstack.swapin(stack)
+                self._swap_room += freed
 
     # ------------------------------------------------------------------ user pages
 
@@ -410,6 +423,9 @@ class Machine:
         sleeps for memory, so with every domain out of it the process hangs."""
         obj = self.user.get(pid)
         if obj is None:
+            proc = self.procs.get(pid)
+            if proc is not None and proc.exited:
+                return  # a zombie has no address space (exit1 freed it) to fault in
             obj = self.user[pid] = VMObject(f"anon {pid}", USER_OBJECT_SIZE, anon=True, oid=pid + 1)
         elif page in obj.pages:
             return
