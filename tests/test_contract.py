@@ -50,6 +50,7 @@ COMMANDS = {
     ("show",): (["uul-freebsd12"], {0}),
     ("sql",): (["SELECT name, lines FROM traces"], {0}),
     ("revisions",): ([], {0}),
+    ("revision", "new"): (["D38852-mine", "--plugin", "pindex"], {0}),
     ("replay",): (["uul-freebsd12", "--rev", "D38852"], {0}),
     ("diff",): (["base", "D38852"], {0, 1}),
     ("check",): (["--jobs", "1", "--rev", "D38852"], {1}),  # no goldens yet

@@ -396,3 +396,42 @@ def test_d38852_and_later_never_panic_or_hang_and_conserve_pages_per_domain(ops,
     m.kstack.drain_cache()
     for d, accounted, total in conservation(m):
         assert accounted == total, f"domain {d} after draining the kstack cache"
+
+
+# --------------------------------------------------------------------------- the later history
+
+
+def test_d46115_never_swaps_a_kernel_stack_out():
+    """e24a6552 (D46115) and the series before it removed the swapper's kstack path: under
+    the pressure that swaps D45163's sleeping threads out, D46115's stay resident."""
+    w = swapin_on_a_depleted_domain()
+    swapping = replay(w, "D45163", "amd64-numa2", mem_per_domain_mb=16)
+    resident = replay(w, "D46115", "amd64-numa2", mem_per_domain_mb=16)
+    assert swapping.metrics["kstack.swapouts"] > 0
+    assert resident.metrics["kstack.swapouts"] == resident.metrics["kstack.swapins"] == 0
+    assert resident.outcome.status == "ok"
+
+
+def test_later_takes_no_kstack_page_from_a_reservation():
+    """CHERI-Alliance/freebsd-src 50b6cd94 kstack_cache_init():
+    `kstack_object = vm_object_allocate(OBJT_PHYS, ...)`, and vm_object_allocate() gives
+    OBJT_PHYS `flags = OBJ_UNMANAGED`: vm_object_reserv() is false."""
+    w = Workload()
+    threads(w, 10, 600)
+    d38852, later = replay(w, "D38852"), replay(w, "later")
+    assert d38852.metrics["kstack.reserv_full"] > 0
+    assert later.metrics["kstack.reserv_full"] == later.metrics["kstack.reserv_partial"] == 0
+
+
+def test_later_digs_below_the_reserve_where_d38852_stops():
+    """Its pages are malloc2vm_flags(M_NOWAIT) = VM_ALLOC_SYSTEM | VM_ALLOC_NOWAIT:
+    _vm_domain_allocate() lets them go down to vmd_interrupt_free_min (2), where
+    D38852's VM_ALLOC_NORMAL ones stop at vmd_free_reserved (71 pages on 16 MiB)."""
+    w = Workload()
+    w.op(lc.PROC_NEW, 10, 100001, 0)
+    fill(w, 10, 4096 - 4 - 71 - 10)  # leaves 81 free: room for 2 NORMAL stacks, 19 SYSTEM
+    threads(w, 20, 30, first_tid=200000)
+    d38852 = replay(w, "D38852", mem_per_domain_mb=16, boot_threads=0)
+    later = replay(w, "later", mem_per_domain_mb=16, boot_threads=0)
+    assert d38852.metrics["kstack.enomem"] > later.metrics["kstack.enomem"] > 0
+    assert later.metrics["kstack.created"] - d38852.metrics["kstack.created"] >= 15

@@ -44,7 +44,8 @@ revisions_option = click.option(
     "revision_files",
     multiple=True,
     metavar="FILE",
-    help="A TOML file of extra revisions (also: every *.toml in revisions/ next to the store).",
+    help="A TOML file of extra revisions (also: every *.toml in ./revisions/ and in "
+    "revisions/ next to the store).",
 )
 
 
@@ -64,14 +65,21 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _revision_list(db, files, names: tuple[str, ...]) -> list:
+    """The revisions named, else every one: built in, from plugins, and from the
+    revisions files (--revisions, ./revisions/*.toml, revisions/ next to the store)."""
     revs = _registry(db, files)
     if names:
         return [lookup(revs, n) for n in names]
-    return [r for r in revs.values() if r.origin == "built-in"]
+    return list(revs.values())
 
 
 matrix_options = [
-    click.option("--rev", "rev_names", multiple=True, help="Revisions (default: all built-in)."),
+    click.option(
+        "--rev",
+        "rev_names",
+        multiple=True,
+        help="Revisions (default: every one, built in and from revisions files and plugins).",
+    ),
     click.option(
         "--traces",
         "traces_dir",

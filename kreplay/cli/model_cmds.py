@@ -1,4 +1,6 @@
-"""Commands over the model: revisions, replay, diff, check, golden update."""
+"""Commands over the model: revisions, revision new, replay, diff, check, golden update."""
+
+from pathlib import Path
 
 import click
 
@@ -23,6 +25,7 @@ from kreplay.report import text
 from kreplay.report.directory import write_report
 from kreplay.result import to_json as result_json
 from kreplay.revisions import lookup
+from kreplay.revisions.new import new_revision
 from kreplay.store import Store, resolve_db
 
 
@@ -34,6 +37,50 @@ def revisions_cmd(db, revision_files, as_json) -> None:
     """List the built-in and user revisions."""
     revs = _registry(db, revision_files)
     click.echo(text.revisions_view(list(revs.values()), as_json), nl=False)
+
+
+@cli.group("revision")
+def revision_group() -> None:
+    """A revision of your own (docs/plugins.md)."""
+
+
+@revision_group.command("new")
+@click.argument("name")
+@click.option("--based-on", "based_on", default="D38852", show_default=True, metavar="REV")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="POINT=POLICY",
+    help="A decision point's named policy (pindex=linear, swap=none, reservations=false, ...).",
+)
+@click.option(
+    "--plugin",
+    metavar="POINT",
+    help="Also write NAME.py: a new policy for this decision point (pindex, kva, ...) to edit.",
+)
+@click.option(
+    "--dir",
+    "folder",
+    default="revisions",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The project's revisions folder (every command reads ./revisions/*.toml).",
+)
+@db_option
+@revisions_option
+@json_option
+def revision_new_cmd(name, based_on, sets, plugin, folder, db, revision_files, as_json) -> None:
+    """Write revisions/NAME.toml (and with --plugin, NAME.py) for your next patch."""
+    written = new_revision(
+        _registry(db, revision_files), name, based_on, _settings(sets), plugin, Path(folder)
+    )
+    if as_json:
+        click.echo(text.to_json({"name": name, "written": [str(p) for p in written]}), nl=False)
+        return
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"then: kreplay replay TRACE --rev {name}; kreplay diff {based_on} {name}")
 
 
 @cli.command("replay")
