@@ -5,6 +5,7 @@ documents every table. A trace is identified by the sha256 of its decompressed b
 is written in one transaction, so an interrupted or failed ingest leaves nothing behind.
 """
 
+import difflib
 import functools
 import json
 import os
@@ -476,10 +477,15 @@ class Store:
             f"SELECT {_TRACE_COLUMNS} FROM traces WHERE name = ?", [name]
         ).fetchone()
         if row is None:
-            known = ", ".join(t.name for t in self.traces()) or "none"
-            raise TraceNotFound(
-                f"no trace named {name!r} in the store (known: {known})", path=self.path
-            )
+            names = [t.name for t in self.traces()]
+            close = difflib.get_close_matches(name, names, n=1)
+            if close:
+                hint = f"did you mean {close[0]!r}?"
+            elif len(names) <= 8:
+                hint = f"known: {', '.join(names) or 'none'}"
+            else:
+                hint = f"{len(names)} traces; `kreplay traces` lists them"
+            raise TraceNotFound(f"no trace named {name!r} in the store ({hint})", path=self.path)
         return TraceInfo(*row)
 
     def kind_counts(self, trace_id: int) -> list[tuple[str, int]]:
