@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from kreplay.model import KernelPanic
-from kreplay.model.phys import PhysMemory
+from kreplay.model.phys import Domain, PhysMemory
 
 NPAGES: Final = 512  # VM_LEVEL_0_NPAGES
 ORDER: Final = 9  # VM_LEVEL_0_ORDER
@@ -41,8 +41,34 @@ class Thresholds:
         self.free_target = 4 * free_min + self.free_reserved
         self.free_min = free_min + self.free_reserved
         self.wakeup = self.free_target // 10 * 9  # vmd_pageout_wakeup_thresh
+
+
+class DomainFree:
+    """One domain's vmd_free_count: its buddy lists' free pages and the unused pages of its
+    reservations (`in_reservations`), with the thresholds allocations compare it to. A
+    page allocated takes one from the count, a page freed gives one back; creating or
+    breaking a reservation moves pages between the two parts. (One object a domain, its
+    fields read as attributes: the compiled hot path does no list lookups for them.)"""
+
+    def __init__(self, lists: Domain):
+        self.lists = lists
+        self.in_reservations = 0
+        self.thresholds = th = Thresholds(lists.npages)
         # _vm_domain_allocate(): the free pages a request of each class must leave
-        self.floor = [self.free_reserved, self.interrupt_free_min, 0]
+        self.floor_normal = th.free_reserved
+        self.floor_system = th.interrupt_free_min
+        self.wakeup = th.wakeup
+
+    def count(self) -> int:
+        return self.lists.free_pages + self.in_reservations
+
+    def keeps_floor(self, req: int) -> bool:
+        """vm_domain_allocate(vmd, req, 1): one more page of class `req` leaves the floor."""
+        if req == REQ_NORMAL:
+            return self.lists.free_pages + self.in_reservations > self.floor_normal
+        if req == REQ_SYSTEM:
+            return self.lists.free_pages + self.in_reservations > self.floor_system
+        return self.lists.free_pages + self.in_reservations > 0
 
 
 class VMObject:
@@ -77,6 +103,7 @@ class Reservation:
     __slots__ = (
         "frame",
         "domain",
+        "dfree",
         "object",
         "pindex",
         "popcnt",
@@ -85,8 +112,9 @@ class Reservation:
         "lasttick",
     )
 
-    def __init__(self, frame: int, domain: int, obj: VMObject, pindex: int):
-        self.frame, self.domain, self.pindex = frame, domain, pindex
+    def __init__(self, frame: int, dfree: DomainFree, obj: VMObject, pindex: int):
+        self.frame, self.domain, self.pindex = frame, dfree.lists.index, pindex
+        self.dfree = dfree  # its domain's free count
         self.object: VMObject | None = obj
         self.popcnt = 0
         self.popmap = bytearray(NPAGES)
@@ -104,10 +132,10 @@ class Reservations:
         # partpop queues, head = least recently changed
         self.partpop: list[OrderedDict[Reservation, None]] = [OrderedDict() for _ in phys.domains]
         self.broken = self.freed = self.reclaimed = 0
-        # vmd_free_count counts the unused pages of reservations as free: per domain here,
-        # beside the buddy lists' own count.
-        self.rv_free = [0] * len(phys.domains)
-        self.thresholds = [Thresholds(d.npages) for d in phys.domains]
+        # vmd_free_count, per domain: it counts the unused pages of reservations as free
+        self.dfree = [DomainFree(d) for d in phys.domains]
+        self.thresholds = [d.thresholds for d in self.dfree]
+        self._taken_from = self.dfree[0]  # the domain alloc_page's last page came from
         # The page daemon: a callable (domain) -> bool (freed something) the machine sets,
         # run when an allocation leaves a domain below its wakeup threshold
         # (vm_domain_allocate -> pagedaemon_wakeup) and when an allocation fails.
@@ -131,11 +159,16 @@ class Reservations:
 
     def free_count(self, domain: int) -> int:
         """vmd_free_count: the buddy lists' free pages and the reservations' unused ones."""
-        return self.phys.domains[domain].free_pages + self.rv_free[domain]
+        return self.dfree[domain].count()
+
+    def in_reservations(self, domain: int) -> int:
+        """The unused pages of the domain's reservations (counted free)."""
+        return self.dfree[domain].in_reservations
 
     def below_min(self, domain: int) -> bool:
         """vm_page_count_min_domain(): fewer free pages than vmd_free_min."""
-        return self.free_count(domain) < self.thresholds[domain].free_min
+        dfree = self.dfree[domain]
+        return dfree.count() < dfree.thresholds.free_min
 
     def alloc_page(
         self, obj: VMObject, pindex: int, domain: int, req: int = REQ_NORMAL
@@ -148,11 +181,13 @@ class Reservations:
         while True:
             at = bisect_left(obj.resident, pindex)  # one lookup: mpred, msucc, insert
             frame = self._reserv_alloc_page(obj, pindex, domain, at, req) if obj.reserv else None
-            if frame is None and self.free_count(domain) > self.thresholds[domain].floor[req]:
-                free = self.phys.domains[domain]
-                frame = free.alloc(0)
-                while frame is None and self.reclaim_inactive(domain):
-                    frame = free.alloc(0)
+            if frame is None:
+                dfree = self.dfree[domain]
+                if dfree.keeps_floor(req):
+                    self._taken_from = dfree
+                    frame = dfree.lists.alloc(0)
+                    while frame is None and self.reclaim_inactive(domain):
+                        frame = dfree.lists.alloc(0)
             if frame is not None:
                 break
             if self.shortage is None or not self.shortage(domain):
@@ -161,9 +196,9 @@ class Reservations:
         obj.resident.insert(at, pindex)
         self.hash_lo ^= (frame << 24) ^ pindex ^ obj.hash_lo  # see state_hash
         self.hash_hi ^= obj.hash_hi
-        wake = self.phys.domain_of(frame)
-        if self.shortage is not None and self.free_count(wake) < self.thresholds[wake].wakeup:
-            self.shortage(wake)
+        dfree = self._taken_from
+        if dfree.count() < dfree.wakeup and self.shortage is not None:
+            self.shortage(dfree.lists.index)
         return frame
 
     def _reserv_alloc_page(
@@ -186,11 +221,9 @@ class Reservations:
             if rv is not None and (rv.object is not obj or not 0 <= pindex - rv.pindex < NPAGES):
                 rv = None
         if rv is not None:
-            if (
-                rv.popmap[index]
-                or self.free_count(rv.domain) <= self.thresholds[rv.domain].floor[req]
-            ):
+            if rv.popmap[index] or not rv.dfree.keeps_floor(req):
                 return None
+            self._taken_from = rv.dfree
             self._populate(rv, index)
             return rv.frame + index
         first = pindex - index
@@ -204,14 +237,16 @@ class Reservations:
                 return None
         if not obj.anon and first + NPAGES > obj.size:
             return None
-        if self.free_count(domain) <= self.thresholds[domain].floor[req]:
+        dfree = self.dfree[domain]
+        if not dfree.keeps_floor(req):
             return None
-        block = self.phys.domains[domain].alloc(ORDER)
+        block = dfree.lists.alloc(ORDER)
         if block is None:
             return None
-        rv = Reservation(block, domain, obj, first)
+        rv = Reservation(block, dfree, obj, first)
         self.by_block[block >> ORDER] = rv
-        self.rv_free[domain] += NPAGES
+        dfree.in_reservations += NPAGES
+        self._taken_from = dfree
         self._populate(rv, index)
         return block + index
 
@@ -219,7 +254,7 @@ class Reservations:
         """vm_reserv_populate()."""
         rv.popmap[index] = 1
         rv.popcnt += 1
-        self.rv_free[rv.domain] -= 1
+        rv.dfree.in_reservations -= 1
         if self.ticks - rv.lasttick < PARTPOPSLOP and rv.inpartpopq and rv.popcnt != NPAGES:
             return
         rv.lasttick = self.ticks
@@ -258,7 +293,7 @@ class Reservations:
         """vm_reserv_depopulate()."""
         rv.popmap[index] = 0
         rv.popcnt -= 1
-        self.rv_free[rv.domain] += 1
+        rv.dfree.in_reservations += 1
         if self.ticks - rv.lasttick >= PARTPOPSLOP or rv.popcnt == 0:
             self._dequeue(rv)
             if rv.popcnt != 0:
@@ -267,8 +302,8 @@ class Reservations:
         if rv.popcnt == 0:
             del self.by_block[rv.frame >> ORDER]
             rv.object = None
-            self.rv_free[rv.domain] -= NPAGES
-            self.phys.domains[rv.domain].free(rv.frame, ORDER)
+            rv.dfree.in_reservations -= NPAGES
+            rv.dfree.lists.free(rv.frame, ORDER)
             self.freed += 1
 
     # ------------------------------------------------------------------ reclaim
@@ -301,7 +336,7 @@ class Reservations:
             _free_run(domain, rv.frame + index, run - index)
             index = run
         del self.by_block[rv.frame >> ORDER]
-        self.rv_free[rv.domain] -= NPAGES - rv.popcnt
+        rv.dfree.in_reservations -= NPAGES - rv.popcnt
         rv.object, rv.popcnt = None, 0
         self.broken += 1
 
