@@ -5,6 +5,9 @@
     libxo.py       its libxo form, `vmstat --libxo json -z`
     sysctl.py      sysctl(8) `name: value` lines, multi-line string values
     partpopq.py    the table inside `vm.reserv.partpopq`
+    counters.py    the named counters of parsed captures, and their before/after deltas
+    render.py      the same formats written from counters: synthetic snapshots for tests
+    tolerance.py   how far validation lets each observed counter stray from the model
 
 This package reads captures; it never replays (the model does not import it, nor it the
 model).
