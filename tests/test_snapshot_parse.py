@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, assert_one_line_error, run_main
 
 from kreplay.errors import KreplayError, SnapshotFormatError, TruncatedCapture
 from kreplay.snapshot import detect, parse_capture, read_capture
@@ -348,3 +348,39 @@ def test_bytes_a_command_never_prints_are_errors_of_their_line():
 def test_an_unreadable_file_is_one_error_naming_it(tmp_path):
     with pytest.raises(KreplayError, match="cannot read"):
         read_capture(str(tmp_path / "missing.txt"))
+
+
+# ---------------------------------------------------------------------------- kreplay snapshot
+
+
+def test_kreplay_snapshot_json_names_every_column_by_its_header(capsys):
+    code, out, err = run_main(["snapshot", sample("09"), "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["format"] == "vmstat-z" and len(data["zones"]) == 16
+    assert data["zones"][11] == {"name": "128 Bucket", "line": 13, "size": 1024, "limit": 0,
+                                 "used": 138, "free": 89, "req": 2105, "fail": 10295,
+                                 "sleep": 0, "xdomain": 0}  # fmt: skip
+
+
+def test_kreplay_snapshot_table(capsys):
+    code, out, _ = run_main(["snapshot", sample("13")], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].endswith("vmstat -z (7 columns; no header, told by the commas), 18 zones")
+    assert lines[1].split() == ["name", *COLUMNS_7]
+    assert lines[7].split() == ["g_bio", "376", "0", "130", "850", "1918206632", "0", "0"]
+    code, out, _ = run_main(["snapshot", sample("15"), "--json"], capsys)
+    assert json.loads(out)["entries"][-1] == {"name": "vm.stats.vm.v_wire_count", "line": 12,
+                                              "value": 959532}  # fmt: skip
+
+
+def test_kreplay_snapshot_refuses_a_file_that_is_no_capture(capsys, tmp_path):
+    code, out, err = run_main(["snapshot", sample("SOURCES")], capsys)
+    assert code == 2 and out == ""
+    assert_one_line_error(err, f"{sample('SOURCES')}:1: not a sysctl 'name: value' line")
+    cut = tmp_path / "cut.txt"
+    cut.write_bytes(sample("09").read_bytes()[:-5])
+    code, _, err = run_main(["snapshot", cut, "--format", "vmstat-z"], capsys)
+    assert code == 2
+    assert_one_line_error(err, f"{cut}:17: the last line is cut short")

@@ -7,6 +7,7 @@
     partpopq.py    the table inside `vm.reserv.partpopq`
     counters.py    the named counters of parsed captures, and their before/after deltas
     render.py      the same formats written from counters: synthetic snapshots for tests
+    recording.py   a recording's sidecar: its machine and the captures of both snapshots
     tolerance.py   how far validation lets each observed counter stray from the model
 
 This package reads captures; it never replays (the model does not import it, nor it the
