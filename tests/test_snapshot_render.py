@@ -206,3 +206,11 @@ def test_a_tolerance_allows_absolute_per_cpu_and_relative_slack():
     assert tolerance_for("vm.reserv.partpopq.3.-1.number").counter == "vm.reserv.partpopq.*.number"
     assert tolerance_for("zone.UMA Kegs.used") is None
     json.dumps([t.counter for t in TOLERANCES])  # plain names: they go into --json output
+
+
+def test_the_docs_list_every_tolerance_as_the_table_has_it():
+    docs = (REPO / "docs" / "recording.md").read_text()
+    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \| (\d+) \| (\d+) \| ([\d.]+) \|", docs, re.M)
+    assert [(c, u.strip(), int(a), int(p), float(r)) for c, u, a, p, r in rows] == [
+        (t.counter, t.unit, t.absolute, t.per_cpu, t.relative) for t in TOLERANCES
+    ]

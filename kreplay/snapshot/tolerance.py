@@ -79,14 +79,15 @@ TOLERANCES: tuple[Tolerance, ...] = (
     Tolerance(
         "zone.kstack_cache.fail",
         "allocations",
-        "a failed stack allocation fails the fork or thr_new that wanted it, which the "
-        "trace shows (RET errno): the model must predict every one",
+        "vm_thread_new asks the zone with M_NOWAIT (vm_glue.c); a fail is an import that "
+        "found no memory, after which the stack is created directly: none unless memory "
+        "ran short, when the model must predict each",
     ),
     Tolerance(
         "zone.kstack_cache.sleep",
         "allocations",
-        "vm_thread_new allocates without sleeping (M_NOWAIT, then a direct allocation): a "
-        "sleep on the zone is a finding, not noise",
+        "vm_thread_new asks the zone with M_NOWAIT, which never sleeps: a sleep on the "
+        "zone is a finding, not noise",
     ),
     Tolerance(
         "zone.kstack_cache.xdomain",
