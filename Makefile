@@ -64,6 +64,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check kreplay tests bench tools
 	$(BIN)/ruff format --check kreplay tests bench tools
 	$(BIN)/mypy kreplay/model
+	$(BIN)/mypy kreplay/snapshot kreplay/record
 
 clean:
 	rm -rf $(VENV) build kreplay/model/*.so $(MODEL) *.duckdb *.duckdb.wal .pytest_cache bench/out reports/demo

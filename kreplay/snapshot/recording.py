@@ -95,9 +95,9 @@ class Recording:
 
     def counters(self, snapshot: Snapshot) -> dict[str, int]:
         """Every counter the captures of one snapshot hold."""
-        taken = [c for c in self.captures if c.entry.snapshot == snapshot and c.parsed]
+        taken = [c for c in self.captures if c.entry.snapshot == snapshot]
         taken.sort(key=lambda c: PRECEDENCE.index(c.entry.format))
-        return snapshot_counters(c.parsed for c in taken)
+        return snapshot_counters(c.parsed for c in taken if c.parsed is not None)
 
     def observed(self) -> dict[str, Delta]:
         """Each counter both snapshots hold: its value before and after the workload."""
