@@ -104,6 +104,7 @@ class Machine:
             capture_output=True,
             text=True,
             timeout=120,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
         )
 
     def calls(self) -> list[str]:
@@ -316,6 +317,21 @@ def test_a_synthetic_machine_round_trips_its_counters(tmp_path, capsys):
         ["ingest", "--db", tmp_path / "s.duckdb", tmp_path / "out/syn.kdump"], capsys
     )
     assert code == 0, err
+
+
+def test_ctrl_c_stops_the_workload_not_the_recording(tmp_path):
+    """SIGINT to the whole group (as a terminal's Ctrl-C): the workload dies of it, the
+    script takes the after snapshot, prints the trace and says it was interrupted."""
+    m = real_machine(tmp_path)
+    result = m.run("-o", "out", "-n", "rec", "/bin/sh", "-c", "kill -INT 0; sleep 5")
+    assert result.returncode == 130, result.stderr
+    sidecar = _sidecar(tmp_path)
+    assert (sidecar["recording"]["interrupted"], sidecar["recording"]["workload_status"]) == (
+        True,
+        130,
+    )
+    assert [c["snapshot"] for c in sidecar["capture"]].count("after") == 6
+    assert (tmp_path / "out" / "rec.kdump").read_bytes() == KDUMP.read_bytes()
 
 
 # ---------------------------------------------------------------------------- refusals

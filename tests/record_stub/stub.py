@@ -10,8 +10,9 @@ A command line answers from the current phase ("after" once ktrace's workload ha
 else from "any"; one the test did not record is status 127 and a line on stderr. Every call
 is appended to calls.log, one line each, as the logging wrappers of the real tools do.
 
-ktrace runs its command (as ktrace(1) execs it), writes a marker file where -f says, and
-then turns the phase to "after". sha256 -q FILE prints the file's digest as sha256(1) does.
+ktrace runs its command (ktrace(1) execs it, so a Ctrl-C reaches only the command and the
+script: the stub waits it out), writes a marker file where -f says, and then turns the
+phase to "after". sha256 -q FILE prints the file's digest as sha256(1) does.
 """
 
 import getopt
@@ -61,10 +62,16 @@ def _ktrace(stub: str, args: list[str]) -> int:
     trfile = dict(options).get("-f", "ktrace.out")
     with open(trfile, "wb") as f:
         f.write(b"stub ktrace.out: the trace kdump prints is a real sample\n")
-    status = subprocess.call(command)
+    child = subprocess.Popen(command)
+    while True:
+        try:
+            status = child.wait()
+            break
+        except KeyboardInterrupt:  # Ctrl-C reaches the group; ktrace(1) is the workload itself
+            continue
     _log(stub, "ktrace: the workload ended")
     open(os.path.join(stub, "after-phase"), "w").close()
-    return status
+    return 128 - status if status < 0 else status  # killed by a signal: as sh reports it
 
 
 if __name__ == "__main__":
