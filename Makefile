@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DB     ?= demo.duckdb
 MODEL  := kreplay/model/compiled.json
 
-.PHONY: all demo test bench lint clean nightly chromium fuzz
+.PHONY: all demo test bench lint clean nightly chromium fuzz shellcheck
 
 all: test
 
@@ -36,13 +36,18 @@ demo: $(MODEL)
 	$(BIN)/kreplay diff base D38852 --db $(DB) || [ $$? -eq 1 ]  # 1: differences found
 	@echo "the nightly report: file://$(CURDIR)/reports/demo/index.html"
 
-test: $(MODEL) chromium
+test: $(MODEL) chromium shellcheck
 	KREPLAY_EXPECT_COMPILED=1 $(BIN)/python -m pytest -q
 
 # Debian's chromium for the HTML report's browser test: apt-get as root, else unpacked
 # under .venv/chromium/. Never fails the build (the test then skips, saying why).
 chromium: | $(BIN)/python
 	@sh tests/install-chromium.sh $(VENV)/chromium-status.txt
+
+# Debian's shellcheck for the recording script's test: apt-get as root (or password-less
+# sudo), else the test skips saying why. Never fails the build.
+shellcheck: | $(BIN)/python
+	@sh tests/install-shellcheck.sh $(VENV)/shellcheck-status.txt
 
 # One directory per run, named by its UTC date: index.html plots the metric history from
 # the report.json of the earlier runs beside it (docs/regression.md).
@@ -71,6 +76,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check kreplay tests bench tools
 	$(BIN)/ruff format --check kreplay tests bench tools
 	$(BIN)/mypy kreplay/model
+	$(BIN)/mypy kreplay/snapshot kreplay/record
 
 clean:
 	rm -rf $(VENV) build kreplay/model/*.so $(MODEL) *.duckdb *.duckdb.wal .pytest_cache bench/out reports/demo

@@ -51,6 +51,16 @@ class UnknownRevision(KreplayError):
     """A revision name that no built-in, plugin or revisions file defines."""
 
 
+class SnapshotFormatError(KreplayError):
+    """A captured counter file (vmstat -z, sysctl) with a line that is not that command's
+    output; the error names the file and the line."""
+
+
+class TruncatedCapture(SnapshotFormatError):
+    """A captured file whose last line was cut short (no newline after it): a copy that
+    stopped mid-line, reported as such rather than parsed or dropped."""
+
+
 class UsageError(KreplayError):
     """Options that do not fit together (beyond what click checks)."""
 

@@ -36,11 +36,16 @@ def work(tmp_path, monkeypatch):
     return tmp_path
 
 
+STORELESS = {"synth", "record", "snapshot"}  # commands that take no --db
+
+
 def run(work: Path, *args: str):
-    """A command on the work folder's store (synth has none)."""
-    store = [] if args[0] == "synth" else ["--db", str(work / "s.duckdb")]
+    """A command on the work folder's store (STORELESS commands have none)."""
+    store = [] if args[0] in STORELESS else ["--db", str(work / "s.duckdb")]
     return CliRunner().invoke(cli, [*args, *store])
 
+
+VMSTAT_Z_SAMPLE = next((REPO / "tests" / "samples" / "sysctl").glob("09-*"))  # a real vmstat -z
 
 # Every command and subcommand with arguments that make it do its job on `work`, and the
 # exit codes that job may end with (1: differences found).
@@ -56,6 +61,8 @@ COMMANDS = {
     ("check",): (["--jobs", "1", "--rev", "D38852"], {1}),  # no goldens yet
     ("golden", "update"): (["--jobs", "1", "--rev", "D38852"], {0}),
     ("synth",): (["thread-storm", "-o", "storm.kdump"], {0}),
+    ("record",): ([], {0}),
+    ("snapshot",): ([str(VMSTAT_Z_SAMPLE)], {0}),
 }
 
 

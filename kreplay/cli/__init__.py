@@ -1,8 +1,8 @@
 """The command line: parse options, call one core function, render. No logic here.
 
 Commands live in store_cmds.py (ingest, traces, show, sql), model_cmds.py (revisions,
-replay, diff, check, golden) and synth_cmd.py (synth); this module holds the group, the
-shared options and the error boundary.
+replay, diff, check, golden), synth_cmd.py (synth) and record_cmds.py (record, snapshot);
+this module holds the group, the shared options and the error boundary.
 """
 
 import os
@@ -217,4 +217,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Register the commands (they import the group and the options above).
-from kreplay.cli import model_cmds, store_cmds, synth_cmd  # noqa: E402, F401
+from kreplay.cli import model_cmds, record_cmds, store_cmds, synth_cmd  # noqa: E402, F401
