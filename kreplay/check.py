@@ -15,18 +15,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kreplay import lifecycle as lc
-from kreplay.compare import Comparison, compare
+from kreplay.cells import Cell, CheckReport
+from kreplay.compare import compare
 from kreplay.errors import KreplayError, UsageError
 from kreplay.ingest import ingest
 from kreplay.ingest.sidecar import recorded_machine, sidecar_path
 from kreplay.ingest.source import default_trace_name
 from kreplay.model.machine import MachineConfig, machine_config
-from kreplay.pictures import Pictures
+from kreplay.model.views import pictures as machine_pictures
 from kreplay.pictures import from_json as pictures_from_json
-from kreplay.pictures import pictures as machine_pictures
 from kreplay.pictures import to_json as pictures_json
 from kreplay.replay import replay_machine
-from kreplay.result import Result, from_json, to_json
+from kreplay.result import from_json, to_json
 from kreplay.revisions import Revision
 from kreplay.store import Store
 
@@ -44,33 +44,6 @@ class Unit:
     derived: lc.Derived
     settings: dict[str, str] = field(default_factory=dict)  # the sidecar's [replay] set
     pictures: bool = False  # also send back the report's pictures (pictures.py)
-
-
-@dataclass
-class Cell:
-    trace: str
-    revision: str
-    status: str  # ok | differs | panic | hang | no golden | error
-    detail: str = ""
-    comparison: Comparison | None = None
-    first_op: dict | None = None
-    result: Result | None = field(default=None, repr=False)
-    pictures: Pictures | None = field(default=None, repr=False)  # never compared with golden
-
-    @property
-    def matches(self) -> bool:
-        """Equal to its golden (a recorded panic or hang that recurs is a match too)."""
-        return self.status in ("ok", "panic", "hang") and self.comparison is None
-
-
-@dataclass
-class CheckReport:
-    cells: list[Cell]
-    orphans: list[str]  # golden files whose trace or revision is gone
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.orphans) or not all(c.matches for c in self.cells)
 
 
 def trace_files(traces_dir: str) -> dict[str, Path]:

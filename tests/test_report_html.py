@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kreplay.check import Cell, CheckReport, check
+from kreplay.cells import Cell, CheckReport
+from kreplay.check import check
 from kreplay.cli import cli
 from kreplay.pictures import GUARD, HOLE, LIVE, Pictures
 from kreplay.report import html, svg
@@ -160,7 +161,7 @@ def test_pictures_show_guard_pages_in_kva_and_holes_only_in_the_old_pindex(matri
 
 def test_a_numa_machine_gets_a_population_map_per_domain():
     from kreplay.model.machine import Machine, machine_config
-    from kreplay.pictures import pictures
+    from kreplay.model.views import pictures
 
     d38852 = next(r for r in BUILTIN if r.name == "D38852")
     machine = Machine(machine_config("amd64-numa2", {}), d38852.policy)

@@ -3,7 +3,7 @@ metric history comes from the report.json of earlier runs beside it (history.py)
 
 from pathlib import Path
 
-from kreplay.check import CheckReport
+from kreplay.cells import CheckReport
 from kreplay.report import html, text
 from kreplay.report.history import Run, history
 

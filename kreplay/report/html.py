@@ -10,7 +10,7 @@ name is escaped.
 
 from html import escape
 
-from kreplay.check import Cell, CheckReport
+from kreplay.cells import Cell, CheckReport
 from kreplay.pictures import CACHED, GUARD, HOLE, LIVE, SLOT_FREE, Pictures
 from kreplay.report import svg
 from kreplay.report.history import History

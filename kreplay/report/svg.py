@@ -8,8 +8,17 @@ directory name goes through html.escape.
 
 from html import escape
 
-from kreplay.model.reserv import NPAGES
-from kreplay.pictures import CACHED, FREE, GUARD, HOLE, LIVE, SLOT_FREE, LayoutRow, Population
+from kreplay.pictures import (
+    CACHED,
+    FREE,
+    GUARD,
+    HOLE,
+    LIVE,
+    SLOT_FREE,
+    WINDOW_PAGES,
+    LayoutRow,
+    Population,
+)
 
 # VM_MIN_KERNEL_ADDRESS of the machine presets (spec/freebsd-kstack.md §5), from which the
 # model counts KVA pages; rows of other machines are labelled by their offset from it.
@@ -87,7 +96,7 @@ def population_map(pop: Population, domains: int) -> str:
     out.append(f'<rect width="{width}" height="{height}" fill="url(#popgrid)"/>')
     for index, w in sorted(used.items()):
         x, y = (index % MAP_COLUMNS) * MAP_PITCH, (index // MAP_COLUMNS) * MAP_PITCH
-        fill = shade(HUE[w.reserv], (w.kstack + w.user) / NPAGES)
+        fill = shade(HUE[w.reserv], (w.kstack + w.user) / WINDOW_PAGES)
         stroke = ' stroke="#000" stroke-width="1"' if w.kstack else ""
         out.append(
             f'<rect class="w" x="{x}" y="{y}" width="{MAP_CELL}" height="{MAP_CELL}" '
@@ -98,7 +107,7 @@ def population_map(pop: Population, domains: int) -> str:
 
 
 def _window_text(w, pop: Population) -> str:
-    first = (pop.domain * pop.windows + w.index) * NPAGES * PAGE
+    first = (pop.domain * pop.windows + w.index) * WINDOW_PAGES * PAGE
     owner = f"{w.reserv} reservation" if w.reserv else "no reservation"
     return f"PA {first:#x}: {w.kstack} kstack + {w.user} user pages; {owner}"
 
@@ -107,7 +116,7 @@ def layout(rows: list[LayoutRow], kind: str, chunks: list = (), machine: str = "
     """KVA (kind 'kva') or kstack_object pindex (kind 'pindex') rows of 512 pages, one
     pixel per page, runs of one kind of page drawn as one rectangle. KVA rows mark where
     each kstack arena chunk starts; pindex rows say whether a reservation backs them."""
-    width = ROW_LABEL + NPAGES + ROW_NOTE
+    width = ROW_LABEL + WINDOW_PAGES + ROW_NOTE
     height = ZOOM_HEIGHT + max(1, len(rows)) * ROW_PITCH + 4
     title = "kstack KVA, 2 MiB per row" if kind == "kva" else "kstack_object pindex, 512 per row"
     out = [
@@ -122,7 +131,7 @@ def layout(rows: list[LayoutRow], kind: str, chunks: list = (), machine: str = "
         out.append(_row_label(row, kind, y, VM_MIN_KERNEL_ADDRESS.get(machine)))
         background = "#fff0db" if row.reserv >= 0 else "#f8f9fa"
         out.append(
-            f'<rect x="{ROW_LABEL}" y="{y}" width="{NPAGES}" height="{ROW_HEIGHT}" '
+            f'<rect x="{ROW_LABEL}" y="{y}" width="{WINDOW_PAGES}" height="{ROW_HEIGHT}" '
             f'fill="{background}"/>'
         )
         for start, length, letter in _runs(row.pages):
@@ -183,7 +192,7 @@ def _row_label(row: LayoutRow, kind: str, y: int, base: int | None) -> str:
 
 
 def _row_note(row: LayoutRow, kind: str, y: int) -> str:
-    x = ROW_LABEL + NPAGES + 6
+    x = ROW_LABEL + WINDOW_PAGES + 6
     if kind == "kva":
         text = f"{row.pages.count(GUARD)} guards"
     else:
@@ -197,7 +206,7 @@ def _chunk_marks(rows: list[LayoutRow], chunks: list) -> list[str]:
     out = []
     for n, chunk in enumerate(chunks, 1):
         for i, row in enumerate(rows):
-            if row.start <= chunk.kva < row.start + NPAGES:
+            if row.start <= chunk.kva < row.start + WINDOW_PAGES:
                 x, y = ROW_LABEL + chunk.kva - row.start, ZOOM_HEIGHT + 2 + i * ROW_PITCH
                 out.append(
                     f'<rect x="{x - 1}" y="{y - 2}" width="2" height="{ROW_HEIGHT + 4}" '
