@@ -21,7 +21,10 @@ import subprocess
 import sys
 import time
 
-from kreplay import lifecycle as lc
+try:
+    from kreplay import ops as kops
+except ImportError:  # --against a checkout from before kreplay/ops.py (issue 17)
+    from kreplay import lifecycle as kops  # type: ignore[no-redef]
 from kreplay.model import native
 from kreplay.model.machine import Machine, machine_config
 from kreplay.replay import run
@@ -30,10 +33,10 @@ from kreplay.revisions import lookup, registry
 TARGET_OPS_PER_S = 300_000
 
 
-def workload(n_ops: int, seed: int = 2026) -> lc.Derived:
+def workload(n_ops: int, seed: int = 2026) -> kops.Derived:
     """Processes fork, fault in pages, spawn and end threads, exec, exit and are reaped."""
     rng = random.Random(seed)
-    ops = lc.Ops()
+    ops = kops.Ops()
     procs: dict[int, dict] = {}
     next_pid, next_tid, tick = 1000, 100_000, 0
     while len(ops) < n_ops:
@@ -42,37 +45,37 @@ def workload(n_ops: int, seed: int = 2026) -> lc.Derived:
         if len(procs) < 64 or rng.random() < 0.002:
             pid, next_pid, next_tid = next_pid, next_pid + 1, next_tid + 1
             procs[pid] = {"threads": [next_tid], "page": 0x800000 + rng.randrange(4096)}
-            ops.add(lc.PROC_NEW, pid, next_tid, cpu, tick, len(ops), arg=1)
+            ops.add(kops.PROC_NEW, pid, next_tid, cpu, tick, len(ops), arg=1)
             continue
         pid = rng.choice(list(procs))
         p, r = procs[pid], rng.random()
         if r < 0.80:  # first touch of the next page of the process's heap
             p["page"] += 1
-            ops.add(lc.FAULT, pid, p["threads"][0], cpu, tick, len(ops), arg=p["page"])
+            ops.add(kops.FAULT, pid, p["threads"][0], cpu, tick, len(ops), arg=p["page"])
         elif r < 0.90:
             next_tid += 1
             p["threads"].append(next_tid)
-            ops.add(lc.THREAD_NEW, pid, next_tid, cpu, tick, len(ops))
+            ops.add(kops.THREAD_NEW, pid, next_tid, cpu, tick, len(ops))
         elif r < 0.98 and len(p["threads"]) > 1:
-            ops.add(lc.THREAD_EXIT, pid, p["threads"].pop(), cpu, tick, len(ops))
+            ops.add(kops.THREAD_EXIT, pid, p["threads"].pop(), cpu, tick, len(ops))
         elif r < 0.99:
             p["threads"] = p["threads"][:1]
-            ops.add(lc.EXEC, pid, p["threads"][0], cpu, tick, len(ops))
+            ops.add(kops.EXEC, pid, p["threads"][0], cpu, tick, len(ops))
         else:
-            ops.add(lc.PROC_EXIT, pid, p["threads"][0], cpu, tick, len(ops))
-            ops.add(lc.REAP, pid, 0, cpu, tick, len(ops), arg=1)
+            ops.add(kops.PROC_EXIT, pid, p["threads"][0], cpu, tick, len(ops))
+            ops.add(kops.REAP, pid, 0, cpu, tick, len(ops), arg=1)
             del procs[pid]
-    return lc.Derived(ops, lc.Preflight(), [])
+    return kops.Derived(ops, kops.Preflight(), [])
 
 
-def bare_loop(ops: lc.Ops) -> int:
+def bare_loop(ops: kops.Ops) -> int:
     n = 0
     for _args in zip(ops.kind, ops.pid, ops.tid, ops.cpu, ops.tick, ops.arg, ops.arg2, strict=True):
         n += 1
     return n
 
 
-def replay_seconds(derived: lc.Derived, rev: str) -> tuple[float, str]:
+def replay_seconds(derived: kops.Derived, rev: str) -> tuple[float, str]:
     machine = Machine(machine_config("amd64", {}), lookup(registry(), rev).policy)
     start = time.process_time()
     outcome = run(machine, derived)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.cells import Cell, CheckReport
 from kreplay.compare import compare
 from kreplay.errors import KreplayError, UsageError
@@ -41,7 +42,7 @@ class Unit:
     sha256: str
     revision: Revision
     cfg: MachineConfig
-    derived: lc.Derived
+    derived: kops.Derived
     settings: dict[str, str] = field(default_factory=dict)  # the sidecar's [replay] set
     pictures: bool = False  # also send back the report's pictures (pictures.py)
 
@@ -155,7 +156,7 @@ def _guarded(fn: Callable[[Unit], Output], unit: Unit) -> Output | str:
 
 def _packed(units: list[Unit]) -> list[Unit]:
     """The units as sent to worker processes: each trace's ops packed once (Ops.packed)."""
-    packed: dict[int, lc.Derived] = {}
+    packed: dict[int, kops.Derived] = {}
     for unit in units:
         if id(unit.derived) not in packed:
             packed[id(unit.derived)] = replace(unit.derived, ops=unit.derived.ops.packed())
@@ -284,7 +285,7 @@ def _judge_one(unit: Unit, data: bytes, golden_dir: str) -> Cell:
     return Cell(unit.trace, name, "differs", str(path), cmp, first, obtained)
 
 
-def _first_op(ops: lc.Ops, divergence: tuple[int, int] | None) -> dict | None:
+def _first_op(ops: kops.Ops, divergence: tuple[int, int] | None) -> dict | None:
     """The first op after the last checkpoint both runs agree on."""
     if divergence is None or not len(ops):
         return None
@@ -292,7 +293,7 @@ def _first_op(ops: lc.Ops, divergence: tuple[int, int] | None) -> dict | None:
     return {
         "op_index": i,
         "window_end": divergence[1],
-        "kind": lc.OP_NAMES[ops.kind[i]],
+        "kind": kops.OP_NAMES[ops.kind[i]],
         "pid": ops.pid[i],
         "tid": ops.tid[i] or None,
         "line": ops.line[i],

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 
 from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.model import KernelHang, KernelPanic
 from kreplay.model.machine import Machine, MachineConfig, machine_config
 from kreplay.result import (
@@ -43,7 +44,7 @@ def _replay(store, info, revision, cfg, settings, progress) -> Result:
 
 
 def replay_machine(
-    derived: lc.Derived,
+    derived: kops.Derived,
     trace: str,
     sha256: str,
     revision: Revision,
@@ -101,7 +102,7 @@ def _no_cycle_collection() -> Iterator[None]:
 @_no_cycle_collection()
 def run(
     machine: Machine,
-    derived: lc.Derived,
+    derived: kops.Derived,
     progress: Progress | None = None,
     checkpoints: list | None = None,
 ) -> Outcome:
@@ -133,7 +134,7 @@ def run(
             status,
             str(e),
             index,
-            lc.OP_NAMES[ops.kind[index]],
+            kops.OP_NAMES[ops.kind[index]],
             ops.pid[index],
             ops.tid[index] or None,
             ops.line[index],

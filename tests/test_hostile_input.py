@@ -26,7 +26,7 @@ from conftest import (
     trace_row,
 )
 
-from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.errors import UsageError
 from kreplay.model.machine import LIMITS, Machine, machine_config
 from kreplay.revisions import lookup, registry
@@ -275,21 +275,21 @@ def test_a_zombie_swapped_out_then_reaped_and_its_pid_reused(tmp_path):
     machine = Machine(cfg, lookup(registry(), "D38852").policy)
     machine.boot([], True)
     s = 1000  # ticks: hz 1000
-    machine.apply(lc.PROC_NEW, 7, 100, 0, 0, 1, 0)
-    machine.apply(lc.PROC_NEW, 8, 200, 0, 0, 1, 0)
-    machine.apply(lc.PROC_EXIT, 7, 100, 0, s, 0, 0)
-    machine.apply(lc.SLEEP, 7, 0, 0, s, 0, 0)
+    machine.apply(kops.PROC_NEW, 7, 100, 0, 0, 1, 0)
+    machine.apply(kops.PROC_NEW, 8, 200, 0, 0, 1, 0)
+    machine.apply(kops.PROC_EXIT, 7, 100, 0, s, 0, 0)
+    machine.apply(kops.SLEEP, 7, 0, 0, s, 0, 0)
     for page in range(16 * 256 + 1):  # pressure: the swapper runs
         try:
-            machine.apply(lc.FAULT, 8, 200, 0, 10 * s, page, 0)
+            machine.apply(kops.FAULT, 8, 200, 0, 10 * s, page, 0)
         except Exception as e:  # a hang of the faulting process is the model's answer
             assert type(e).__name__ == "KernelHang"
             break
-    machine.apply(lc.PROC_EXIT, 8, 200, 0, 11 * s, 0, 0)
-    machine.apply(lc.REAP, 8, 0, 0, 11 * s, 1, 0)
-    machine.apply(lc.REAP, 7, 0, 0, 11 * s, 1, 0)
-    machine.apply(lc.PROC_NEW, 7, 101, 0, 12 * s, 1, 0)  # was: KeyError in _swapin
-    machine.apply(lc.FAULT, 7, 101, 0, 12 * s, 5, 0)
+    machine.apply(kops.PROC_EXIT, 8, 200, 0, 11 * s, 0, 0)
+    machine.apply(kops.REAP, 8, 0, 0, 11 * s, 1, 0)
+    machine.apply(kops.REAP, 7, 0, 0, 11 * s, 1, 0)
+    machine.apply(kops.PROC_NEW, 7, 101, 0, 12 * s, 1, 0)  # was: KeyError in _swapin
+    machine.apply(kops.FAULT, 7, 101, 0, 12 * s, 5, 0)
     assert 7 not in machine.swapped
 
 

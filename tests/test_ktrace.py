@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.errors import TraceFormatError
 from kreplay.ingest.ktrace_chain import comm_ids, find_records
 from kreplay.ingest.ktrace_layout import AMD64, I386, PAD
@@ -238,7 +239,9 @@ def test_a_lifecycle_reads_a_binary_trace(tmp_path, capsys):
     with Store(str(tmp_path / "store.duckdb"), read_only=True) as store:
         info = store.trace("life")
         d = lc.derive_trace(store, info.trace_id, info.options)
-    ops = [(lc.OP_NAMES[k], p, t) for k, p, t in zip(d.ops.kind, d.ops.pid, d.ops.tid, strict=True)]
+    ops = [
+        (kops.OP_NAMES[k], p, t) for k, p, t in zip(d.ops.kind, d.ops.pid, d.ops.tid, strict=True)
+    ]
     assert ops == [("PROC_NEW", 11, 100011), ("PROC_EXIT", 11, 100011)]
 
 

@@ -28,3 +28,10 @@ def loaded_by(module: str) -> list[str]:
 def test_the_report_imports_no_model_and_no_lifecycle(module):
     loaded = loaded_by(module)
     assert not [m for m in loaded if m.startswith(("kreplay.model", "kreplay.lifecycle"))], loaded
+
+
+def test_the_model_imports_no_lifecycle_and_lifecycle_no_model():
+    model = loaded_by("kreplay.model.machine")
+    assert "kreplay.lifecycle" not in model and "kreplay.ops" in model, model
+    lifecycle = loaded_by("kreplay.lifecycle")
+    assert not [m for m in lifecycle if m.startswith("kreplay.model")], lifecycle

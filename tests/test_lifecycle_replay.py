@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.cli import cli
 from kreplay.model import KernelPanic
 from kreplay.model.machine import Machine, machine_config
@@ -69,7 +70,7 @@ def derive(store):
 
 def test_ops_follow_the_lifecycle_and_count_each_creation_once(store):
     d = derive(store)
-    names = [lc.OP_NAMES[k] for k in d.ops.kind]
+    names = [kops.OP_NAMES[k] for k in d.ops.kind]
     assert names == ["PROC_NEW", "FAULT", "THREAD_NEW", "THREAD_EXIT", "EXEC", "PROC_EXIT", "REAP"]
     # the child's first record came before the parent's RET: created there, parent unknown
     assert d.ops.pid[0] == 200 and d.ops.arg[0] == 0 and d.ops.line[0] == 2
@@ -95,7 +96,7 @@ def test_without_tids_threads_come_from_the_parents_ret(tmp_path):
         d = lc.derive(
             s.lifecycle_events(info.trace_id, lc.EVENT_FIELDS, lc.CALLS, lc.RETS), has_tids=False
         )
-    assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["THREAD_NEW", "THREAD_EXIT"]
+    assert [kops.OP_NAMES[k] for k in d.ops.kind] == ["THREAD_NEW", "THREAD_EXIT"]
     assert not d.preflight.has_tids
 
 
@@ -140,7 +141,7 @@ def test_a_kernel_panic_is_an_outcome_with_its_place_in_the_trace(store):
 
         @staticmethod
         def apply(kind, *args):
-            if kind == lc.EXEC:
+            if kind == kops.EXEC:
                 raise KernelPanic("vm_thread_stack_dispose: kstack already missing?")
             machine.apply(kind, *args)
 
@@ -284,28 +285,28 @@ def test_machine_gives_all_memory_back_when_everything_ends(rev, script):
         pids = sorted(live)
         if action == 0 or not pids:
             live[next_id] = [next_id]
-            m.apply(lc.PROC_NEW, next_id, next_id, cpu, tick, 0, 0)
+            m.apply(kops.PROC_NEW, next_id, next_id, cpu, tick, 0, 0)
             continue
         pid = pids[n % len(pids)]
         if action == 1:
             live[pid].append(next_id)
-            m.apply(lc.THREAD_NEW, pid, next_id, cpu, tick, 0, 0)
+            m.apply(kops.THREAD_NEW, pid, next_id, cpu, tick, 0, 0)
         elif action == 2 and len(live[pid]) > 1:
-            m.apply(lc.THREAD_EXIT, pid, live[pid].pop(), cpu, tick, 0, 0)
+            m.apply(kops.THREAD_EXIT, pid, live[pid].pop(), cpu, tick, 0, 0)
         elif action == 3:
-            m.apply(lc.FAULT, pid, live[pid][0], cpu, tick, 0x800000 + n, 0)
+            m.apply(kops.FAULT, pid, live[pid][0], cpu, tick, 0x800000 + n, 0)
         elif action == 4:
-            m.apply(lc.UNMAP, pid, live[pid][0], cpu, tick, 0x800000 + n, 8)
+            m.apply(kops.UNMAP, pid, live[pid][0], cpu, tick, 0x800000 + n, 8)
         else:
-            m.apply(lc.PROC_EXIT, pid, live[pid][0], cpu, tick, 0, 0)
-            m.apply(lc.REAP, pid, 0, cpu, tick, 0, 0)
+            m.apply(kops.PROC_EXIT, pid, live[pid][0], cpu, tick, 0, 0)
+            m.apply(kops.REAP, pid, 0, cpu, tick, 0, 0)
             del live[pid]
         frames = [f for obj in m.user.values() for f in obj.pages.values()]
         frames += list(m.kstack.object.pages.values())
         assert len(frames) == len(set(frames))
     for pid in sorted(live):
-        m.apply(lc.PROC_EXIT, pid, live[pid][0], 0, len(script), 0, 0)
-        m.apply(lc.REAP, pid, 0, 0, len(script), 0, 0)
+        m.apply(kops.PROC_EXIT, pid, live[pid][0], 0, len(script), 0, 0)
+        m.apply(kops.REAP, pid, 0, 0, len(script), 0, 0)
     for domain in range(cfg.domains):
         m._reap_domain(0, domain)
     for stack in m.proc_zone:
@@ -339,7 +340,7 @@ def test_a_recycled_fork_reuses_the_parked_kstack_even_when_the_parents_ret_come
         t.rec(child, tid, "cc", "CALL", "exit(0)")
         t.rec(100, 100100, "sh", "RET", f"wait4 {child}/{child:#x}")
     d, m = _machine_after(t.lines, tmp_path)
-    assert [lc.OP_NAMES[k] for k in d.ops.kind].count("PROC_NEW") == 2
+    assert [kops.OP_NAMES[k] for k in d.ops.kind].count("PROC_NEW") == 2
     # sh (pre-existing) and the first child took stacks; the second fork reused the
     # first child's parked stack; after its reap that stack is parked again
     assert m.kstack.stats.cache_misses + m.kstack.stats.cache_hits == 2
@@ -355,7 +356,7 @@ def test_a_vfork_child_that_exits_before_the_parents_ret_is_created_once(tmp_pat
     t.rec(100, 100100, "sh", "RET", "vfork 200/0xc8")
     t.rec(100, 100100, "sh", "RET", "wait4 200/0xc8")
     d, m = _machine_after(t.lines, tmp_path)
-    assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP"]
+    assert [kops.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP"]
     assert len(m.kstack.live) == 2 and len(m.proc_zone) == 1
 
 
@@ -366,7 +367,7 @@ def test_a_pid_reused_after_an_unseen_reap_is_a_new_process(tmp_path):
     t.rec(200, 100300, "b", "RET", "fork 0")  # pid 200 again, a new process
     t.rec(200, 100300, "b", "CALL", "thr_exit(0)")
     d, m = _machine_after(t.lines, tmp_path)
-    assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP", "PROC_NEW"]
+    assert [kops.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP", "PROC_NEW"]
     assert d.preflight.reaps_of_unknown == 1
     assert m.procs[200].threads and len(m.proc_zone) == 0  # the parked stack was reused
 
@@ -380,7 +381,7 @@ def test_wait6_with_wnowait_reports_a_child_without_reaping_it(tmp_path):
     t.rec(100, 100100, "sh", "CALL", "wait4(200,0x7fff0,0,0)")
     t.rec(100, 100100, "sh", "RET", "wait4 200/0xc8")
     d, _ = _machine_after(t.lines, tmp_path)
-    assert [lc.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP"]
+    assert [kops.OP_NAMES[k] for k in d.ops.kind] == ["PROC_NEW", "PROC_EXIT", "REAP"]
     assert d.ops.line[-1] == 6
 
 
@@ -398,7 +399,7 @@ def test_silences_of_a_second_or_more_become_sleep_and_wake_ops(tmp_path):
         info = s.trace("s")
         d = lc.derive_trace(s, info.trace_id, info.options)
     marks = [
-        (lc.OP_NAMES[k], p, line)
+        (kops.OP_NAMES[k], p, line)
         for k, p, line in zip(d.ops.kind, d.ops.pid, d.ops.line, strict=True)
     ]
     assert marks == [
@@ -407,7 +408,7 @@ def test_silences_of_a_second_or_more_become_sleep_and_wake_ops(tmp_path):
         ("WAKE", 400, 3),
         ("WAKE", 300, 4),
     ]
-    assert d.ops.tick[d.ops.kind.index(lc.WAKE)] - d.ops.tick[1] == 1501
+    assert d.ops.tick[d.ops.kind.index(kops.WAKE)] - d.ops.tick[1] == 1501
 
 
 def test_relative_timestamps_give_no_sleep_marks(tmp_path):
@@ -420,7 +421,7 @@ def test_relative_timestamps_give_no_sleep_marks(tmp_path):
         info = s.trace("r")
         assert "R" in info.options
         d = lc.derive_trace(s, info.trace_id, info.options)
-    assert lc.SLEEP not in d.ops.kind
+    assert kops.SLEEP not in d.ops.kind
 
 
 def _zombie_machine(timed: bool, domains: int = 1) -> Machine:
@@ -428,45 +429,45 @@ def _zombie_machine(timed: bool, domains: int = 1) -> Machine:
     preset = "amd64-numa2" if domains == 2 else "amd64"
     m = Machine(machine_config(preset, {"boot_threads": "0"}), lookup(registry(), "D38852").policy)
     m.boot([], timed)
-    m.apply(lc.PROC_NEW, 10, 100, 0, 0, 0, 0)
-    m.apply(lc.THREAD_NEW, 10, 101, 0, 500, 0, 0)
-    m.apply(lc.THREAD_EXIT, 10, 101, 0, 1000, 0, 0)
+    m.apply(kops.PROC_NEW, 10, 100, 0, 0, 0, 0)
+    m.apply(kops.THREAD_NEW, 10, 101, 0, 500, 0, 0)
+    m.apply(kops.THREAD_EXIT, 10, 101, 0, 1000, 0, 0)
     return m
 
 
 def test_the_reap_callout_disposes_a_zombie_left_alone_for_more_than_5_s():
     m = _zombie_machine(timed=True)
-    m.apply(lc.FAULT, 10, 100, 0, 4999, 0x800, 0)  # before the first 5-second mark
+    m.apply(kops.FAULT, 10, 100, 0, 4999, 0x800, 0)  # before the first 5-second mark
     assert len(m.zombies[0]) == 1
     cached = len(m.kstack.cache)
-    m.apply(lc.FAULT, 10, 100, 0, 5000, 0x801, 0)  # the mark at 5 s: 5000 - 0 > 5000? no
+    m.apply(kops.FAULT, 10, 100, 0, 5000, 0x801, 0)  # the mark at 5 s: 5000 - 0 > 5000? no
     assert len(m.zombies[0]) == 1
-    m.apply(lc.FAULT, 10, 100, 0, 10000, 0x802, 0)  # the mark at 10 s: 10000 - 0 > 5000
+    m.apply(kops.FAULT, 10, 100, 0, 10000, 0x802, 0)  # the mark at 10 s: 10000 - 0 > 5000
     assert m.zombies[0] == [] and m.reapticks == [10000]
     assert len(m.kstack.cache) == cached + 1  # its kstack went back to the kstack cache
 
 
 def test_no_reap_callout_on_a_trace_without_time():
     m = _zombie_machine(timed=False)
-    m.apply(lc.FAULT, 10, 100, 0, 60000, 0x800, 0)  # ticks of an untimed trace are seq numbers
+    m.apply(kops.FAULT, 10, 100, 0, 60000, 0x800, 0)  # ticks of an untimed trace are seq numbers
     assert len(m.zombies[0]) == 1
 
 
 def test_the_callout_waits_5_s_after_the_domains_last_reap():
     m = _zombie_machine(timed=True)
-    m.apply(lc.THREAD_NEW, 10, 102, 0, 7000, 0, 0)  # thread_alloc reaps domain 0 at 7 s
+    m.apply(kops.THREAD_NEW, 10, 102, 0, 7000, 0, 0)  # thread_alloc reaps domain 0 at 7 s
     assert m.reapticks == [7000] and m.zombies[0] == []
-    m.apply(lc.THREAD_EXIT, 10, 102, 0, 7100, 0, 0)
-    m.apply(lc.FAULT, 10, 100, 0, 10000, 0x800, 0)  # mark at 10 s: only 3 s since the reap
+    m.apply(kops.THREAD_EXIT, 10, 102, 0, 7100, 0, 0)
+    m.apply(kops.FAULT, 10, 100, 0, 10000, 0x800, 0)  # mark at 10 s: only 3 s since the reap
     assert len(m.zombies[0]) == 1
-    m.apply(lc.FAULT, 10, 100, 0, 15000, 0x801, 0)  # mark at 15 s: 8 s since the reap
+    m.apply(kops.FAULT, 10, 100, 0, 15000, 0x801, 0)  # mark at 15 s: 8 s since the reap
     assert m.zombies[0] == [] and m.reapticks == [15000]
 
 
 def test_the_callouts_reap_reaps_every_domain():
     m = _zombie_machine(timed=True, domains=2)  # cpu 0: domain 0
-    m.apply(lc.THREAD_NEW, 10, 103, 8, 1500, 0, 0)  # cpu 8 of amd64-numa2: domain 1
-    m.apply(lc.THREAD_EXIT, 10, 103, 8, 1600, 0, 0)
+    m.apply(kops.THREAD_NEW, 10, 103, 8, 1500, 0, 0)  # cpu 8 of amd64-numa2: domain 1
+    m.apply(kops.THREAD_EXIT, 10, 103, 8, 1600, 0, 0)
     assert [len(z) for z in m.zombies] == [1, 1]
-    m.apply(lc.FAULT, 10, 100, 0, 10000, 0x800, 0)
+    m.apply(kops.FAULT, 10, 100, 0, 10000, 0x800, 0)
     assert [len(z) for z in m.zombies] == [0, 0] and m.reapticks == [10000, 10000]

@@ -58,7 +58,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.model import KernelHang, KernelPanic
 from kreplay.model.machine import Machine, machine_config
 from kreplay.model.phys import MAX_ORDER, PhysMemory
@@ -555,7 +555,7 @@ def step(m: Machine, op: tuple, index: int, check) -> None:
 
 def describe(op: tuple) -> str:
     kind, pid, tid, cpu, tick, arg, arg2 = op
-    return f"{lc.OP_NAMES[kind]}(pid={pid}, tid={tid}, cpu={cpu}, tick={tick}, {arg}, {arg2})"
+    return f"{kops.OP_NAMES[kind]}(pid={pid}, tid={tid}, cpu={cpu}, tick={tick}, {arg}, {arg2})"
 
 
 TICKS = st.sampled_from([0, 0, 0, 1, 2, 40, 700, 2100, 5100])  # ms between two ops (hz 1000)
@@ -609,58 +609,63 @@ def draw_valid_op(data, sh: Shadow, tick: int) -> list[tuple]:
     free = [p for p in PIDS if p not in sh.alive and p not in sh.zombies]
     kinds = []
     if free:
-        kinds += [lc.PROC_NEW] * 3
+        kinds += [kops.PROC_NEW] * 3
     if running:
-        kinds += [lc.THREAD_NEW] * 3 + [lc.PROC_EXIT] * 2 + [lc.EXEC, lc.UNMAP] + [lc.SLEEP] * 3
-        kinds += [lc.FAULT] * 6
+        kinds += (
+            [kops.THREAD_NEW] * 3
+            + [kops.PROC_EXIT] * 2
+            + [kops.EXEC, kops.UNMAP]
+            + [kops.SLEEP] * 3
+        )
+        kinds += [kops.FAULT] * 6
         if any(len(sh.alive[p]) > 1 for p in running):
-            kinds += [lc.THREAD_EXIT] * 3
+            kinds += [kops.THREAD_EXIT] * 3
     if sh.zombies:
-        kinds += [lc.REAP] * 2
+        kinds += [kops.REAP] * 2
     if sh.asleep:
-        kinds += [lc.WAKE]
+        kinds += [kops.WAKE]
     kind = data.draw(st.sampled_from(kinds))
     cpu = data.draw(st.integers(0, NCPU - 1))
     arg = arg2 = 0
-    if kind == lc.THREAD_NEW:
+    if kind == kops.THREAD_NEW:
         pid = data.draw(st.sampled_from(running))
         tids = [sh.tid() for _ in range(data.draw(THREAD_RUNS))]
         sh.alive[pid] += tids
         return [(kind, pid, tid, cpu, tick, 0, 0) for tid in tids]
-    if kind == lc.FAULT:
+    if kind == kops.FAULT:
         pid = data.draw(st.sampled_from(running))
         first, run = data.draw(PAGES), data.draw(FAULT_RUNS)
         return [(kind, pid, sh.alive[pid][0], cpu, tick, first + i, 0) for i in run]
-    if kind == lc.PROC_NEW:
+    if kind == kops.PROC_NEW:
         pid = data.draw(st.sampled_from(free))
         tid = data.draw(st.sampled_from([0, sh.tid()]))
         arg = data.draw(st.sampled_from([0, *sh.alive]))  # the parent
         sh.alive[pid] = [tid]
-    elif kind == lc.REAP:
+    elif kind == kops.REAP:
         pid = data.draw(st.sampled_from(sorted(sh.zombies)))
         tid = 0
         sh.zombies.discard(pid)
-    elif kind == lc.WAKE:
+    elif kind == kops.WAKE:
         pid = data.draw(st.sampled_from(sorted(sh.asleep)))
         tid = sh.alive[pid][0]
         sh.asleep.discard(pid)
-    elif kind == lc.THREAD_EXIT:
+    elif kind == kops.THREAD_EXIT:
         pid = data.draw(st.sampled_from([p for p in running if len(sh.alive[p]) > 1]))
         tid = sh.named(pid, data.draw(st.sampled_from(sh.alive[pid])))
         sh.alive[pid].remove(tid)
     else:
         pid = data.draw(st.sampled_from(running))
         tid = data.draw(st.sampled_from(sh.alive[pid]))
-        if kind == lc.PROC_EXIT:
+        if kind == kops.PROC_EXIT:
             tid = sh.named(pid, tid)
             del sh.alive[pid]
             sh.zombies.add(pid)
-        elif kind == lc.EXEC:
+        elif kind == kops.EXEC:
             sh.alive[pid] = [sh.named(pid, tid)]
             tid = sh.alive[pid][0]
-        elif kind == lc.SLEEP:
+        elif kind == kops.SLEEP:
             sh.asleep.add(pid)
-        elif kind == lc.UNMAP:
+        elif kind == kops.UNMAP:
             arg, arg2 = data.draw(PAGES), data.draw(NPAGES_UNMAPPED)
     return [(kind, pid, tid, cpu, tick, arg, arg2)]
 
@@ -671,13 +676,13 @@ def cleanup_ops(m: Machine, sh: Shadow, tick: int) -> list[tuple]:
     ops = []
     for pid in sorted(sh.alive):
         if pid in sh.asleep:
-            ops.append((lc.WAKE, pid, sh.alive[pid][0], 0, tick, 0, 0))
-        ops.append((lc.PROC_EXIT, pid, sh.named(pid, sh.alive[pid][0]), 0, tick, 0, 0))
+            ops.append((kops.WAKE, pid, sh.alive[pid][0], 0, tick, 0, 0))
+        ops.append((kops.PROC_EXIT, pid, sh.named(pid, sh.alive[pid][0]), 0, tick, 0, 0))
         sh.zombies.add(pid)
     for pid in sorted(sh.zombies):
-        ops.append((lc.REAP, pid, 0, 0, tick, 0, 0))
+        ops.append((kops.REAP, pid, 0, 0, tick, 0, 0))
     for d in range(m.cfg.domains):
-        ops.append((lc.REAP, 999_999, 0, cpu_of_domain(m, d), tick, 0, 0))
+        ops.append((kops.REAP, 999_999, 0, cpu_of_domain(m, d), tick, 0, 0))
     return ops
 
 
@@ -736,8 +741,15 @@ def any_op():
     tid = st.sampled_from([0, 1, 2, 3, 100_001, 100_002])
     cpu = st.sampled_from([*range(NCPU), 1023])
     kind = st.sampled_from(
-        [lc.PROC_NEW, lc.THREAD_NEW, lc.THREAD_NEW, lc.THREAD_EXIT, lc.PROC_EXIT, lc.REAP]
-        + [lc.EXEC, lc.FAULT, lc.FAULT, lc.FAULT, lc.UNMAP, lc.SLEEP, lc.WAKE]
+        [
+            kops.PROC_NEW,
+            kops.THREAD_NEW,
+            kops.THREAD_NEW,
+            kops.THREAD_EXIT,
+            kops.PROC_EXIT,
+            kops.REAP,
+        ]
+        + [kops.EXEC, kops.FAULT, kops.FAULT, kops.FAULT, kops.UNMAP, kops.SLEEP, kops.WAKE]
     )
     return st.tuples(kind, pid, tid, cpu, TICKS, PAGES, NPAGES_UNMAPPED, FAULT_RUNS, THREAD_RUNS)
 
@@ -759,13 +771,13 @@ def test_any_sequence_keeps_the_allocators_consistent_after_every_op(
         boot_stacks = boot(m, initial, timed)
         for kind, pid, tid, cpu, dt, page, npages, faults, threads in ops:
             tick += dt
-            if kind == lc.FAULT:
+            if kind == kops.FAULT:
                 batch = [(kind, pid, tid, cpu, tick, page + i, 0) for i in faults]
-            elif kind == lc.THREAD_NEW:
+            elif kind == kops.THREAD_NEW:
                 batch = [(kind, pid, tid + i, cpu, tick, 0, 0) for i in range(threads)]
             else:
-                arg = page if kind == lc.UNMAP else pid // 2
-                batch = [(kind, pid, tid, cpu, tick, arg, npages if kind == lc.UNMAP else 0)]
+                arg = page if kind == kops.UNMAP else pid // 2
+                batch = [(kind, pid, tid, cpu, tick, arg, npages if kind == kops.UNMAP else 0)]
             for op in batch:
                 step(m, op, index, allocator_problems)
                 index += 1
@@ -793,10 +805,10 @@ def everything_ends(m: Machine, tick: int) -> list[tuple]:
     ops = []
     for pid in sorted(set(m.procs) | set(m.user)):
         tid = next(iter(m.procs[pid].threads), 0) if pid in m.procs else 0
-        ops.append((lc.PROC_EXIT, pid, tid, 0, tick, 0, 0))
-        ops.append((lc.REAP, pid, 0, 0, tick, 0, 0))
+        ops.append((kops.PROC_EXIT, pid, tid, 0, tick, 0, 0))
+        ops.append((kops.REAP, pid, 0, 0, tick, 0, 0))
     for d in range(m.cfg.domains):
-        ops.append((lc.REAP, 999_999, 0, cpu_of_domain(m, d), tick, 0, 0))
+        ops.append((kops.REAP, 999_999, 0, cpu_of_domain(m, d), tick, 0, 0))
     return ops
 
 
@@ -843,13 +855,13 @@ def test_a_swap_in_that_runs_the_page_daemon_keeps_swap_space():
     m = new_machine("amd64", "D38852", {**small, "kstack_cache_size": "1"})
     boot_stacks = boot(m, [(1, 1), (2, 2), (3, 3)], False)
     check = full_check(boot_stacks)
-    step(m, (lc.SLEEP, 1, 1, 0, 0, 0, 0), 0, check)
+    step(m, (kops.SLEEP, 1, 1, 0, 0, 0, 0), 0, check)
     tid = 100
     while not m.kstack.stats.enomem:
         tid += 1
-        step(m, (lc.THREAD_NEW, 2, tid, 0, 2100, 0, 0), tid - 100, check)
-    step(m, (lc.SLEEP, 3, 3, 0, 2100, 0, 0), tid - 99, check)
-    m.apply(lc.WAKE, 1, 1, 0, 4200, 0, 0)
+        step(m, (kops.THREAD_NEW, 2, tid, 0, 2100, 0, 0), tid - 100, check)
+    step(m, (kops.SLEEP, 3, 3, 0, 2100, 0, 0), tid - 99, check)
+    m.apply(kops.WAKE, 1, 1, 0, 4200, 0, 0)
     if not m.procs[3].threads[3].laundered:
         pytest.fail("the case needs updating: pid 3's stack is not written to swap")
     problems = swap_problems(m)
@@ -867,19 +879,20 @@ def test_a_swap_in_that_runs_the_page_daemon_keeps_swap_space():
 LEAKS = {
     # Machine._reap (machine.py) pops the proc and parks proc.kept (None: it never exited):
     # the thread's stack and the user object stay
-    "reap-of-a-live-process": [(lc.PROC_NEW, 1, 10, 0, 0, 0, 0), (lc.FAULT, 1, 10, 0, 0, 5, 0),
-                               (lc.REAP, 1, 0, 0, 0, 0, 0)],
+    "reap-of-a-live-process": [(kops.PROC_NEW, 1, 10, 0, 0, 0, 0), (kops.FAULT, 1, 10, 0, 0, 5, 0),
+                               (kops.REAP, 1, 0, 0, 0, 0, 0)],
     # Machine._fork replaces procs[pid] whatever was there
-    "fork-of-a-live-pid": [(lc.PROC_NEW, 1, 10, 0, 0, 0, 0), (lc.PROC_NEW, 1, 11, 0, 0, 0, 0)],
+    "fork-of-a-live-pid": [(kops.PROC_NEW, 1, 10, 0, 0, 0, 0), (kops.PROC_NEW, 1, 11, 0, 0, 0, 0)],
     # Machine._exit: the second exit finds no thread and sets proc.kept = None
-    "exit-twice": [(lc.PROC_NEW, 1, 10, 0, 0, 0, 0), (lc.PROC_EXIT, 1, 10, 0, 0, 0, 0),
-                   (lc.PROC_EXIT, 1, 10, 0, 0, 0, 0)],
+    "exit-twice": [(kops.PROC_NEW, 1, 10, 0, 0, 0, 0), (kops.PROC_EXIT, 1, 10, 0, 0, 0, 0),
+                   (kops.PROC_EXIT, 1, 10, 0, 0, 0, 0)],
     # THREAD_NEW adds a thread to the zombie process; the reap parks only proc.kept
-    "thread-new-in-a-zombie": [(lc.PROC_NEW, 1, 10, 0, 0, 0, 0), (lc.PROC_EXIT, 1, 10, 0, 0, 0, 0),
-                               (lc.THREAD_NEW, 1, 11, 0, 0, 0, 0)],
+    "thread-new-in-a-zombie": [(kops.PROC_NEW, 1, 10, 0, 0, 0, 0),
+                               (kops.PROC_EXIT, 1, 10, 0, 0, 0, 0),
+                               (kops.THREAD_NEW, 1, 11, 0, 0, 0, 0)],
     # Machine._fault makes a user object for a pid that has exited; _reap never frees it
-    "fault-after-exit": [(lc.PROC_NEW, 1, 10, 0, 0, 0, 0), (lc.PROC_EXIT, 1, 10, 0, 0, 0, 0),
-                         (lc.FAULT, 1, 10, 0, 0, 5, 0)],
+    "fault-after-exit": [(kops.PROC_NEW, 1, 10, 0, 0, 0, 0), (kops.PROC_EXIT, 1, 10, 0, 0, 0, 0),
+                         (kops.FAULT, 1, 10, 0, 0, 5, 0)],
 }  # fmt: skip
 
 
@@ -891,9 +904,9 @@ def test_invalid_sequences_leave_nothing_behind(ops):
         step(m, op, index, allocator_problems)
     for pid in sorted(m.procs):
         if not m.procs[pid].exited:
-            m.apply(lc.PROC_EXIT, pid, next(iter(m.procs[pid].threads), 0), 0, 1, 0, 0)
-        m.apply(lc.REAP, pid, 0, 0, 1, 0, 0)
-    m.apply(lc.REAP, 999_999, 0, 0, 1, 0, 0)  # every domain (one on amd64)
+            m.apply(kops.PROC_EXIT, pid, next(iter(m.procs[pid].threads), 0), 0, 1, 0, 0)
+        m.apply(kops.REAP, pid, 0, 0, 1, 0, 0)
+    m.apply(kops.REAP, 999_999, 0, 0, 1, 0, 0)  # every domain (one on amd64)
     m.kstack.drain_cache()
     assert not allocator_problems(m)
     problems = held_problems(m, boot_stacks) + final_problems(m, boot_stacks)

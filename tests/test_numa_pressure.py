@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.model.machine import Machine, machine_config
 from kreplay.model.phys import PhysMemory
 from kreplay.model.reserv import NPAGES, Reservations, VMObject
@@ -23,7 +23,7 @@ class Workload:
     """Ops in trace order; ticks are milliseconds."""
 
     def __init__(self):
-        self.ops = lc.Ops()
+        self.ops = kops.Ops()
         self.tick = 0
 
     def op(self, kind, pid, tid=0, cpu=0, arg=0, arg2=0, dt=1):
@@ -32,7 +32,7 @@ class Workload:
         return self
 
     def derived(self):
-        return lc.Derived(self.ops, lc.Preflight(), [])
+        return kops.Derived(self.ops, kops.Preflight(), [])
 
 
 def replay(workload, revision, preset="amd64", **settings):
@@ -53,15 +53,15 @@ def numa2_after(workload, **settings):
 
 def threads(w, pid, n, cpu=0, first_tid=100000):
     """A process on `cpu` that creates n threads."""
-    w.op(lc.PROC_NEW, pid, first_tid, cpu)
+    w.op(kops.PROC_NEW, pid, first_tid, cpu)
     for i in range(1, n + 1):
-        w.op(lc.THREAD_NEW, pid, first_tid + i, cpu)
+        w.op(kops.THREAD_NEW, pid, first_tid + i, cpu)
     return [first_tid + i for i in range(1, n + 1)]
 
 
 def fill(w, pid, pages, cpu=0, first_page=0x10000):
     for page in range(first_page, first_page + pages):
-        w.op(lc.FAULT, pid, 0, cpu, arg=page, dt=0)
+        w.op(kops.FAULT, pid, 0, cpu, arg=page, dt=0)
 
 
 # --------------------------------------------------------------------------- NUMA basics
@@ -102,7 +102,7 @@ def test_stacks_come_from_the_cpus_domain_and_record_the_page_domain():
 
 def test_user_memory_falls_back_to_the_other_domain_and_counts_remote_pages():
     w = Workload()
-    w.op(lc.PROC_NEW, 10, 100001, 0)
+    w.op(kops.PROC_NEW, 10, 100001, 0)
     fill(w, 10, 4096 + 2000)  # more than the 16 MiB of domain 0
     result = replay(w, "D38852", "amd64-numa2", mem_per_domain_mb=16, boot_threads=0)
     assert result.outcome.status == "ok"
@@ -116,9 +116,9 @@ def test_user_memory_falls_back_to_the_other_domain_and_counts_remote_pages():
 
 def test_round_robin_user_policy_spreads_pages():
     w = Workload()
-    w.op(lc.PROC_NEW, 10, 100001, 0)
+    w.op(kops.PROC_NEW, 10, 100001, 0)
     for page in range(0, 64 * NPAGES, NPAGES):  # one page per 2 MiB window
-        w.op(lc.FAULT, 10, 0, 0, arg=page, dt=0)
+        w.op(kops.FAULT, 10, 0, 0, arg=page, dt=0)
     ft = replay(w, "D38852", "amd64-numa2", boot_threads=0)
     rr = replay(w, "D38852", "amd64-numa2", boot_threads=0, user_policy="round-robin")
     assert ft.metrics["numa.remote_pages"] == 0
@@ -138,12 +138,12 @@ def test_zombies_go_to_the_list_of_the_domain_that_created_the_thread():
     w = Workload()
     tids = threads(w, 10, 3, cpu=0)
     for tid in tids:
-        w.op(lc.THREAD_EXIT, 10, tid, 15)  # exits on a cpu of domain 1
+        w.op(kops.THREAD_EXIT, 10, tid, 15)  # exits on a cpu of domain 1
     m = numa2_after(w)
     assert [len(z) for z in m.zombies] == [3, 0]
-    m.apply(lc.THREAD_NEW, 10, 999999, 15, w.tick + 1, 0, 0)  # a domain-1 alloc: no reap
+    m.apply(kops.THREAD_NEW, 10, 999999, 15, w.tick + 1, 0, 0)  # a domain-1 alloc: no reap
     assert [len(z) for z in m.zombies] == [3, 0]
-    m.apply(lc.THREAD_NEW, 10, 999998, 0, w.tick + 2, 0, 0)  # a domain-0 alloc reaps
+    m.apply(kops.THREAD_NEW, 10, 999998, 0, w.tick + 2, 0, 0)  # a domain-0 alloc reaps
     assert [len(z) for z in m.zombies] == [0, 0]
 
 
@@ -154,15 +154,15 @@ def test_pressure_reclaims_partially_populated_reservations():
     """Two processes touch every other page of their windows, so every reservation is
     half full; when the domain runs out, order-0 allocation breaks the LRU ones."""
     w = Workload()
-    w.op(lc.PROC_NEW, 10, 100001, 0).op(lc.PROC_NEW, 11, 110001, 0)
+    w.op(kops.PROC_NEW, 10, 100001, 0).op(kops.PROC_NEW, 11, 110001, 0)
     for page in range(0, 8 * 4096, 2):
-        w.op(lc.FAULT, 10 + (page // NPAGES) % 2, 0, 0, arg=page, dt=0)
+        w.op(kops.FAULT, 10 + (page // NPAGES) % 2, 0, 0, arg=page, dt=0)
     result = replay(w, "D38852", mem_per_domain_mb=32, boot_threads=0)
     assert result.outcome.status == "hang"  # 16384 pages asked of 8192
     ok = Workload()
-    ok.op(lc.PROC_NEW, 10, 100001, 0).op(lc.PROC_NEW, 11, 110001, 0)
+    ok.op(kops.PROC_NEW, 10, 100001, 0).op(kops.PROC_NEW, 11, 110001, 0)
     for page in range(0, 2 * 4096 + 2048, 2):
-        ok.op(lc.FAULT, 10 + (page // NPAGES) % 2, 0, 0, arg=page, dt=0)
+        ok.op(kops.FAULT, 10 + (page // NPAGES) % 2, 0, 0, arg=page, dt=0)
     fine = replay(ok, "D38852", mem_per_domain_mb=32, boot_threads=0)
     assert fine.outcome.status == "ok"
     assert fine.metrics["reserv.reclaimed"] > 0
@@ -178,7 +178,7 @@ def test_first_touch_keeps_a_domain_at_its_minimum_while_another_has_memory():
     """vm_domainset_iter_page_init(): `if (vm_page_count_min_domain(*domain))` the
     iterator moves on: a domain below vmd_free_min is skipped in the first pass."""
     w = Workload()
-    w.op(lc.PROC_NEW, 10, 100001, 0)
+    w.op(kops.PROC_NEW, 10, 100001, 0)
     fill(w, 10, 4096 + 1000)
     m = numa2_after(w, mem_per_domain_mb=16)
     assert m.reservs.free_count(0) == FREE_MIN_16M - 1
@@ -192,13 +192,13 @@ def test_with_every_domain_below_its_minimum_the_second_pass_takes_them_to_their
     local = 4096 - 4 - (FREE_MIN_16M - 1)  # domain 0 until its minimum (after one kstack)
     remote = 4096 - (FREE_MIN_16M - 1)  # domain 1 likewise
     w = Workload()
-    w.op(lc.PROC_NEW, 10, 100001, 0)
+    w.op(kops.PROC_NEW, 10, 100001, 0)
     fill(w, 10, local + remote + 10)
     m = numa2_after(w, mem_per_domain_mb=16, boot_threads=0)
     assert m.reservs.free_count(0) == FREE_MIN_16M - 1 - 10  # the second pass: domain 0 first
     assert m.reservs.free_count(1) == FREE_MIN_16M - 1
     w = Workload()
-    w.op(lc.PROC_NEW, 10, 100001, 0)
+    w.op(kops.PROC_NEW, 10, 100001, 0)
     fill(w, 10, local + remote + 2 * (FREE_MIN_16M - 1 - FREE_RESERVED_16M) + 1)
     hung = replay(w, "D38852", "amd64-numa2", mem_per_domain_mb=16, boot_threads=0)
     assert hung.outcome.status == "hang" and "vm_waitpfault" in hung.outcome.message
@@ -244,12 +244,12 @@ def numa_migrate():
     (stacks must come from domain 1), exiting, and reaped on domain 0 so that the stacks
     overflow domain 1's cache and are freed."""
     w = Workload()
-    w.op(lc.PROC_NEW, 10, 100001, 0)
+    w.op(kops.PROC_NEW, 10, 100001, 0)
     fill(w, 10, 4096 + 512)
     tids = threads(w, 20, 200, cpu=0, first_tid=200000)
     for tid in tids:
-        w.op(lc.THREAD_EXIT, 20, tid, 12)
-    w.op(lc.THREAD_NEW, 20, 300000, 0)  # reaps domain 0's zombies
+        w.op(kops.THREAD_EXIT, 20, tid, 12)
+    w.op(kops.THREAD_NEW, 20, 300000, 0)  # reaps domain 0's zombies
     return w
 
 
@@ -274,7 +274,7 @@ def test_r_wrongarena_is_harmless_on_one_domain():
 def test_r_unaligned_panics_when_a_whole_chunk_is_released():
     w = Workload()
     tids = threads(w, 10, 1200)
-    w.op(lc.PROC_EXIT, 10, tids[-1]).op(lc.REAP, 10, 0, arg=1)
+    w.op(kops.PROC_EXIT, 10, tids[-1]).op(kops.REAP, 10, 0, arg=1)
     bad = replay(w, "D38852-r-unaligned")
     assert bad.outcome.status == "panic"
     assert "bt != NULL" in bad.outcome.message and "kernel arena domain 0" in bad.outcome.message
@@ -288,11 +288,11 @@ def swapin_on_a_depleted_domain():
     10's stacks out), then domain 1; process 10 wakes up."""
     w = Workload()
     threads(w, 10, 8, cpu=0)
-    w.op(lc.SLEEP, 10)
-    w.op(lc.PROC_NEW, 11, 110001, 1, dt=5000)
+    w.op(kops.SLEEP, 10)
+    w.op(kops.PROC_NEW, 11, 110001, 1, dt=5000)
     fill(w, 11, 4096 + 1024, cpu=1)
-    w.op(lc.WAKE, 10, 0, 0, dt=1000)
-    w.op(lc.THREAD_NEW, 10, 100100, 0)
+    w.op(kops.WAKE, 10, 0, 0, dt=1000)
+    w.op(kops.THREAD_NEW, 10, 100100, 0)
     return w
 
 
@@ -356,18 +356,18 @@ OPS = st.lists(
     st.tuples(
         st.sampled_from(
             [
-                lc.PROC_NEW,
-                lc.THREAD_NEW,
-                lc.THREAD_NEW,
-                lc.THREAD_EXIT,
-                lc.PROC_EXIT,
-                lc.REAP,
-                lc.FAULT,
-                lc.FAULT,
-                lc.FAULT,
-                lc.UNMAP,
-                lc.SLEEP,
-                lc.WAKE,
+                kops.PROC_NEW,
+                kops.THREAD_NEW,
+                kops.THREAD_NEW,
+                kops.THREAD_EXIT,
+                kops.PROC_EXIT,
+                kops.REAP,
+                kops.FAULT,
+                kops.FAULT,
+                kops.FAULT,
+                kops.UNMAP,
+                kops.SLEEP,
+                kops.WAKE,
             ]
         ),  # fmt: skip
         st.integers(1, 6),  # pid
@@ -389,7 +389,9 @@ def test_d38852_and_later_never_panic_or_hang_and_conserve_pages_per_domain(ops,
     tick = 0
     for kind, pid, tid, cpu, dt, page in ops:
         tick += dt
-        arg, arg2 = (page, 0) if kind == lc.FAULT else (page, 64) if kind == lc.UNMAP else (0, 0)
+        arg, arg2 = (
+            (page, 0) if kind == kops.FAULT else (page, 64) if kind == kops.UNMAP else (0, 0)
+        )
         m.apply(kind, pid, 1000 + pid * 10 + tid, cpu, tick, arg, arg2)
         for d, accounted, total in conservation(m):
             assert accounted == total, f"domain {d}"
@@ -428,7 +430,7 @@ def test_later_digs_below_the_reserve_where_d38852_stops():
     _vm_domain_allocate() lets them go down to vmd_interrupt_free_min (2), where
     D38852's VM_ALLOC_NORMAL ones stop at vmd_free_reserved (71 pages on 16 MiB)."""
     w = Workload()
-    w.op(lc.PROC_NEW, 10, 100001, 0)
+    w.op(kops.PROC_NEW, 10, 100001, 0)
     fill(w, 10, 4096 - 4 - 71 - 10)  # leaves 81 free: room for 2 NORMAL stacks, 19 SYSTEM
     threads(w, 20, 30, first_tid=200000)
     d38852 = replay(w, "D38852", mem_per_domain_mb=16, boot_threads=0)

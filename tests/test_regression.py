@@ -240,7 +240,7 @@ def test_a_dead_worker_or_a_failing_cell_costs_only_that_cell(monkeypatch):
     import os
 
     from kreplay import check
-    from kreplay import lifecycle as lc
+    from kreplay import ops as kops
     from kreplay.model.machine import machine_config
 
     def fake_run_unit(unit):
@@ -251,7 +251,7 @@ def test_a_dead_worker_or_a_failing_cell_costs_only_that_cell(monkeypatch):
         return unit.trace.encode(), None
 
     monkeypatch.setattr(check, "run_unit", fake_run_unit)
-    derived = lc.Derived(lc.Ops(), lc.Preflight(), [])
+    derived = kops.Derived(kops.Ops(), kops.Preflight(), [])
     names = ["a", "dies", "b", "raises", "c"]
     units = [check.Unit(n, "", BUILTIN[0], machine_config("amd64", {}), derived) for n in names]
     out = check.execute(units, jobs=2)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.check import sidecar_machine, trace_files
 from kreplay.cli import cli
 from kreplay.errors import KreplayError
@@ -65,7 +66,7 @@ def test_the_preflight_finds_only_the_process_that_was_there_before_tracing(stor
         "processes that existed before tracing": 1,
         "threads that existed before tracing": 1,
     }
-    kinds = Counter(lc.OP_NAMES[k] for k in derived.ops.kind)
+    kinds = Counter(kops.OP_NAMES[k] for k in derived.ops.kind)
     assert kinds["THREAD_NEW"] == kinds["THREAD_EXIT"]  # every thread ends
     assert kinds["PROC_NEW"] == kinds["REAP"] == kinds["PROC_EXIT"] - 1  # all but the first
 
@@ -89,7 +90,7 @@ def test_thread_storm_holds_more_threads_than_the_kstack_cache(stored):
     cache = cfg.kstack().cache_size
     live = peak = 0
     for kind in derived.ops.kind:
-        live += (kind == lc.THREAD_NEW) - (kind == lc.THREAD_EXIT)
+        live += (kind == kops.THREAD_NEW) - (kind == kops.THREAD_EXIT)
         peak = max(peak, live)
     assert peak > 4 * cache  # scale 1: four instances of 256 threads
     rev = lookup(registry(), "D38852")
@@ -103,17 +104,17 @@ def test_numa_migrate_creates_on_domain_0_cpus_and_exits_on_domain_1_cpus(stored
     cfg, ops = machine_of("numa-migrate"), derived.ops
     assert cfg.domains == 2
     where = Counter(
-        (lc.OP_NAMES[kind], cfg.domain_of_cpu(cpu))
+        (kops.OP_NAMES[kind], cfg.domain_of_cpu(cpu))
         for kind, cpu in zip(ops.kind, ops.cpu, strict=True)
-        if kind in (lc.THREAD_NEW, lc.THREAD_EXIT, lc.FAULT)
+        if kind in (kops.THREAD_NEW, kops.THREAD_EXIT, kops.FAULT)
     )
     waves = shapes.WAVE_THREADS  # scale 1: one wave, plus one reaping thread on domain 1
     assert where[("THREAD_NEW", 0)] == waves and where[("THREAD_EXIT", 1)] == waves + 1
     assert where[("THREAD_NEW", 1)] == 1 and where[("THREAD_EXIT", 0)] == 0
     domain_pages = cfg.mem_per_domain_mb * 256
     assert where[("FAULT", 0)] >= domain_pages - shapes.NUMA_SLACK_PAGES  # domain 0 filled
-    first_new = ops.kind.index(lc.THREAD_NEW)
-    assert ops.kind[:first_new].count(lc.FAULT) >= domain_pages - shapes.NUMA_SLACK_PAGES
+    first_new = ops.kind.index(kops.THREAD_NEW)
+    assert ops.kind[:first_new].count(kops.FAULT) >= domain_pages - shapes.NUMA_SLACK_PAGES
 
 
 def test_numa_migrate_panics_only_where_the_kva_goes_back_to_the_wrong_arena(tmp_path):
@@ -151,12 +152,12 @@ def test_idle_swap_daemons_sleep_through_a_domains_worth_of_faults(stored):
     wakes (WAKE) only after more faults than domain 0 has pages."""
     _, _, derived = stored["idle-swap"]
     ops, domain_pages = derived.ops, machine_of("idle-swap").mem_per_domain_mb * 256
-    faults = Counter(pid for kind, pid in zip(ops.kind, ops.pid, strict=True) if kind == lc.FAULT)
+    faults = Counter(pid for kind, pid in zip(ops.kind, ops.pid, strict=True) if kind == kops.FAULT)
     hog = faults.most_common(1)[0][0]
-    hog_faults = [i for i, kind in enumerate(ops.kind) if kind == lc.FAULT and ops.pid[i] == hog]
+    hog_faults = [i for i, kind in enumerate(ops.kind) if kind == kops.FAULT and ops.pid[i] == hog]
     assert len(hog_faults) > domain_pages
-    sleeps = {ops.pid[i]: i for i, kind in enumerate(ops.kind) if kind == lc.SLEEP}
-    wakes = {ops.pid[i]: i for i, kind in enumerate(ops.kind) if kind == lc.WAKE}
+    sleeps = {ops.pid[i]: i for i, kind in enumerate(ops.kind) if kind == kops.SLEEP}
+    wakes = {ops.pid[i]: i for i, kind in enumerate(ops.kind) if kind == kops.WAKE}
     slept_through = [p for p in sleeps if sleeps[p] < hog_faults[0] and wakes[p] > hog_faults[-1]]
     assert len(slept_through) == len(shapes.SWAP_DAEMONS)
 

@@ -13,7 +13,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
-from kreplay import lifecycle as lc
+from kreplay import ops as kops
 from kreplay.errors import UsageError
 from kreplay.model import KernelHang
 from kreplay.model.domainset import RoundRobin, minskip, pref
@@ -116,8 +116,8 @@ def machine_config(preset: str, settings: dict[str, str]) -> MachineConfig:
         raise UsageError(f"ncpu = {cfg.ncpu}: needs at least one cpu per domain ({cfg.domains})")
     if cfg.user_policy not in USER_POLICIES:
         raise UsageError(f"user_policy must be one of {', '.join(USER_POLICIES)}")
-    if cfg.swap_idle_s and cfg.swap_idle_s * 1_000_000_000 < lc.IDLE_GAP_NS:
-        raise UsageError(f"swap_idle_s must be 0 or at least {lc.IDLE_GAP_NS // 10**9}")
+    if cfg.swap_idle_s and cfg.swap_idle_s * 1_000_000_000 < kops.IDLE_GAP_NS:
+        raise UsageError(f"swap_idle_s must be 0 or at least {kops.IDLE_GAP_NS // 10**9}")
     if cfg.cpu_domains:
         try:
             cpu_map = [int(d) for d in cfg.cpu_domains.split(",")]
@@ -231,32 +231,32 @@ class Machine:
         self.reservs.ticks = tick
         cpu %= self._ncpu
         domain = self._cpu_domain[cpu]
-        if self.swapped and pid in self.swapped and kind != lc.REAP:
+        if self.swapped and pid in self.swapped and kind != kops.REAP:
             self._swapin(pid)  # faultin(): a swapped-out process runs again
-        if kind == lc.FAULT:
+        if kind == kops.FAULT:
             self._fault(pid, arg, domain)
-        elif kind == lc.THREAD_NEW:
+        elif kind == kops.THREAD_NEW:
             proc = self.procs.setdefault(pid, Proc())
             if tid not in proc.threads and not proc.exited:  # a tid is created once
                 proc.threads[tid], proc.domains[tid] = self._thread_alloc(cpu, domain), domain
-        elif kind == lc.PROC_NEW:
+        elif kind == kops.PROC_NEW:
             self._fork(pid, tid, cpu, domain)
-        elif kind == lc.THREAD_EXIT:
+        elif kind == kops.THREAD_EXIT:
             exiting = self.procs.get(pid)
             if exiting is not None:
                 self._zombie(exiting, self._thread_key(exiting, tid), domain)
-        elif kind == lc.PROC_EXIT:
+        elif kind == kops.PROC_EXIT:
             self._exit(pid, tid, domain)
-        elif kind == lc.REAP:
+        elif kind == kops.REAP:
             self._reap(pid, cpu, domain)
-        elif kind == lc.EXEC:
+        elif kind == kops.EXEC:
             self._exec(pid, tid, domain)
-        elif kind == lc.UNMAP:
+        elif kind == kops.UNMAP:
             self._unmap(pid, arg, arg2)
-        elif kind == lc.SLEEP:
+        elif kind == kops.SLEEP:
             if pid in self.procs and not self.procs[pid].exited:
                 self.asleep[pid] = tick
-        elif kind == lc.WAKE:
+        elif kind == kops.WAKE:
             self.asleep.pop(pid, None)
 
     def _thread_alloc(self, cpu: int, domain: int) -> Stack | None:

@@ -57,7 +57,7 @@ def population(machine: Machine) -> list[Population]:
     for d in range(len(machine.phys.domains)):
         first = d * per_domain
         used = [
-            Window(w - first, *counts[w], owners.get(w, ""))
+            Window(w - first, counts[w][0], counts[w][1], owners.get(w, ""))
             for w in sorted(counts)
             if first <= w < first + per_domain
         ]
