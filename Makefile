@@ -49,8 +49,8 @@ chromium: | $(BIN)/python
 shellcheck: | $(BIN)/python
 	@sh tests/install-shellcheck.sh $(VENV)/shellcheck-status.txt
 
-# One directory per run, named by its UTC date: index.html plots the metric history from
-# the report.json of the earlier runs beside it (docs/regression.md).
+# One directory per run, named by its UTC date (the check's label in the store): index.html
+# plots the metric history of the store's earlier checks (docs/regression.md).
 nightly: $(MODEL)
 	$(BIN)/kreplay check --db $(DB) --report reports/nightly/$$(date -u +%Y-%m-%d)
 
@@ -77,6 +77,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check kreplay tests bench tools
 	$(BIN)/mypy kreplay/model
 	$(BIN)/mypy kreplay/snapshot kreplay/record
+	$(BIN)/mypy kreplay/ops.py kreplay/result.py kreplay/cells.py kreplay/replay.py kreplay/work.py kreplay/check.py kreplay/executors.py
 
 clean:
 	rm -rf $(VENV) build kreplay/model/*.so $(MODEL) *.duckdb *.duckdb.wal .pytest_cache bench/out reports/demo

@@ -2,17 +2,23 @@
 (neither the report nor this module imports the model)."""
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from kreplay.compare import Comparison
 from kreplay.pictures import Pictures
 from kreplay.result import Result
+
+# A cell is its Result's outcome when that equals its golden (a panic or hang recorded in
+# the golden that recurs matches); else what went wrong.
+CellStatus = Literal["ok", "panic", "hang", "differs", "no golden", "error"]
+MATCHING: tuple[CellStatus, ...] = ("ok", "panic", "hang")
 
 
 @dataclass
 class Cell:
     trace: str
     revision: str
-    status: str  # ok | differs | panic | hang | no golden | error
+    status: CellStatus
     detail: str = ""
     comparison: Comparison | None = None
     first_op: dict | None = None
@@ -22,13 +28,15 @@ class Cell:
     @property
     def matches(self) -> bool:
         """Equal to its golden (a recorded panic or hang that recurs is a match too)."""
-        return self.status in ("ok", "panic", "hang") and self.comparison is None
+        return self.status in MATCHING and self.comparison is None
 
 
 @dataclass
 class CheckReport:
     cells: list[Cell]
     orphans: list[str]  # golden files whose trace or revision is gone
+    notes: list[str] = field(default_factory=list)  # sidecars changed since ingest
+    label: str = ""  # as the store's history records the check
 
     @property
     def failed(self) -> bool:

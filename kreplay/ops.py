@@ -16,7 +16,7 @@ lifecycle, the model and replay share it without importing one another.
 
 from array import array
 from dataclasses import dataclass, field, fields
-from typing import Final
+from typing import Any, Final
 
 # Op kinds, as stored in the ops cache. Final: the compiled model inlines them.
 PROC_NEW: Final = 0
@@ -65,7 +65,8 @@ class Ops:
     def packed(self) -> "Ops":
         """The same ops with each column an array of int64: what a worker process is sent
         (an array pickles as one block of bytes; a list of ints item by item)."""
-        return Ops(*(array("q", getattr(self, f.name)) for f in fields(self)))
+        columns: list[Any] = [array("q", getattr(self, f.name)) for f in fields(self)]
+        return Ops(*columns)
 
     def add(
         self,
@@ -104,7 +105,9 @@ class Preflight:
     impossible_values: int = 0  # a child pid beyond PID_MAX, an unmap past the address space
 
     def findings(self) -> list[tuple[str, object]]:
-        out = [] if self.has_tids else [("no -H tid column", "threads are known per process only")]
+        out: list[tuple[str, object]] = []
+        if not self.has_tids:
+            out.append(("no -H tid column", "threads are known per process only"))
         if not self.timed:
             out.append(
                 ("no -T/-E timestamps", "idle time unknown: no swap-outs, no 5-second reap callout")

@@ -1,49 +1,29 @@
-"""(trace, revision, machine) -> Result: derive the ops, run them through the model."""
+"""Ops, a revision and a machine -> Result: the replay itself, with no store (what a worker
+process or a Dask task runs). Which ops, revision and machine, and whether a stored Result
+serves instead, is work.py's business."""
 
 import gc
-import hashlib
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 
-from kreplay import lifecycle as lc
 from kreplay import ops as kops
 from kreplay.model import KernelHang, KernelPanic
-from kreplay.model.machine import Machine, MachineConfig, machine_config
+from kreplay.model.machine import Machine, MachineConfig
 from kreplay.result import (
     FORMAT_VERSION,
     MODEL_VERSION,
     KstackChunk,
     Outcome,
     Result,
-    from_json,
-    to_json,
+    Status,
 )
 from kreplay.revisions import Revision
-from kreplay.store import Store, TraceInfo
 
 Progress = Callable[[int, int], None]  # (ops done, ops in all)
 PROGRESS_EVERY = 1 << 16
 
 
 def replay(
-    store: Store,
-    trace: str,
-    revision: Revision,
-    cfg: MachineConfig,
-    settings: dict[str, str],
-    progress: Progress | None = None,
-) -> Result:
-    return _replay(store, store.trace(trace), revision, cfg, settings, progress)
-
-
-def _replay(store, info, revision, cfg, settings, progress) -> Result:
-    derived = lc.cached_trace_ops(store, info.trace_id, info.options, hz=cfg.hz)
-    return replay_machine(derived, info.name, info.sha256, revision, cfg, settings, progress)[0]
-
-
-def replay_machine(
     derived: kops.Derived,
     trace: str,
     sha256: str,
@@ -52,8 +32,7 @@ def replay_machine(
     settings: dict[str, str],
     progress: Progress | None = None,
 ) -> tuple[Result, Machine]:
-    """The replay itself, with no store (what a worker process or Dask task runs): the
-    Result, and the machine in its final state (for pictures.py)."""
+    """The Result, and the machine in its final state (for model/views.py)."""
     machine = Machine(cfg, revision.policy)
     checkpoints: list = []
     outcome = run(machine, derived, progress, checkpoints)
@@ -127,7 +106,7 @@ def run(
         if progress is not None:
             progress(total, total)
     except (KernelPanic, KernelHang) as e:
-        status = "panic" if isinstance(e, KernelPanic) else "hang"
+        status: Status = "panic" if isinstance(e, KernelPanic) else "hang"
         if index < 0:
             return Outcome(status, f"{e} (while booting)")
         return Outcome(
@@ -140,60 +119,3 @@ def run(
             ops.line[index],
         )
     return Outcome("ok")
-
-
-def trace_machine(
-    info: TraceInfo, preset: str | None, settings: dict[str, str]
-) -> tuple[MachineConfig, dict[str, str]]:
-    """The machine a trace replays on: `preset` with `settings` when a preset is given;
-    else the machine its sidecar named at ingest (traces.machine) with `settings` over
-    the sidecar's own, and amd64 for a trace that came without one."""
-    recorded = info.recorded_machine
-    if preset is None and recorded:
-        preset, settings = recorded["preset"], {**recorded["set"], **settings}
-    return machine_config(preset or "amd64", settings), settings
-
-
-def run_key(sha256: str, revision: Revision, cfg: MachineConfig) -> str:
-    """What a Result depends on: the trace content, the revision's policies (not just its
-    name: a user's TOML can change), the whole machine and the model and lifecycle code."""
-    what = {
-        "trace": sha256,
-        "revision": revision.name,
-        "policy": revision.policy.describe(),
-        "machine": asdict(cfg),
-        "model": MODEL_VERSION,
-        "lifecycle": lc.VERSION,
-        "format": FORMAT_VERSION,
-    }
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
-
-
-def cached_replay(
-    store: Store,
-    info: TraceInfo,
-    revision: Revision,
-    cfg: MachineConfig,
-    settings: dict[str, str],
-    progress: Progress | None = None,
-) -> Result:
-    """replay() of a stored trace, served from the store's runs table when the same key
-    was replayed."""
-    key = run_key(info.sha256, revision, cfg)
-    cached = store.cached_run(key)
-    if cached is not None:
-        result = from_json(cached.encode(), f"runs[{key[:12]}]")
-        if result.settings == dict(sorted(settings.items())):
-            return result
-    result = _replay(store, info, revision, cfg, settings, progress)
-    store.save_run(
-        key,
-        info.sha256,
-        revision.name,
-        cfg.preset,
-        MODEL_VERSION,
-        result.outcome.status,
-        to_json(result).decode(),
-        result.metrics,
-    )
-    return result

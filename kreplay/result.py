@@ -5,6 +5,8 @@ files diff well. `format_version` changes when the layout does; reading another 
 a clear error, never a traceback.
 """
 
+from typing import Literal
+
 import msgspec
 
 from kreplay.errors import KreplayError
@@ -56,8 +58,13 @@ METRICS = {
 }
 
 
+# How a replay ended: it ran to the end, or the model's kernel panicked (a KASSERT, a
+# panic()) or would wait forever (a hang). A result file with any other status is refused.
+Status = Literal["ok", "panic", "hang"]
+
+
 class Outcome(msgspec.Struct, forbid_unknown_fields=True):
-    status: str  # ok | panic | hang
+    status: Status
     message: str = ""
     op_index: int | None = None
     op: str | None = None

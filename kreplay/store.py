@@ -122,6 +122,22 @@ CREATE TABLE IF NOT EXISTS metrics (
     name VARCHAR NOT NULL,
     value DOUBLE
 );
+CREATE TABLE IF NOT EXISTS checks (
+    check_id INTEGER PRIMARY KEY,
+    label VARCHAR NOT NULL,
+    started_at TIMESTAMP,
+    kreplay_version VARCHAR,
+    model_version VARCHAR,
+    cells INTEGER,
+    failed INTEGER
+);
+CREATE TABLE IF NOT EXISTS check_cells (
+    check_id INTEGER NOT NULL,
+    trace VARCHAR NOT NULL,
+    revision VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    run_key VARCHAR
+);
 CREATE TABLE IF NOT EXISTS parse_errors (
     trace_id INTEGER NOT NULL,
     line BIGINT,
@@ -577,6 +593,72 @@ class Store:
                 )
         except duckdb.Error as e:
             raise StoreError(f"cannot cache the result: {_first_line(e)}", path=self.path) from None
+
+    # ------------------------------------------------------------------ check history
+
+    def record_check(
+        self,
+        label: str | None,
+        model_version: str,
+        cells: list[tuple[str, str, str, str]],
+        failed: int,
+    ) -> str:
+        """One check, its cells (trace, revision, status, run_key) and how many of them
+        failed; the label defaults to `check N`. Returns the label."""
+        try:
+            with self.transaction():
+                check_id = self.con.execute(
+                    "SELECT coalesce(max(check_id), 0) + 1 FROM checks"
+                ).fetchone()[0]
+                self.con.execute(
+                    "INSERT INTO checks VALUES (?, ?, now()::TIMESTAMP, ?, ?, ?, ?)",
+                    [
+                        check_id,
+                        label or f"check {check_id}",
+                        __version__,
+                        model_version,
+                        len(cells),
+                        failed,
+                    ],
+                )
+                if cells:
+                    self.con.executemany(
+                        "INSERT INTO check_cells VALUES (?, ?, ?, ?, ?)",
+                        [(check_id, *cell) for cell in cells],
+                    )
+        except duckdb.Error as e:
+            raise StoreError(f"cannot record the check: {_first_line(e)}", path=self.path) from None
+        return label or f"check {check_id}"
+
+    def checks(self) -> list[tuple]:
+        """(check_id, label, kreplay_version, model_version, cells, failed), oldest first."""
+        return self.con.execute(
+            "SELECT check_id, label, kreplay_version, model_version, cells, failed "
+            "FROM checks ORDER BY check_id"
+        ).fetchall()
+
+    def check_history(
+        self, trace: str | None, revision: str | None, metrics: list[str] | None, last: int
+    ) -> list[tuple]:
+        """(check_id, label, trace, revision, status, metric, value) of the cells of the
+        last `last` checks, filtered; every metric when `metrics` is None, none when it is
+        empty (metric and value are NULL then, and for a cell without a Result)."""
+        wanted = "m.name IN (SELECT unnest($metrics::VARCHAR[]))" if metrics else "false"
+        if metrics is None:
+            wanted = "true"
+        return self.con.execute(
+            f"""
+            SELECT c.check_id, k.label, c.trace, c.revision, c.status, m.name, m.value
+            FROM check_cells c JOIN checks k USING (check_id)
+            LEFT JOIN metrics m ON m.run_key = c.run_key AND {wanted}
+            WHERE c.check_id > (SELECT coalesce(max(check_id), 0) FROM checks) - $last
+              AND ($trace IS NULL OR c.trace = $trace)
+              AND ($revision IS NULL OR c.revision = $revision)
+            ORDER BY c.check_id, c.trace, c.revision, m.name
+            """,
+            {"trace": trace, "revision": revision, "last": last}
+            | ({"metrics": metrics} if metrics else {}),
+        ).fetchall()
 
     # ------------------------------------------------------------------ ops cache
 

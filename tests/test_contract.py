@@ -63,6 +63,7 @@ COMMANDS = {
     ("synth",): (["thread-storm", "-o", "storm.kdump"], {0}),
     ("record",): ([], {0}),
     ("snapshot",): ([str(VMSTAT_Z_SAMPLE)], {0}),
+    ("history",): (["uul-freebsd12", "--metric", "kstack.created"], {0}),
 }
 
 

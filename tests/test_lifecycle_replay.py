@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from kreplay import lifecycle as lc
 from kreplay import ops as kops
+from kreplay import work
 from kreplay.cli import cli
 from kreplay.model import KernelPanic
 from kreplay.model.machine import Machine, machine_config
@@ -125,8 +126,11 @@ def test_the_zombie_kstack_is_disposed_at_the_next_thread_allocation_not_at_exit
 @pytest.mark.parametrize("rev", [r.name for r in BUILTIN])
 def test_replay_is_deterministic_and_ok_for_every_builtin(store, rev):
     cfg = machine_config("amd64", {})
-    a = replay(store, "w", lookup(registry(), rev), cfg, {})
-    b = replay(store, "w", lookup(registry(), rev), cfg, {})
+    rev, info = lookup(registry(), rev), store.trace("w")
+    unit = work.resolve(info, rev, "amd64")
+    a = work.result(store, unit)  # replayed, and stored
+    b = replay(work.ops(store, unit), info.name, info.sha256, rev, cfg, {})[0]
+    assert work.result(store, unit) == a  # from the runs table
     assert a == b and a.outcome.status == "ok" and a.ops == 7
     assert a.metrics["user.pages_peak"] == 1
 

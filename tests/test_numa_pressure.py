@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kreplay import ops as kops
+from kreplay import replay as replaying
 from kreplay.model.machine import Machine, machine_config
 from kreplay.model.phys import PhysMemory
 from kreplay.model.reserv import NPAGES, Reservations, VMObject
-from kreplay.replay import replay_machine, run
+from kreplay.replay import run
 from kreplay.revisions import registry
 
 REVS = registry()
@@ -38,7 +39,7 @@ class Workload:
 def replay(workload, revision, preset="amd64", **settings):
     text = {k: str(v) for k, v in settings.items()}
     cfg = machine_config(preset, text)
-    return replay_machine(workload.derived(), "w", "0" * 64, REVS[revision], cfg, text)[0]
+    return replaying.replay(workload.derived(), "w", "0" * 64, REVS[revision], cfg, text)[0]
 
 
 def numa2_after(workload, **settings):

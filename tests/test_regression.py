@@ -114,13 +114,21 @@ def test_diff_prints_a_legend_a_headed_mark_column_and_a_summary(work):
     )
 
 
-def test_a_second_diff_is_served_from_the_runs_cache(work):
-    matrix(work, "check", "--jobs", "1")
+def runs(work) -> int:
+    return json.loads(invoke(work, "sql", "SELECT count(*) AS n FROM runs", "--json").output)[0][
+        "n"
+    ]
+
+
+def test_check_stores_every_cell_and_diff_and_a_second_check_are_served_from_it(work):
+    result = matrix(work, "check", "--jobs", "1", "--json")
+    cells = len(json.loads(result.output)["cells"])
+    assert runs(work) == cells == 2 * len(BUILTIN)  # one run per cell
     first = invoke(work, "diff", "base", "ffff", "--json")
     second = invoke(work, "diff", "base", "ffff", "--json")
-    assert first.output == second.output
-    runs = invoke(work, "sql", "SELECT count(*) AS n FROM runs", "--json")
-    assert json.loads(runs.output) == [{"n": 4}]  # 2 traces x 2 revisions, once each
+    assert first.output == second.output and runs(work) == cells  # check's cells served
+    again = matrix(work, "check", "--jobs", "1", "--json")
+    assert again.output == result.output and runs(work) == cells
 
 
 def test_golden_round_trip_then_an_edited_golden_names_the_first_divergent_op(work):
@@ -217,8 +225,8 @@ def test_checking_a_subset_of_revisions_orphans_no_other_revisions_golden(work):
 
 
 def test_a_sidecars_cpu_ranges_become_the_machines_cpu_map(tmp_path):
-    from kreplay.check import sidecar_machine
     from kreplay.errors import KreplayError
+    from kreplay.work import sidecar_machine
 
     trace = tmp_path / "t.kdump"
     sidecar = tmp_path / "t.toml"
@@ -234,31 +242,26 @@ def test_a_sidecars_cpu_ranges_become_the_machines_cpu_map(tmp_path):
         sidecar_machine(trace)
 
 
-def test_a_dead_worker_or_a_failing_cell_costs_only_that_cell(monkeypatch):
-    """Workers are forked and run the parent's cells by index, so a run_unit patched here
-    is the one they call: one cell kills its worker, one raises, the rest finish."""
+def test_a_dead_worker_or_a_failing_cell_costs_only_that_cell():
+    """Workers are forked and run the parent's tasks by index, so the function need not
+    pickle: one task kills its worker, one raises, the rest finish."""
     import os
 
-    from kreplay import check
-    from kreplay import ops as kops
-    from kreplay.model.machine import machine_config
+    from kreplay import executors
 
-    def fake_run_unit(unit):
-        if unit.trace == "dies":
+    def fake_run(name):
+        if name == "dies":
             os._exit(3)
-        if unit.trace == "raises":
+        if name == "raises":
             raise ValueError("boom")
-        return unit.trace.encode(), None
+        return name.encode(), None
 
-    monkeypatch.setattr(check, "run_unit", fake_run_unit)
-    derived = kops.Derived(kops.Ops(), kops.Preflight(), [])
     names = ["a", "dies", "b", "raises", "c"]
-    units = [check.Unit(n, "", BUILTIN[0], machine_config("amd64", {}), derived) for n in names]
-    out = check.execute(units, jobs=2)
+    out = executors.execute(names, fake_run, jobs=2)
     assert out[0] == (b"a", None) and out[2] == (b"b", None) and out[4] == (b"c", None)
     assert out[1].startswith("worker died: BrokenProcessPool")
     assert out[3] == "ValueError: boom"
-    assert check._CELLS == []  # the parent does not keep the cells alive
+    assert executors._JOB is None  # the parent does not keep the tasks alive
 
 
 def test_replay_and_diff_use_the_machine_the_sidecar_named_at_ingest(tmp_path):
@@ -302,3 +305,81 @@ def test_diff_names_the_op_window_where_the_state_first_differs(work):
     result = invoke(work, "diff", "base", "D38852", "build-j16")
     # base and D38852 place the boot-time stacks differently: the first checkpoint differs
     assert "verdict build-j16: better; state first differs in ops 0..63" in result.output
+
+
+def test_a_sidecar_edited_after_ingest_gives_the_stored_machine_and_one_note_everywhere(
+    tmp_path,
+):
+    """Issue 17: replay, diff and check all replay the machine ingest stored, and each says,
+    in the same sentence, that the sidecar now names another."""
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    for name in ("numa-migrate.kdump.gz", "numa-migrate.toml"):
+        shutil.copy(REPO / "traces" / name, traces / name)
+    db = ["--db", str(tmp_path / "s.duckdb")]
+    trace = str(traces / "numa-migrate.kdump.gz")
+    assert CliRunner().invoke(cli, ["ingest", trace, *db]).exit_code == 0
+    sidecar = traces / "numa-migrate.toml"
+    sidecar.write_text(
+        sidecar.read_text().replace("mem_per_domain_mb = 64", "mem_per_domain_mb = 128")
+    )
+
+    replayed = CliRunner().invoke(cli, ["replay", "numa-migrate", "--rev", "D38852", "--json", *db])
+    assert json.loads(replayed.stdout)["settings"]["mem_per_domain_mb"] == "64"
+    diffed = CliRunner().invoke(cli, ["diff", "base", "D38852", "--json", *db])
+    assert diffed.exit_code in (0, 1), diffed.output
+    matrix = ["--traces", str(traces), "--golden", str(tmp_path / "golden"), "--rev", "D38852"]
+    checked = CliRunner().invoke(cli, ["check", *matrix, "--json", *db])
+    notes = json.loads(checked.stdout)["notes"]
+
+    note = replayed.stderr.strip().removeprefix("kreplay: note: ")
+    assert "stored amd64-numa2" in note and "mem_per_domain_mb=128" in note
+    assert "kreplay ingest --replace" in note
+    assert diffed.stderr.strip() == replayed.stderr.strip()
+    assert notes == [note]
+    [cell] = json.loads(checked.stdout)["cells"]
+    assert cell["metrics"] == json.loads(replayed.stdout)["metrics"]  # the same Result
+    runs = CliRunner().invoke(cli, ["sql", "select count(*) as n from runs", "--json", *db])
+    assert json.loads(runs.stdout) == [{"n": 2}]  # base and D38852, each replayed once
+
+
+def test_history_lists_each_check_and_a_metric_check_after_check(tmp_path, capsys):
+    """Issue 17: the store records every check (label, cells, each cell's run), and
+    `kreplay history` reads it back; the report's charts read the same tables."""
+    db = ["--db", str(tmp_path / "s.duckdb")]
+    matrix = ["--traces", str(REPO / "traces"), "--golden", str(REPO / "golden")]
+    one = [*matrix, "--rev", "base", "--rev", "D38852", "uul-freebsd12", "build-j16", *db]
+    assert CliRunner().invoke(cli, ["check", *one]).exit_code == 0
+    assert CliRunner().invoke(cli, ["check", *one, "--label", "2026-12-02"]).exit_code == 0
+
+    checks = json.loads(CliRunner().invoke(cli, ["history", "--json", *db]).stdout)
+    assert [(c["check"], c["label"], c["cells"], c["failed"]) for c in checks] == [
+        (1, "check 1", 4, 0),
+        (2, "2026-12-02", 4, 0),
+    ]
+    args = ["history", "build-j16", "--metric", "reserv.fullpop", "--json", *db]
+    cells = json.loads(CliRunner().invoke(cli, args).stdout)
+    golden = {
+        rev: json.loads((REPO / "golden" / "build-j16" / f"{rev}.json").read_text())["metrics"]
+        for rev in ("base", "D38852")
+    }
+    assert [(c["check"], c["revision"], c["metrics"]) for c in cells] == [
+        (check, rev, {"reserv.fullpop": golden[rev]["reserv.fullpop"]})
+        for check in (1, 2)
+        for rev in ("D38852", "base")
+    ]
+    table = CliRunner().invoke(cli, ["history", "--rev", "base", "--metric", "kstack.created", *db])
+    assert table.stdout.splitlines()[0].split() == [
+        "check",
+        "label",
+        "trace",
+        "revision",
+        "status",
+        "kstack.created",
+    ]
+    assert len(table.stdout.splitlines()) == 2 + 4  # header, rule, 2 checks x 2 traces
+    from conftest import assert_one_line_error, run_main
+
+    code, _, err = run_main(["history", "--metric", "reserv.ful", *db], capsys)
+    assert code == 2
+    assert_one_line_error(err, "no metric 'reserv.ful': did you mean 'reserv.fullpop'?")

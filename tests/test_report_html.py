@@ -8,6 +8,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +17,7 @@ from kreplay.check import check
 from kreplay.cli import cli
 from kreplay.pictures import GUARD, HOLE, LIVE, Pictures
 from kreplay.report import html, svg
-from kreplay.report.history import MAX_RUNS, History, Run, history, parse_run
+from kreplay.report.history import MAX_RUNS, History, Run, from_rows
 from kreplay.revisions import BUILTIN
 from kreplay.store import Store
 
@@ -38,8 +39,8 @@ def matrix(tmp_path_factory):
     return work
 
 
-def run_check(work: Path, report_dir: Path, *extra: str):
-    args = ["check", "--jobs", "1", "--db", str(work / "s.duckdb")]
+def run_check(work: Path, report_dir: Path, *extra: str, db: Path | None = None):
+    args = ["check", "--jobs", "1", "--db", str(db or work / "s.duckdb")]
     args += ["--traces", str(work / "traces"), "--golden", str(work / "golden")]
     for rev in REVS:
         args += ["--rev", rev]
@@ -48,16 +49,22 @@ def run_check(work: Path, report_dir: Path, *extra: str):
 
 @pytest.fixture(scope="module")
 def report_page(matrix):
-    """`kreplay check --report DIR`, with one earlier run beside DIR."""
+    """`kreplay check --report DIR`, after one earlier check of the same store in which a
+    metric had other values (its cells' Results, copied under other run keys, edited)."""
     first = matrix / "nightly" / "2026-11-24"
     assert run_check(matrix, first).exit_code == 0
-    earlier = json.loads((first / "report.json").read_text())
-    for cell in earlier["cells"]:
-        cell["metrics"]["kstack.created"] -= 7  # a metric that moved since then
-    (first / "report.json").write_text(json.dumps(earlier))
+    con = duckdb.connect(str(matrix / "s.duckdb"))
+    con.execute(
+        "INSERT INTO metrics SELECT m.run_key || '-old', m.name, m.value - "
+        "CASE WHEN m.name = 'kstack.created' THEN 7 ELSE 0 END "
+        "FROM metrics m JOIN check_cells c USING (run_key) WHERE c.check_id = 1"
+    )
+    con.execute("UPDATE check_cells SET run_key = run_key || '-old' WHERE check_id = 1")
+    con.close()
     today = matrix / "nightly" / "2026-11-25"
     result = run_check(matrix, today)
     assert result.exit_code == 0, result.output
+    shutil.copy(matrix / "s.duckdb", matrix / "after-report.duckdb")  # for the bytes test
     return today
 
 
@@ -111,9 +118,12 @@ def test_matrix_has_a_row_per_trace_and_a_column_per_revision(report_page):
 
 
 def test_the_same_inputs_give_the_same_bytes(matrix, report_page, tmp_path):
-    again = tmp_path / "nightly" / report_page.name  # same run label, no earlier runs
-    shutil.copytree(report_page.parent / "2026-11-24", tmp_path / "nightly" / "2026-11-24")
-    assert run_check(matrix, again).exit_code == 0
+    """The same store checked again under the same label: the label's latest check is
+    this one, with the same Results, so the same history and page."""
+    again = tmp_path / "nightly" / report_page.name
+    db = tmp_path / "s.duckdb"
+    shutil.copy(matrix / "after-report.duckdb", db)
+    assert run_check(matrix, again, db=db).exit_code == 0
     assert (again / "index.html").read_bytes() == (report_page / "index.html").read_bytes()
     assert (again / "report.json").read_bytes() == (report_page / "report.json").read_bytes()
 
@@ -183,7 +193,7 @@ def _bare_report(trace: str, revision: str, detail: str) -> CheckReport:
 def test_text_from_traces_revisions_and_run_labels_is_escaped():
     evil = '<script>alert("x")</script>&'
     report = _bare_report(evil, evil + "rev", evil)
-    hist = History([Run("<b>2026</b>", {}), Run("today&", {})], skipped=[f"{evil}: bad"])
+    hist = History([Run("<b>2026</b>", {}), Run(evil, {})])
     page = html.render(report, {evil + "rev": evil}, hist, label=evil)
     assert "<script>" not in page and "<b>2026</b>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;" in page
@@ -197,42 +207,34 @@ def test_a_failed_cell_is_red_in_the_matrix_and_linked_to_its_details():
     assert "FAILED" in page and "Orphaned golden files" in page
 
 
-def test_history_reads_sibling_runs_in_name_order_and_skips_what_is_not_a_report(tmp_path):
-    nightly = tmp_path / "nightly"
-    cell = {"trace": "t", "revision": "r", "status": "ok"}
-    for label, created in (("2026-11-23", 10), ("2026-11-21", 8)):
-        (nightly / label).mkdir(parents=True)
-        report = {"cells": [cell | {"metrics": {"kstack.created": created}}]}
-        (nightly / label / "report.json").write_text(json.dumps(report))
-    (nightly / "old").mkdir()
-    (nightly / "old" / "report.json").write_text(json.dumps({"cells": [cell]}))
-    (nightly / "junk").mkdir()
-    (nightly / "junk" / "report.json").write_text("not json")
-    (nightly / "2026-11-25").mkdir()
-    current = Run("2026-11-25", {("t", "r"): {"kstack.created": 12}})
-    hist = history(str(nightly / "2026-11-25"), current)
+def _rows(*checks):
+    """Store.check_history rows: (check_id, label, {(trace, revision): {metric: value}})."""
+    return [
+        (check_id, label, trace, rev, "ok", name, value)
+        for check_id, label, cells in checks
+        for (trace, rev), metrics in cells.items()
+        for name, value in (metrics.items() or [(None, None)])
+    ]
+
+
+def test_history_is_the_checks_oldest_first_a_label_checked_again_keeping_its_latest():
+    rows = _rows(
+        (1, "2026-11-21", {("t", "r"): {"kstack.created": 8}}),
+        (2, "2026-11-23", {("t", "r"): {"kstack.created": 9}}),
+        (3, "2026-11-23", {("t", "r"): {"kstack.created": 10}}),  # run again that day
+        (4, "2026-11-25", {("t", "r"): {"kstack.created": 12}, ("u", "r"): {}}),
+    )
+    hist = from_rows(rows)
     assert [r.label for r in hist.runs] == ["2026-11-21", "2026-11-23", "2026-11-25"]
     assert hist.series("t", "r", "kstack.created") == [8, 10, 12]
     assert hist.series("t", "other", "kstack.created") == [None, None, None]
-    assert [s.split(":")[0] for s in hist.skipped] == ["junk", "old"]
-    assert "older kreplay" in hist.skipped[1]
+    assert hist.runs[-1].metrics[("u", "r")] == {}
 
 
-def test_a_file_that_is_no_check_report_is_refused_with_the_reason():
-    with pytest.raises(ValueError, match="not a kreplay check report"):
-        parse_run("x", b"[1, 2]")
-    with pytest.raises(ValueError, match="older kreplay"):
-        parse_run("x", b'{"cells": [{"trace": "t", "revision": "r"}]}')
-    run = parse_run("x", b'{"cells": [{"trace": "t", "revision": "r", "metrics": {"a": 1}}]}')
-    assert run.metrics == {("t", "r"): {"a": 1}}
-
-
-def test_history_caps_the_number_of_runs(tmp_path):
-    for i in range(MAX_RUNS + 3):
-        (tmp_path / f"run{i:03d}").mkdir()
-        (tmp_path / f"run{i:03d}" / "report.json").write_text('{"cells": []}')
-    hist = history(str(tmp_path / "run999"), Run("run999", {}))
-    assert len(hist.runs) == MAX_RUNS and hist.runs[-1].label == "run999"
+def test_history_caps_the_number_of_runs():
+    rows = _rows(*((i, f"run{i:03d}", {("t", "r"): {"a": i}}) for i in range(1, MAX_RUNS + 4)))
+    hist = from_rows(rows)
+    assert len(hist.runs) == MAX_RUNS and hist.runs[-1].label == f"run{MAX_RUNS + 3:03d}"
     assert hist.runs[0].label == f"run{4:03d}"
 
 

@@ -13,15 +13,16 @@ from click.testing import CliRunner
 
 from kreplay import lifecycle as lc
 from kreplay import ops as kops
-from kreplay.check import sidecar_machine, trace_files
+from kreplay.check import trace_files
 from kreplay.cli import cli
 from kreplay.errors import KreplayError
 from kreplay.ingest import ingest
 from kreplay.model.machine import machine_config
-from kreplay.replay import replay_machine
+from kreplay.replay import replay
 from kreplay.revisions import lookup, registry
 from kreplay.store import Store
 from kreplay.synth import SHAPES, shapes, sidecar, synth_file, synthesize, write
+from kreplay.work import sidecar_machine
 
 REPO = Path(__file__).resolve().parents[1]
 TRACES = REPO / "traces"
@@ -94,7 +95,7 @@ def test_thread_storm_holds_more_threads_than_the_kstack_cache(stored):
         peak = max(peak, live)
     assert peak > 4 * cache  # scale 1: four instances of 256 threads
     rev = lookup(registry(), "D38852")
-    metrics = replay_machine(derived, "thread-storm", info.sha256, rev, cfg, {})[0].metrics
+    metrics = replay(derived, "thread-storm", info.sha256, rev, cfg, {})[0].metrics
     assert metrics["kstack.live_peak"] > cache
     assert metrics["kstack.created"] > 2 * cache  # the cache overflowed: stacks freed, made again
 
@@ -130,7 +131,7 @@ def test_numa_migrate_panics_only_where_the_kva_goes_back_to_the_wrong_arena(tmp
         derived = lc.derive_trace(store, info.trace_id, info.options)
     cfg = machine_of("numa-migrate")
     outcome = {
-        name: replay_machine(derived, "numa-migrate", info.sha256, revs[name], cfg, {})[0].outcome
+        name: replay(derived, "numa-migrate", info.sha256, revs[name], cfg, {})[0].outcome
         for name in ("D38852", "D38852-r-wrongarena")
     }
     assert outcome["D38852"].status == "ok"
@@ -142,7 +143,7 @@ def test_memory_pressure_reclaims_reservations_on_its_small_machine(stored):
     cfg = machine_of("memory-pressure")
     assert cfg.mem_per_domain_mb == shapes.PRESSURE_MEM_MB
     rev = lookup(registry(), "D38852")
-    result = replay_machine(derived, "memory-pressure", info.sha256, rev, cfg, {})[0]
+    result = replay(derived, "memory-pressure", info.sha256, rev, cfg, {})[0]
     assert result.outcome.status == "ok"
     assert result.metrics["reserv.reclaimed"] > 0
 
@@ -169,18 +170,18 @@ def test_idle_swap_d38852_never_gets_its_stacks_back(stored):
     revs = registry()
     _, info, derived = stored["idle-swap"]
 
-    def replay(rev: str, **extra):
+    def on(rev: str, **extra):
         cfg = machine_of("idle-swap", **extra)
-        return replay_machine(derived, "idle-swap", info.sha256, revs[rev], cfg, {})[0]
+        return replay(derived, "idle-swap", info.sha256, revs[rev], cfg, {})[0]
 
-    ok, hung = replay("D45163"), replay("D38852")
+    ok, hung = on("D45163"), on("D38852")
     assert ok.outcome.status == "ok"
     assert ok.metrics["kstack.swapouts"] > 0
     assert ok.metrics["kstack.swapins"] == ok.metrics["kstack.swapouts"]
     assert ok.metrics["numa.kstack_domain_mismatch"] > 0  # swapped in from domain 1
     assert (hung.outcome.status, hung.outcome.op) == ("hang", "WAKE")
     assert "vm_thread_swapin" in hung.outcome.message
-    off = replay("D38852", swap_idle_s=0)
+    off = on("D38852", swap_idle_s=0)
     assert off.outcome.status == "ok" and off.metrics["kstack.swapouts"] == 0
 
 

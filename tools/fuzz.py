@@ -50,7 +50,7 @@ from kreplay import lifecycle as lc  # noqa: E402
 from kreplay.errors import KreplayError  # noqa: E402
 from kreplay.ingest import ingest  # noqa: E402
 from kreplay.model.machine import machine_config  # noqa: E402
-from kreplay.replay import replay_machine  # noqa: E402
+from kreplay.replay import replay  # noqa: E402
 from kreplay.revisions import lookup, registry  # noqa: E402
 from kreplay.store import Store  # noqa: E402
 
@@ -177,9 +177,7 @@ class Fuzzer:
             return problem
         derived = lc.derive_trace(store, trace.trace_id, trace.options, hz=self.machine.hz)
         if self._n % REPLAY_EVERY == 0:
-            result, _ = replay_machine(
-                derived, trace.name, trace.sha256, self.revision, self.machine, {}
-            )
+            result, _ = replay(derived, trace.name, trace.sha256, self.revision, self.machine, {})
             if result.outcome.status not in ("ok", "panic", "hang"):
                 return f"outcome {result.outcome.status}"
         return None

@@ -110,6 +110,12 @@ def _matrix_options(fn):
     return fn
 
 
+def _note(text: str | None) -> None:
+    """A note the user should read (not an error): one line on stderr."""
+    if text:
+        click.echo(f"kreplay: note: {text}", err=True)
+
+
 def _progress_bar(label: str):
     """A one-line progress report on stderr, only when stderr is a terminal."""
     if not sys.stderr.isatty():

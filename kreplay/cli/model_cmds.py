@@ -1,13 +1,16 @@
 """Commands over the model: revisions, revision new, replay, diff, check, golden update."""
 
+import difflib
 from pathlib import Path
 
 import click
 
+from kreplay import work
 from kreplay.check import check, golden_update
 from kreplay.cli import (
     _cell_bar,
     _matrix_options,
+    _note,
     _progress_bar,
     _registry,
     _revision_list,
@@ -17,12 +20,13 @@ from kreplay.cli import (
     json_option,
     revisions_option,
 )
-from kreplay.compare import compare, parse_thresholds
-from kreplay.errors import EXIT_DIFFERENCES, StoreError
+from kreplay.compare import parse_thresholds
+from kreplay.errors import EXIT_DIFFERENCES, UsageError
 from kreplay.model.machine import PRESETS
-from kreplay.replay import cached_replay, trace_machine
 from kreplay.report import text
 from kreplay.report.directory import write_report
+from kreplay.report.history import MAX_RUNS, from_rows
+from kreplay.result import METRICS
 from kreplay.result import to_json as result_json
 from kreplay.revisions import lookup
 from kreplay.revisions.new import new_revision
@@ -110,8 +114,9 @@ def replay_cmd(trace, rev_name, preset, sets, output, db, revision_files, as_jso
     revision = lookup(_registry(db, revision_files), rev_name)
     with Store.for_caching(resolve_db(db)) as store:
         info = store.trace(trace)
-        cfg, settings = trace_machine(info, preset, _settings(sets))
-        result = cached_replay(store, info, revision, cfg, settings, _progress_bar("replay"))
+        _note(work.sidecar_note(info, None, store))
+        unit = work.resolve(info, revision, preset, _settings(sets))
+        result = work.result(store, unit, _progress_bar("replay"))
     data = result_json(result)
     if output:
         with open(output, "wb") as f:
@@ -151,24 +156,12 @@ def diff_cmd(
     Exit 1 when anything got worse or a new panic/hang appeared."""
     revs = _registry(db, revision_files)
     a, b = lookup(revs, rev_a), lookup(revs, rev_b)
-    settings = _settings(sets)
     limits = parse_thresholds(list(thresholds))
     with Store.for_caching(resolve_db(db)) as store:
-        comparisons = []
         infos = [store.trace(name) for name in traces] or store.traces()
-        if not infos:
-            raise StoreError(
-                "no traces in the store to compare (kreplay ingest FILE)", path=store.path
-            )
         for info in infos:
-            cfg, trace_settings = trace_machine(info, preset, settings)
-            comparisons.append(
-                compare(
-                    cached_replay(store, info, a, cfg, trace_settings),
-                    cached_replay(store, info, b, cfg, trace_settings),
-                    limits,
-                )
-            )
+            _note(work.sidecar_note(info, None, store))
+        comparisons = work.diff(store, a, b, infos, preset, _settings(sets), limits)
     click.echo(text.diff_view(comparisons, as_json, show_all), nl=False)
     if any(c.worse for c in comparisons):
         raise click.exceptions.Exit(EXIT_DIFFERENCES)
@@ -186,7 +179,13 @@ def diff_cmd(
     "report_dir",
     metavar="DIR",
     help="Write DIR/report.json and DIR/index.html (with pictures, and the metric history "
-    "of earlier runs in DIR's sibling directories).",
+    "of the store's earlier checks).",
+)
+@click.option(
+    "--label",
+    metavar="TEXT",
+    help="The check's name in the store's history (default: the --report directory's "
+    "name, else `check N`).",
 )
 @db_option
 @revisions_option
@@ -200,13 +199,17 @@ def check_cmd(
     executor,
     scheduler,
     report_dir,
+    label,
     db,
     revision_files,
     as_json,
 ) -> None:
     """Every trace in traces/ x every revision, compared with golden/. Exit 1 on any
-    mismatch, missing golden or orphaned golden."""
+    mismatch, missing golden or orphaned golden. The check is recorded in the store
+    (kreplay history)."""
     revisions = _revision_list(db, revision_files, rev_names)
+    if label is None and report_dir:
+        label = Path(report_dir).resolve().name
     with Store(resolve_db(db)) as store:
         report = check(
             store,
@@ -220,9 +223,12 @@ def check_cmd(
             pictures=bool(report_dir),
             known_revisions=list(_registry(db, revision_files)),
             progress=_cell_bar("check"),
+            label=label,
         )
-    if report_dir:
-        write_report(report, {r.name: r.description for r in revisions}, report_dir)
+        if report_dir:
+            hist = from_rows(store.check_history(None, None, None, MAX_RUNS))
+            descriptions = {r.name: r.description for r in revisions}
+            write_report(report, descriptions, report_dir, hist, report.label)
     click.echo(text.check_view(report, as_json), nl=False)
     if report.failed:
         raise click.exceptions.Exit(EXIT_DIFFERENCES)
@@ -251,3 +257,36 @@ def golden_update_cmd(
             progress=_cell_bar("golden update"),
         )  # fmt: skip
     click.echo(text.golden_view(done, as_json), nl=False)
+
+
+@cli.command("history")
+@click.argument("trace", required=False)
+@click.option("--rev", "revision", metavar="REV", help="Only this revision's cells.")
+@click.option(
+    "--metric", "metrics", multiple=True, metavar="NAME", help="A metric to show (repeatable)."
+)
+@click.option(
+    "--last",
+    type=click.IntRange(min=1),
+    default=MAX_RUNS,
+    show_default=True,
+    help="The newest checks to show.",
+)
+@db_option
+@json_option
+def history_cmd(trace, revision, metrics, last, db, as_json) -> None:
+    """The checks recorded in the store; with TRACE, --rev or --metric, their cells, and
+    each metric's value check after check."""
+    for name in metrics:
+        if name not in METRICS:
+            close = difflib.get_close_matches(name, list(METRICS), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "kreplay replay prints them all"
+            raise UsageError(f"no metric {name!r}: {hint}")
+    with Store(resolve_db(db), read_only=True) as store:
+        if trace is None and revision is None and not metrics:
+            click.echo(text.checks_view(store.checks()[-last:], as_json), nl=False)
+            return
+        if trace is not None:
+            store.trace(trace)  # an unknown name: an error that suggests the near one
+        rows = store.check_history(trace, revision, list(metrics), last)
+    click.echo(text.history_view(rows, list(metrics), as_json), nl=False)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from kreplay.errors import UsageError
 from kreplay.ingest.kdump import (
@@ -33,11 +34,16 @@ from kreplay.store import NewTrace, Store, TraceInfo
 FORMATS = ("auto", "kdump", "ktrace")
 
 
+# What ingest did with a file: stored it as a new trace, replaced the trace of that name
+# (--replace), or found its bytes already stored (under the name given).
+IngestStatus = Literal["ingested", "replaced", "already"]
+
+
 @dataclass(frozen=True)
 class IngestResult:
     path: str
     name: str
-    status: str  # "ingested" | "replaced" | "already"
+    status: IngestStatus
     trace: TraceInfo
 
 
@@ -71,6 +77,7 @@ def ingest(
             )
     if trace is None:
         already = store.find_sha(sha256)
+        assert already is not None  # write_trace found these bytes stored
         return IngestResult(path, already, "already", store.trace(already))
     return IngestResult(path, name, "replaced" if existed else "ingested", trace)
 

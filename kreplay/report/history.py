@@ -1,22 +1,19 @@
-"""Earlier nightly runs, read from the report.json files beside a report directory.
+"""The metric history of earlier checks, as the store's `checks` and `check_cells` tables
+hold it (Store.check_history rows): one run per check label, oldest first.
 
-Layout: one directory per run under a common parent, named so that names sort in run order
-(`make nightly` uses the UTC date, reports/nightly/YYYY-MM-DD/):
-
-    reports/nightly/2026-11-24/report.json
-    reports/nightly/2026-11-25/report.json   <- kreplay check --report reports/nightly/2026-11-25
-
-A run's label is its directory name; that name is the only date the report shows (nothing
-is read from the clock). A sibling whose report.json is not a kreplay check report (or
-predates the per-cell metrics) is skipped and named in the page.
+A check's label is `kreplay check --label`, else its report directory's name (`make nightly`
+uses the UTC date, reports/nightly/YYYY-MM-DD/), else `check N`; that label is the only date
+the report shows (nothing is read from the clock). A label checked again (two nightly runs
+on one day) keeps its latest check.
 """
 
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import msgspec
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 MAX_RUNS = 60  # the newest runs plotted; older ones are left out of the charts
+
+# (check_id, label, trace, revision, status, metric, value): Store.check_history
+HistoryRow = tuple[int, str, str, str, str, str | None, float | None]
 
 
 @dataclass(frozen=True)
@@ -27,48 +24,20 @@ class Run:
 
 @dataclass
 class History:
-    runs: list[Run]  # in label order, the current run included
-    skipped: list[str] = field(default_factory=list)  # "label: reason"
+    runs: list[Run]  # oldest first, the current check included
 
     def series(self, trace: str, revision: str, metric: str) -> list[float | None]:
         return [run.metrics.get((trace, revision), {}).get(metric) for run in self.runs]
 
 
-class _Cell(msgspec.Struct):
-    trace: str
-    revision: str
-    metrics: dict[str, float] | None = None
-
-
-class _Report(msgspec.Struct):
-    cells: list[_Cell]
-
-
-_decoder = msgspec.json.Decoder(_Report)
-
-
-def parse_run(label: str, data: bytes) -> Run:
-    """A report.json as a Run; ValueError saying why when it is not one."""
-    try:
-        report = _decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        raise ValueError(f"not a kreplay check report ({e})") from None
-    if report.cells and all(c.metrics is None for c in report.cells):
-        raise ValueError("no metrics in its cells (written by an older kreplay)")
-    return Run(label, {(c.trace, c.revision): c.metrics for c in report.cells if c.metrics})
-
-
-def history(report_dir: str, current: Run) -> History:
-    """The current run and the runs in the report directory's sibling directories."""
-    here = Path(report_dir).resolve()
-    runs, skipped = {current.label: current}, []
-    for path in sorted(here.parent.glob("*/report.json")):
-        label = path.parent.name
-        if path.parent == here or label in runs:
-            continue
-        try:
-            runs[label] = parse_run(label, path.read_bytes())
-        except (OSError, ValueError) as e:
-            skipped.append(f"{label}: {e}")
-    ordered = [runs[label] for label in sorted(runs)]
-    return History(ordered[-MAX_RUNS:], skipped)
+def from_rows(rows: Iterable[HistoryRow], most: int = MAX_RUNS) -> History:
+    """The history of the rows' checks: the newest `most` labels, each its latest check."""
+    checks: dict[int, Run] = {}
+    for check_id, label, trace, revision, _status, metric, value in rows:
+        run = checks.setdefault(check_id, Run(label, {}))
+        cell = run.metrics.setdefault((trace, revision), {})
+        if metric is not None and value is not None:
+            cell[metric] = value
+    latest = {run.label: (check_id, run) for check_id, run in sorted(checks.items())}
+    ordered = [run for _, run in sorted(latest.values(), key=lambda pair: pair[0])]
+    return History(ordered[-most:])

@@ -315,14 +315,11 @@ class Page:
 
     def trends(self, trace: str, i: int) -> str:
         labels = [run.label for run in self.hist.runs]
-        skipped = ""
-        if self.hist.skipped:
-            skipped = "; skipped: " + ", ".join(escape(s) for s in self.hist.skipped)
         if len(labels) < 2:
             return (
-                f'<h3 id="h-{_slug(i)}">Metric history</h3><p class="legend">Only this run '
-                "was found: earlier runs are read from the report.json of the sibling directories "
-                f"(reports/nightly/&lt;date&gt;/report.json){skipped}.</p>\n"
+                f'<h3 id="h-{_slug(i)}">Metric history</h3><p class="legend">Only this check '
+                "is in the store: the history is that of the checks run on this store "
+                "(<code>kreplay history</code>).</p>\n"
             )
         charts, flat = [], []
         for name in METRICS:
@@ -343,7 +340,7 @@ class Page:
         )
         return (
             f'<h3 id="h-{_slug(i)}">Metric history</h3><p class="legend">{len(labels)} runs, '
-            f"{escape(labels[0])} to {escape(labels[-1])}{skipped}. Lines of revisions with "
+            f"{escape(labels[0])} to {escape(labels[-1])}. Lines of revisions with "
             f"equal values overlap.<br>{key}</p>"
             f'<div class="trends">{"".join(charts)}</div>{unchanged}\n'
         )

@@ -365,6 +365,7 @@ def check_view(report, as_json: bool) -> str:
             {
                 "failed": report.failed,
                 "orphans": report.orphans,
+                "notes": report.notes,
                 "cells": [
                     {
                         "trace": c.trace,
@@ -415,6 +416,8 @@ def check_view(report, as_json: bool) -> str:
             )
     for path in report.orphans:
         out.append(f"orphaned golden (trace or revision gone): {path}\n")
+    for note in report.notes:
+        out.append(f"note: {note}\n")
     failed = sum(1 for c in report.cells if not c.matches)
     out.append(
         f"\n{len(report.cells)} cells, {failed} not matching golden, "
@@ -451,3 +454,32 @@ def golden_view(done: list, as_json: bool = False) -> str:
             if rows:
                 out.append(table(("", "metric", "old", "new", "change"), rows))
     return "".join(out)
+
+
+def checks_view(checks: list[tuple], as_json: bool) -> str:
+    """The checks recorded in the store, oldest first."""
+    keys = ("check", "label", "kreplay", "model", "cells", "failed")
+    if as_json:
+        return to_json([dict(zip(keys, row, strict=True)) for row in checks])
+    if not checks:
+        return "no checks recorded in this store yet (kreplay check records one)\n"
+    return table(keys, checks)
+
+
+def history_view(rows: list[tuple], metrics: list[str], as_json: bool) -> str:
+    """Each recorded cell (Store.check_history rows): check, label, trace, revision,
+    status, then the value of each metric asked for (blank where the cell has none)."""
+    cells: dict[tuple, dict[str, float]] = {}
+    for check_id, label, trace, revision, status, metric, value in rows:
+        cell = cells.setdefault((check_id, label, trace, revision, status), {})
+        if metric is not None:
+            cell[metric] = value
+    keys = ("check", "label", "trace", "revision", "status")
+    if as_json:
+        return to_json(
+            [dict(zip(keys, cell, strict=True)) | {"metrics": m} for cell, m in cells.items()]
+        )
+    if not cells:
+        return "no recorded check has such a cell\n"
+    body = [[*cell, *(_value(m.get(name)) for name in metrics)] for cell, m in cells.items()]
+    return table((*keys, *metrics), body)
