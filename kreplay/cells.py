@@ -31,12 +31,24 @@ class Cell:
         return self.status in MATCHING and self.comparison is None
 
 
+@dataclass(frozen=True)
+class ValidationSummary:
+    """`kreplay validate` of a checked trace whose sidecar has snapshots (reported, never
+    failing the check: the tolerances are first estimates; docs/regression.md)."""
+
+    trace: str
+    revision: str
+    status: Literal["agrees", "disagrees", "error"]
+    detail: str  # the counts of the verdicts, or the error
+
+
 @dataclass
 class CheckReport:
     cells: list[Cell]
     orphans: list[str]  # golden files whose trace or revision is gone
     notes: list[str] = field(default_factory=list)  # sidecars changed since ingest
     label: str = ""  # as the store's history records the check
+    validations: list[ValidationSummary] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:

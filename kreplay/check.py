@@ -9,12 +9,13 @@ golden/<trace>/<revision>.json happens here.
 """
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kreplay import work
-from kreplay.cells import Cell, CheckReport
+from kreplay.cells import Cell, CheckReport, ValidationSummary
 from kreplay.compare import Comparison, compare
 from kreplay.errors import KreplayError, UsageError
 from kreplay.executors import Progress, execute
@@ -28,6 +29,7 @@ from kreplay.replay import replay
 from kreplay.result import MODEL_VERSION, from_json, to_json
 from kreplay.revisions import Revision
 from kreplay.store import Store
+from kreplay.validate import has_recording, validate
 
 TRACE_SUFFIXES = (".kdump", ".kdump.gz", ".kdump.xz", ".kdump.bz2")
 
@@ -268,6 +270,7 @@ def check(
     known_traces = list(trace_files(traces_dir))
     known = known_revisions if known_revisions is not None else [r.name for r in revisions]
     report = CheckReport(cells, orphans(golden_dir, known_traces, known), planned.notes)
+    report.validations = validations(store, traces_dir, revisions, names)
     recorded = zip(cells, planned.works, strict=True)
     report.label = store.record_check(
         label,
@@ -276,6 +279,32 @@ def check(
         failed=sum(not c.matches for c in cells),
     )
     return report
+
+
+def validations(
+    store: Store, traces_dir: str, revisions: list[Revision], names: Sequence[str] = ()
+) -> list[ValidationSummary]:
+    """kreplay validate of every checked trace whose sidecar has snapshots, on the kernel
+    its sidecar names (which must be among the revisions checked)."""
+    checked = {r.name: r for r in revisions}
+    out = []
+    for name, path in trace_files(traces_dir).items():
+        if (names and name not in names) or not has_recording(str(path)):
+            continue
+        try:
+            v = validate(store, store.trace(name), checked, trace_file=str(path))
+        except KreplayError as e:
+            out.append(ValidationSummary(name, "", "error", str(e)))
+            continue
+        verdicts = Counter(r.verdict for r in v.rows)
+        detail = (
+            f"{verdicts['agrees']} counters within tolerance, {verdicts['differs']} outside"
+            + ("" if v.outcome.status == "ok" else f"; the model's kernel: {v.outcome.status}")
+        )
+        out.append(
+            ValidationSummary(name, v.revision, "agrees" if v.agrees else "disagrees", detail)
+        )
+    return out
 
 
 def golden_update(

@@ -84,14 +84,18 @@ def run(
     derived: kops.Derived,
     progress: Progress | None = None,
     checkpoints: list | None = None,
+    booted: Callable[[Machine], None] | None = None,
 ) -> Outcome:
     """Apply every op; a kernel panic or hang ends the replay as its outcome. Appends
-    [op index, state digest] to `checkpoints` every checkpoint_interval() ops."""
+    [op index, state digest] to `checkpoints` every checkpoint_interval() ops; calls
+    `booted(machine)` once the machine is up, before the first op."""
     checkpoints = [] if checkpoints is None else checkpoints
     ops, index = derived.ops, -1
     total = len(ops)
     try:
         machine.boot(derived.initial, derived.preflight.timed)
+        if booted is not None:
+            booted(machine)
         apply = machine.apply
         interval = checkpoint_interval(total)
         columns = (ops.kind, ops.pid, ops.tid, ops.cpu, ops.tick, ops.arg, ops.arg2)

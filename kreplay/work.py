@@ -184,27 +184,37 @@ def diff(
 # ---------------------------------------------------------------------------- sidecars
 
 
+def sidecar_trace(info: TraceInfo, store: Store) -> str | None:
+    """The trace file whose sidecar describes a stored trace: the file ingest read, as
+    given then, relative to the current directory or else to the store's; None when
+    neither has a sidecar beside it (or the trace came from stdin)."""
+    if info.source == "-":
+        return None
+    for path in (info.source, _beside(store.path, info.source)):
+        if os.path.exists(sidecar_path(path)):
+            return path
+    return None
+
+
 def sidecar_note(info: TraceInfo, trace_file: str | None, store: Store) -> str | None:
     """A sentence when the trace's sidecar now says another machine than the one ingest
-    stored (every command replays the stored one). The sidecar is looked for beside
-    `trace_file` (check's traces/ folder), else beside the file ingest read, as given
-    then (relative to the current directory or to the store's)."""
-    candidates = [trace_file] if trace_file else [info.source, _beside(store.path, info.source)]
-    for path in candidates:
-        if path and path != "-" and os.path.exists(sidecar_path(path)):
-            try:
-                now = recorded_machine(path)
-            except KreplayError as e:
-                return f"{e}; replaying the machine stored at ingest"
-            if now != info.recorded_machine:
-                return (
-                    f"{sidecar_path(path)}: [replay] is not what ingest stored for "
-                    f"{info.name} (stored {_machine_text(info.recorded_machine)}, "
-                    f"now {_machine_text(now)}): replaying the stored one; "
-                    f"`kreplay ingest --replace {path}` takes the new one"
-                )
-            return None
-    return None
+    stored (every command replays the stored one). The sidecar is the one beside
+    `trace_file` (check's traces/ folder), else sidecar_trace()'s."""
+    path = trace_file or sidecar_trace(info, store)
+    if path is None or not os.path.exists(sidecar_path(path)):
+        return None
+    try:
+        now = recorded_machine(path)
+    except KreplayError as e:
+        return f"{e}; replaying the machine stored at ingest"
+    if now == info.recorded_machine:
+        return None
+    return (
+        f"{sidecar_path(path)}: [replay] is not what ingest stored for "
+        f"{info.name} (stored {_machine_text(info.recorded_machine)}, "
+        f"now {_machine_text(now)}): replaying the stored one; "
+        f"`kreplay ingest --replace {path}` takes the new one"
+    )
 
 
 def sidecar_machine(path: str | Path) -> tuple[MachineConfig, dict[str, str]]:

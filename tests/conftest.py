@@ -4,6 +4,7 @@ Every test writes only below its own tmp_path: sample files are copied there bef
 are ingested, and each test has its own store file.
 """
 
+import os
 import shutil
 from pathlib import Path
 
@@ -158,3 +159,15 @@ def assert_one_line_error(err: str, *fragments: str) -> None:
     assert err.count("\n") == 1 and err.startswith("kreplay: error: "), err
     for fragment in fragments:
         assert fragment in err, err
+
+
+def write_recording(shape: str, seed: int, folder: str, wrong=None) -> str:
+    """A synthetic recording of `shape` at scale 1 in `folder` (trace, sidecar, snapshots;
+    `wrong` adds errors to counters of the after snapshot): its sidecar's path."""
+    from kreplay.synth import synth_file
+    from kreplay.synth.recording import add_snapshots
+
+    trace = os.path.join(folder, f"{shape}.kdump")
+    synth_file(shape, seed, 1, trace, with_sidecar=True)
+    add_snapshots(shape, seed, 1, trace, wrong)
+    return os.path.join(folder, f"{shape}.toml")

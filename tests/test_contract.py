@@ -12,7 +12,14 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, assert_one_line_error, copy_sample, run_main, table_counts
+from conftest import (
+    REPO,
+    assert_one_line_error,
+    copy_sample,
+    run_main,
+    table_counts,
+    write_recording,
+)
 
 from kreplay.check import check
 from kreplay.cli import cli
@@ -64,6 +71,7 @@ COMMANDS = {
     ("record",): ([], {0}),
     ("snapshot",): ([str(VMSTAT_Z_SAMPLE)], {0}),
     ("history",): (["uul-freebsd12", "--metric", "kstack.created"], {0}),
+    ("validate",): (["thread-storm"], {0}),  # on the synthetic recording SETUP writes
 }
 
 
@@ -86,10 +94,21 @@ def test_the_build_under_test_is_the_one_make_builds():
         assert native.BUILD == "compiled (mypyc)"
 
 
+def _recording(work: Path) -> None:
+    """A synthetic recording (trace, sidecar, snapshots), ingested."""
+    (work / "rec").mkdir()
+    write_recording("thread-storm", 1, str(work / "rec"))
+    assert run(work, "ingest", "rec/thread-storm.kdump").exit_code == 0
+
+
+SETUP = {("validate",): _recording}  # what a command needs beyond `work`
+
+
 @pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_every_command_with_and_without_json(work, path, as_json):
     args, codes = COMMANDS[path]
+    SETUP.get(path, lambda work: None)(work)
     result = run(work, *path, *args, *(["--json"] if as_json else []))
     assert result.exit_code in codes, result.output
     assert (

@@ -265,10 +265,17 @@ def test_the_synthetic_traces_are_what_their_sidecar_says(tmp_path, monkeypatch)
         if "shape" not in prov:
             continue
         out = f"traces/{name}.kdump.gz"
-        done = synth_file(prov["shape"], prov["seed"], prov["scale"], out, True)
+        snapshots = "recording" in meta  # written with --snapshots (synth/recording.py)
+        done = synth_file(
+            prov["shape"], prov["seed"], prov["scale"], out, True, None, None, snapshots
+        )
         assert (tmp_path / out).read_bytes() == (TRACES / f"{name}.kdump.gz").read_bytes(), name
         assert done.lines == prov["lines"]
         assert Path(done.sidecar).read_text() == (TRACES / f"{name}.toml").read_text()
+        for made in (tmp_path / "traces").glob(f"{name}.snapshots/*/*"):
+            relative = made.relative_to(tmp_path / "traces")
+            assert made.read_bytes() == (TRACES / relative).read_bytes(), relative
+        assert snapshots == (TRACES / f"{name}.snapshots").is_dir()
 
 
 def test_the_real_traces_are_the_published_bytes():

@@ -34,12 +34,18 @@ from kreplay.synth import SHAPES, synth_file
     type=click.Path(dir_okay=False),
     help="The sidecar's file (default: <name>.toml next to the trace; needed with -o -).",
 )
+@click.option(
+    "--snapshots",
+    is_flag=True,
+    help="Also write the counters a box would show before and after the workload, as "
+    "kreplay's recording script does, from what the simulation counted (kreplay validate).",
+)
 @json_option
-def synth_cmd(shape, seed, scale, output, sidecar, sidecar_to, as_json) -> None:
+def synth_cmd(shape, seed, scale, output, sidecar, sidecar_to, snapshots, as_json) -> None:
     """Write a synthetic workload as `kdump -H -T -c` prints it: the same bytes for
     the same shape, seed and scale. With -o - the trace goes to stdout and what was
     written is said on stderr."""
-    done = synth_file(shape, seed, scale, output, sidecar, sidecar_to, sys.stdout.buffer)
+    done = synth_file(shape, seed, scale, output, sidecar, sidecar_to, sys.stdout.buffer, snapshots)
     to_stderr = output == "-"
     if as_json:
         click.echo(text.to_json(asdict(done)), nl=False, err=to_stderr)

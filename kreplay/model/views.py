@@ -108,3 +108,45 @@ def _rows(pages: dict[int, str], reserv) -> list[LayoutRow]:
         text = "".join(pages.get(p, FREE) for p in range(start, start + NPAGES))
         rows.append(LayoutRow(start, text, reserv(start)))
     return rows
+
+
+# ---------------------------------------------------------------------------- kernel counters
+
+
+def kernel_counters(machine: Machine) -> dict[str, int]:
+    """The counters a FreeBSD box would show in this state, named as kreplay/snapshot/
+    counters.py names them (`vmstat -z` cells, sysctl OIDs): what `kreplay validate` sets
+    beside a recording's snapshots. Only the change between two states means anything
+    (the box ran more than the trace before and beside it).
+
+    zone.kstack_cache: every vm_thread_new() is a uma_zalloc(kstack_cache) (a request; a
+    stack the zone could not give is a fail, vm_glue.c), `used` the stacks out of the zone
+    (running threads, zombies, stacks parked with a struct proc in proc_zone), `free` the
+    cached ones. zone.THREAD: thread_alloc() takes a struct thread with each stack, so its
+    requests and items in use follow the stacks'. zone.PROC: each struct proc alive, zombies
+    included (fork counts come from the ops, not the machine)."""
+    alloc = machine.kstack
+    stats = alloc.stats
+    stacks = stats.cache_hits + stats.cache_misses
+    out = {
+        "zone.THREAD.requests": stacks,
+        "zone.THREAD.used": len(alloc.live),
+        "zone.PROC.used": len(machine.procs),
+        "vm.kstacks": len(alloc.live),
+        "vm.stats.vm.v_free_count": machine.phys.free_pages,
+        "vm.stats.vm.v_wire_count": len(alloc.object.pages),  # kstack pages are wired
+        "vm.reserv.fullpop": machine.reservs.fullpop,
+        "vm.reserv.broken": machine.reservs.broken,
+        "vm.reserv.freed": machine.reservs.freed,
+        "vm.reserv.reclaimed": machine.reservs.reclaimed,
+    }
+    if alloc.zone is not None:
+        out["zone.kstack_cache.requests"] = stacks
+        out["zone.kstack_cache.fail"] = stats.enomem
+        out["zone.kstack_cache.used"] = len(alloc.live)
+        out["zone.kstack_cache.free"] = len(alloc.cache)
+        out["zone.kstack_cache.sleep"] = 0  # vm_thread_new asks with M_NOWAIT: never sleeps
+    for domain, queue in enumerate(machine.reservs.partpop):  # level -1: vm_reserv.c
+        out[f"vm.reserv.partpopq.{domain}.-1.number"] = len(queue)
+        out[f"vm.reserv.partpopq.{domain}.-1.size_kb"] = sum(NPAGES - rv.popcnt for rv in queue) * 4
+    return out

@@ -139,3 +139,67 @@ def recording_view(recording: Recording, as_json: bool) -> str:
     if rest:
         out += f"({rest} more counters without a stated tolerance: --json lists them)\n"
     return out
+
+
+def validation_data(v) -> dict:
+    """A kreplay.validate.Validation as JSON data (the type is not imported: the report
+    imports no model module, and validate does)."""
+    return {
+        "trace": v.trace,
+        "sidecar": v.sidecar,
+        "revision": v.revision,
+        "revision_from": v.revision_from,
+        "machine": v.machine,
+        "ncpu": v.ncpu,
+        "outcome": {"status": v.outcome.status, "message": v.outcome.message},
+        "agrees": v.agrees,
+        "counters": [
+            {
+                "counter": r.counter,
+                "before": r.before,
+                "after": r.after,
+                "observed": r.observed,
+                "predicted": r.predicted,
+                "difference": r.difference,
+                "allowance": r.allowance,
+                "verdict": r.verdict,
+                "reason": r.reason,
+            }
+            for r in v.rows
+        ],
+    }
+
+
+def validation_view(v, as_json: bool) -> str:
+    """The counters predicted beside the observed changes, a verdict each, and a total."""
+    if as_json:
+        return to_json(validation_data(v))
+    head = [
+        f"{v.trace} on {v.revision} (from {v.revision_from}), machine {v.machine}, "
+        f"{v.ncpu} cpus; snapshots of {v.sidecar}\n",
+        f"model outcome: {v.outcome.status}"
+        + (f": {v.outcome.message}" if v.outcome.message else "")
+        + "\n\n",
+    ]
+    rows = [
+        (
+            r.counter,
+            r.before,
+            r.after,
+            f"{r.observed:+d}",
+            "-" if r.predicted is None else f"{r.predicted:+d}",
+            "-" if r.difference is None else f"{r.difference:+d}",
+            "-" if r.allowance is None else f"±{r.allowance}",
+            r.verdict,
+        )
+        for r in v.rows
+    ]
+    headers = ("counter", "before", "after", "observed", "predicted", "diff", "tolerance", "")
+    counts = {k: sum(1 for r in v.rows if r.verdict == k) for k in ("agrees", "differs")}
+    others = len(v.rows) - counts["agrees"] - counts["differs"]
+    verdict = "the model agrees with the machine" if v.agrees else "the model DISAGREES"
+    tail = (
+        f"\n{counts['agrees']} within tolerance, {counts['differs']} outside, {others} shown "
+        f"without a verdict: {verdict}\n"
+    )
+    return "".join(head) + table(headers, rows) + tail

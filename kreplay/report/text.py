@@ -366,6 +366,15 @@ def check_view(report, as_json: bool) -> str:
                 "failed": report.failed,
                 "orphans": report.orphans,
                 "notes": report.notes,
+                "validations": [
+                    {
+                        "trace": v.trace,
+                        "revision": v.revision,
+                        "status": v.status,
+                        "detail": v.detail,
+                    }
+                    for v in report.validations
+                ],
                 "cells": [
                     {
                         "trace": c.trace,
@@ -418,6 +427,9 @@ def check_view(report, as_json: bool) -> str:
         out.append(f"orphaned golden (trace or revision gone): {path}\n")
     for note in report.notes:
         out.append(f"note: {note}\n")
+    for v in report.validations:
+        on = f" on {v.revision}" if v.revision else ""
+        out.append(f"validation: {v.trace}{on}: {v.status} ({v.detail})\n")
     failed = sum(1 for c in report.cells if not c.matches)
     out.append(
         f"\n{len(report.cells)} cells, {failed} not matching golden, "

@@ -25,6 +25,7 @@ from kreplay.errors import KreplayError, UsageError
 from kreplay.ingest.sidecar import sidecar_path
 from kreplay.synth import shapes
 from kreplay.synth.build import TraceGenerator
+from kreplay.synth.recording import add_snapshots
 
 BUILD_LINES = 50_000  # buildworld lines per unit of scale
 BUILD_JOB_DIVISOR = 8  # buildworld's jobs are 8 times shorter than the bench's
@@ -138,10 +139,13 @@ def write(shape: str, seed: int, scale: int, path: str, stdout: BinaryIO | None 
     return len(lines)
 
 
-def sidecar(shape: str, seed: int, scale: int, lines: int, path: str) -> str:
+def sidecar(
+    shape: str, seed: int, scale: int, lines: int, path: str, snapshots: bool = False
+) -> str:
     """The provenance and replay machine of a synthesized trace, as traces/ keeps them."""
     s = SHAPES[shape]
-    command = f"kreplay synth {shape} --seed {seed} --scale {scale} -o {path}"
+    command = f"kreplay synth {shape} --seed {seed} --scale {scale}"
+    command += f"{' --snapshots' if snapshots else ''} -o {path}"
     out = [
         f"# Synthetic, from `kreplay synth`: {s.summary}.",
         f"# Printed as `kdump -H -T -c` prints a `{s.recording}` recording.",
@@ -189,10 +193,14 @@ def synth_file(
     with_sidecar: bool,
     sidecar_to: str | None = None,
     stdout: BinaryIO | None = None,
+    snapshots: bool = False,
 ) -> Written:
     """`kreplay synth`: the trace (to `stdout` for "-") and, unless told not to, its
     sidecar: at `sidecar_to`, else next to the trace. A trace on stdout has no place
-    beside it, so its sidecar must be named."""
+    beside it, so its sidecar must be named. `snapshots`: also the counters a box would
+    show before and after the workload (recording.py), beside the trace."""
+    if snapshots and (path == "-" or not with_sidecar or sidecar_to):
+        raise UsageError("--snapshots goes beside a trace file and its own sidecar")
     if path == "-" and with_sidecar and sidecar_to is None:
         raise UsageError(
             "-o - writes the trace to stdout: name the sidecar's file with --sidecar-to FILE, "
@@ -202,7 +210,9 @@ def synth_file(
     side = (sidecar_to or sidecar_path(path)) if with_sidecar else None
     if side is not None:
         try:
-            Path(side).write_text(sidecar(shape, seed, scale, lines, path))
+            Path(side).write_text(sidecar(shape, seed, scale, lines, path, snapshots))
         except OSError as e:
             raise KreplayError(f"cannot write the sidecar: {e.strerror}", path=side) from None
+    if snapshots:
+        add_snapshots(shape, seed, scale, path)
     return Written(path, shape, seed, scale, lines, side)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from kreplay.synth.render import errno_ret
-from kreplay.synth.sim import PAGE, SUPERPAGE, Event, Sim, Thread, simulate
+from kreplay.synth.sim import PAGE, SUPERPAGE, Event, Sim, Tally, Thread, simulate
 
 AMD64_CPUS = tuple(range(8))  # the amd64 preset
 DOMAIN0, DOMAIN1 = tuple(range(8)), tuple(range(8, 16))  # amd64-numa2: cpu -> domain
@@ -25,12 +25,12 @@ STORM_THREADS = 256  # threads each instance ramps up to, per unit of scale
 STORM_ROUNDS = 3
 
 
-def thread_storm(seed: int, scale: int) -> list[str]:
+def thread_storm(seed: int, scale: int, tally: Tally | None = None) -> list[str]:
     """stress-ng --pthread: each instance creates threads that block on a condition
     variable until it holds STORM_THREADS * scale of them, broadcasts, joins them all
     and starts over: thousands of live threads, far more than the kstack cache holds."""
     body = partial(_storm_root, target=STORM_THREADS * scale)
-    return simulate(seed, "stress-ng", 0, AMD64_CPUS, body)
+    return simulate(seed, "stress-ng", 0, AMD64_CPUS, body, tally)
 
 
 def _storm_root(sim: Sim, t: Thread, target: int) -> Generator:

@@ -75,6 +75,16 @@ class Thread:
 Body = Callable[["Sim", Thread], Generator]
 
 
+@dataclass
+class Tally:
+    """What the simulation did, counted as it did it: the truth a synthetic snapshot of
+    the kernel's counters is made from (kreplay/synth/recording.py)."""
+
+    forks: int = 0
+    threads: int = 0  # thr_new
+    reaped: int = 0  # children waited for
+
+
 class Sim(Records):
     def __init__(self, seed: int, first_pid: int = 1204, first_tid: int = 100_117):
         self.rng = random.Random(seed)
@@ -83,6 +93,7 @@ class Sim(Records):
         self.runnable: list[Thread] = []
         self.parked = 0
         self.next_pid, self.next_tid = first_pid, first_tid
+        self.tally = Tally()
 
     # ------------------------------------------------------------------ scheduling
 
@@ -163,6 +174,7 @@ class Sim(Records):
         order. Returns the child's thread."""
         cpus = cpus or t.cpus
         child = self.new_process(t.comm, cpus[int(self.rand() * len(cpus))], cpus)
+        self.tally.forks += 1
         self.call(t, "fork")
         self.start(child, self._child(child, "fork", child_body))
         yield
@@ -197,6 +209,7 @@ class Sim(Records):
         self.call(t, f"wait4({child.proc.pid},{t.stack - 0x2C4:#x},0,0)")
         yield from self.block(t, child.proc.exited, "wait")
         self.ret(t, "wait4", ret_value(child.proc.pid))
+        self.tally.reaped += 1
 
     # ------------------------------------------------------------------ threads
 
@@ -223,6 +236,7 @@ class Sim(Records):
         self.call(t, f"thr_new({t.stack - 0x1058:#x},0x68)")
         cpus = cpus or t.cpus
         child = self.new_thread(t.proc, t.comm, cpus[int(self.rand() * len(cpus))], cpus)
+        self.tally.threads += 1
         if stack_mmap:
             child.stack = addr + SUPERPAGE - PAGE
         self.start(child, self._child(child, first_ret, body))
@@ -298,10 +312,21 @@ class Sim(Records):
             self.fault(t, t.stack - 0x100 - i * PAGE)
 
 
-def simulate(seed: int, comm: str, cpu: int, cpus: tuple[int, ...], body: Body, **ids) -> list[str]:
+def simulate(
+    seed: int,
+    comm: str,
+    cpu: int,
+    cpus: tuple[int, ...],
+    body: Body,
+    tally: Tally | None = None,
+    **ids,
+) -> list[str]:
     """A workload from its first process, which existed before tracing (no creation
-    record); ids: first_pid and first_tid of the processes and threads it starts."""
+    record); ids: first_pid and first_tid of the processes and threads it starts. The
+    simulation counts what it does into `tally` when one is given."""
     sim = Sim(seed, **ids)
+    if tally is not None:
+        sim.tally = tally
     root = sim.new_process(comm, cpu, cpus)
     sim.start(root, body(sim, root))
     return sim.run()
