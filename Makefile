@@ -77,7 +77,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check kreplay tests bench tools
 	$(BIN)/mypy kreplay/model
 	$(BIN)/mypy kreplay/snapshot kreplay/record
-	$(BIN)/mypy kreplay/ops.py kreplay/result.py kreplay/cells.py kreplay/replay.py kreplay/work.py kreplay/check.py kreplay/executors.py
+	$(BIN)/mypy kreplay/ops.py kreplay/events.py kreplay/lifecycle.py kreplay/validate.py kreplay/result.py kreplay/cells.py kreplay/replay.py kreplay/work.py kreplay/check.py kreplay/executors.py
 
 clean:
 	rm -rf $(VENV) build kreplay/model/*.so $(MODEL) *.duckdb *.duckdb.wal .pytest_cache bench/out reports/demo

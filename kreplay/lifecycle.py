@@ -12,7 +12,9 @@ are created before the first op and reported by the preflight.
 
 import heapq
 import json
+from collections.abc import Iterable, Iterator, Sequence
 
+from kreplay.events import IdleGap, LifecycleEvent
 from kreplay.ops import (
     EXEC,
     FAULT,
@@ -49,23 +51,7 @@ PAGE_SHIFT = 12
 # CALLs and RETs of these syscalls (plus faults, signals and dropped markers).
 CALLS = ("thr_exit", "exit", "munmap", "thr_new", "wait6")  # wait6: WNOWAIT
 RETS = FORKS + WAITS + ("thr_new", "execve", "munmap")
-EVENT_FIELDS = (
-    "seq",
-    "line",
-    "pid",
-    "tid",
-    "cpu",
-    "ts",
-    "kind",
-    "syscall",
-    "args",
-    "retval",
-    "ret_kind",
-    "addr",
-    "fault_result",
-    "signal",
-    "sig_action",
-)
+EVENT_FIELDS = LifecycleEvent._fields
 
 
 class _Deriver:
@@ -103,8 +89,8 @@ class _Deriver:
             self.initial.append((pid, tid))
         return tid
 
-    def event(self, e: dict) -> None:
-        pid, tid, kind = e["pid"], e["tid"], e["kind"]
+    def event(self, e: LifecycleEvent, tick: int) -> None:
+        pid, tid, kind = e.pid, e.tid, e.kind
         if kind == "DROP":
             self.pre.dropped_markers += 1
             return
@@ -113,43 +99,43 @@ class _Deriver:
                 if pid not in self.threads:  # (a WAKE's tid may be a thread not yet created)
                     self._ensure(pid, tid)
                 mark = SLEEP if kind == "SLEEP" else WAKE
-                self._op(mark, (pid, 0, e["cpu"] or 0, e["tick"], e["line"]))
+                self._op(mark, (pid, 0, e.cpu or 0, tick, e.line))
             return
         if pid in self.exited:
-            if not (kind == "RET" and e["retval"] == 0 and e["syscall"] in FORKS):
+            if not (kind == "RET" and e.retval == 0 and e.syscall in FORKS):
                 return  # queued records written after the exit (spec kdump §2.4)
-            self._reaped_unseen(pid, e)  # the pid is reused: its zombie was reaped unseen
-        if kind == "RET" and self._child_start(e):
+            self._reaped_unseen(pid, e, tick)  # the pid is reused: its zombie was reaped unseen
+        if kind == "RET" and self._child_start(e, tick):
             return
         tid = self._ensure(pid, tid)
-        where = (pid, tid, e["cpu"] or 0, e["tick"], e["line"])
+        where = (pid, tid, e.cpu or 0, tick, e.line)
         if kind == "CALL":
             self._call(e, where)
         elif kind == "RET":
-            self._ret(e, where, self.open_calls.pop((pid, e["tid"]), ""))
-        elif kind == "PSIG" and e["sig_action"] == "SIG_DFL" and e["signal"] in FATAL_SIGNALS:
+            self._ret(e, where, self.open_calls.pop((pid, e.tid), ""))
+        elif kind == "PSIG" and e.sig_action == "SIG_DFL" and e.signal in FATAL_SIGNALS:
             self._proc_exit(where)
-        elif kind == "PFLT" and e["addr"] is not None:
+        elif kind == "PFLT" and e.addr is not None:
             if (pid, tid) in self.pending_fault:
                 self.pre.unmatched_faults += 1
-            self.pending_fault[(pid, tid)] = e["addr"] >> PAGE_SHIFT
+            self.pending_fault[(pid, tid)] = e.addr >> PAGE_SHIFT
         elif kind == "PRET":
             page = self.pending_fault.pop((pid, tid), None)
             if page is None:
                 self.pre.unmatched_faults += 1
-            elif e["fault_result"] == "KERN_SUCCESS":
+            elif e.fault_result == "KERN_SUCCESS":
                 self._fault(page, where)
 
-    def _child_start(self, e: dict) -> bool:
+    def _child_start(self, e: LifecycleEvent, tick: int) -> bool:
         """`RET fork 0` (14+: `RET <parent's syscall> 0`) as the first record of a new
         process or thread. True when the record was consumed as a creation."""
-        if e["retval"] != 0 or e["syscall"] not in FORKS + ("thr_new",):
+        if e.retval != 0 or e.syscall not in FORKS + ("thr_new",):
             return False
-        pid, tid = e["pid"], e["tid"]
+        pid, tid = e.pid, e.tid
         threads = self.threads.get(pid)
-        where = (pid, tid, e["cpu"] or 0, e["tick"], e["line"])
+        where = (pid, tid, e.cpu or 0, tick, e.line)
         if threads is None:  # a process never seen before starts
-            if e["syscall"] == "thr_new":
+            if e.syscall == "thr_new":
                 return False  # the return of a pre-existing process's thr_new
             first = tid if tid is not None else self._new_tid()
             self.threads[pid] = [first]
@@ -160,27 +146,27 @@ class _Deriver:
             threads.append(tid if tid is not None else self._new_tid())
             return True
         if tid is None:  # without -H, a parent's `RET thr_new 0` answers a pending CALL
-            return not (e["syscall"] == "thr_new" and self.pending_thr_new.get(pid))
+            return not (e.syscall == "thr_new" and self.pending_thr_new.get(pid))
         if tid in threads:
             return False  # the parent's own `RET thr_new 0`
         threads.append(tid)
         self._op(THREAD_NEW, where)
         return True
 
-    def _call(self, e: dict, where: tuple) -> None:
-        name = e["syscall"]
+    def _call(self, e: LifecycleEvent, where: tuple) -> None:
+        name = e.syscall
         if name == "thr_exit":
             self._thread_exit(where)
         elif name == "exit":
             self._proc_exit(where)
         else:
-            args = e["args"] or ""
-            self.open_calls[(e["pid"], e["tid"])] = f"{name}:{args}"
+            args = e.args or ""
+            self.open_calls[(e.pid, e.tid)] = f"{name}:{args}"
             if name == "thr_new":
-                self.pending_thr_new[e["pid"]] = self.pending_thr_new.get(e["pid"], 0) + 1
+                self.pending_thr_new[e.pid] = self.pending_thr_new.get(e.pid, 0) + 1
 
-    def _ret(self, e: dict, where: tuple, call: str) -> None:
-        name, value, ok = e["syscall"], e["retval"], e["ret_kind"] in ("value", "justreturn")
+    def _ret(self, e: LifecycleEvent, where: tuple, call: str) -> None:
+        name, value, ok = e.syscall, e.retval, e.ret_kind in ("value", "justreturn")
         pid = where[0]
         if name in FORKS + WAITS and ok and value is not None and value > PID_MAX:
             self.pre.impossible_values += 1  # no such pid: nothing to create or reap
@@ -191,7 +177,7 @@ class _Deriver:
             if value in self.exited:
                 if value in self.created_by_child:
                     return  # the child ran, exited, and announced itself before this RET
-                self._reaped_unseen(value, e)
+                self._reaped_unseen(value, e, where[3])
             self.threads[value] = []  # the child's thread appears with its first record
             self._op(PROC_NEW, (value, 0) + where[2:], arg=pid)
         elif name == "thr_new" and ok and value == 0 and self.pending_thr_new.get(pid):
@@ -209,13 +195,13 @@ class _Deriver:
             else:
                 self.pre.reaps_of_unknown += 1
 
-    def _reaped_unseen(self, pid: int, e: dict) -> None:
+    def _reaped_unseen(self, pid: int, e: LifecycleEvent, tick: int) -> None:
         """A zombie reaped out of the trace's sight (by init, or a parent that ignores
         SIGCHLD, spec lifecycle §4.3): reap it where its pid is seen reused."""
         self.exited.discard(pid)
         self.created_by_child.discard(pid)
         self.pre.reaps_of_unknown += 1
-        self._op(REAP, (pid, 0, e["cpu"] or 0, e["tick"], e["line"]))
+        self._op(REAP, (pid, 0, e.cpu or 0, tick, e.line))
 
     def _thread_exit(self, where: tuple) -> None:
         pid, tid = where[0], where[1]
@@ -278,10 +264,10 @@ def _two_numbers(args: str) -> tuple[int | None, int | None]:
 
 def derive_trace(store, trace_id: int, options: str, hz: int = 1000) -> Derived:
     """The ops of a stored trace (store: kreplay.store.Store), derived afresh."""
-    rows = store.lifecycle_events(trace_id, EVENT_FIELDS, CALLS, RETS)
+    events = store.lifecycle_events(trace_id, CALLS, RETS)
     absolute = "T" in options or "E" in options  # -R prints deltas: no silences to find
     gaps = store.idle_gaps(trace_id, IDLE_GAP_NS) if absolute else []
-    derived = derive(rows, has_tids="H" in options, hz=hz, gaps=gaps)
+    derived = derive(events, has_tids="H" in options, hz=hz, gaps=gaps)
     derived.preflight.calls_without_ret = store.calls_without_ret(trace_id)
     derived.preflight.timed = absolute
     return derived
@@ -312,41 +298,60 @@ def cached_trace_ops(store, trace_id: int, options: str, hz: int = 1000) -> Deri
     return derived
 
 
-def derive(rows: list[tuple], has_tids: bool, hz: int = 1000, gaps: list[tuple] = ()) -> Derived:
+def derive(
+    events: Iterable[LifecycleEvent],
+    has_tids: bool,
+    hz: int = 1000,
+    gaps: Sequence[IdleGap] = (),
+) -> Derived:
     """Ops from the lifecycle events of one trace (store.lifecycle_events), in seq order,
-    with the SLEEP/WAKE marks of its silences (store.idle_gaps) in place."""
+    with the SLEEP/WAKE marks of its silences (store.idle_gaps) in place: a function of
+    its arguments alone (tests write the events by hand)."""
+    events = list(events)
     d = _Deriver(has_tids)
-    ts = EVENT_FIELDS.index("ts")
-    first_row = next((row[ts] for row in rows if row[ts] is not None), None)
-    first_gap = gaps[0][1] if gaps else None  # a silence may start before any lifecycle row
-    first_ts = min((t for t in (first_row, first_gap) if t is not None), default=None)
-    for row in _with_marks(rows, gaps) if gaps else rows:
-        e = dict(zip(EVENT_FIELDS, row, strict=True))
-        e["tick"] = (e["ts"] - first_ts) * hz // 1_000_000_000 if e["ts"] is not None else e["seq"]
-        call = d.open_calls.get((e["pid"], e["tid"]), "")
-        d.event(e)
+    first_event = next((e.ts for e in events if e.ts is not None), None)
+    first_gap = gaps[0].ts if gaps else None  # a silence may start before any lifecycle row
+    first_ts = min((t for t in (first_event, first_gap) if t is not None), default=None)
+    for e in _with_marks(events, gaps) if gaps else events:
+        tick = (
+            e.seq if e.ts is None or first_ts is None else (e.ts - first_ts) * hz // 1_000_000_000
+        )
+        call = d.open_calls.get((e.pid, e.tid), "")
+        d.event(e, tick)
         if (
-            e["kind"] == "RET"
-            and e["syscall"] == "munmap"
-            and e["retval"] == 0
+            e.kind == "RET"
+            and e.syscall == "munmap"
+            and e.retval == 0
             and call.startswith("munmap:")
-            and e["pid"] in d.threads
+            and e.pid in d.threads
         ):
-            where = (e["pid"], e["tid"] or 0, e["cpu"] or 0, e["tick"], e["line"])
+            where = (e.pid, e.tid or 0, e.cpu or 0, tick, e.line)
             d.munmap_done(where, call[len("munmap:") :])
     return Derived(d.ops, d.pre, d.initial)
 
 
-def _with_marks(rows: list[tuple], gaps: list[tuple]):
-    """The lifecycle rows with a SLEEP row after each record that starts a silence and a
-    WAKE row before the record that ends it (rows in EVENT_FIELDS layout)."""
-    pad = (None,) * (len(EVENT_FIELDS) - 7)
-    sleeps = (((g[0], 1), (g[0], g[3], g[8], g[9], g[2], g[1], "SLEEP") + pad) for g in gaps)
-    wakes = sorted(
-        ((g[4], -1), (g[4], g[7], g[8], g[10], g[6], g[5], "WAKE") + pad)
+def _with_marks(events: list[LifecycleEvent], gaps: Sequence[IdleGap]) -> Iterator[LifecycleEvent]:
+    """The events with a SLEEP mark after each record that starts a silence and a WAKE
+    mark before the record that ends it."""
+    sleeps = (
+        ((g.seq, 1), LifecycleEvent(g.seq, g.line, g.pid, g.tid, g.cpu, g.ts, "SLEEP"))
         for g in gaps
-        if g[4] is not None
     )
-    events = (((row[0], 0), row) for row in rows)
-    for _, row in heapq.merge(events, sleeps, wakes):
-        yield row
+    wakes = sorted(
+        (
+            (g.next_seq, -1),
+            LifecycleEvent(
+                g.next_seq, g.next_line, g.pid, g.next_tid, g.next_cpu, g.next_ts, "WAKE"
+            ),
+        )
+        for g in gaps
+        if g.next_seq is not None and g.next_line is not None
+    )
+    ordered = (((e.seq, 0), e) for e in events)
+    for _, e in heapq.merge(ordered, sleeps, wakes):
+        yield e
+
+
+def _wake(g: IdleGap) -> LifecycleEvent:
+    assert g.next_seq is not None and g.next_line is not None
+    return LifecycleEvent(g.next_seq, g.next_line, g.pid, g.next_tid, g.next_cpu, g.next_ts, "WAKE")

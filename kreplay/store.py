@@ -25,6 +25,7 @@ from kreplay.errors import (
     TraceFormatError,
     TraceNotFound,
 )
+from kreplay.events import IdleGap, LifecycleEvent
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = "kreplay.duckdb"
@@ -519,24 +520,24 @@ class Store:
         ).fetchone()
 
     def lifecycle_events(
-        self, trace_id: int, columns: tuple[str, ...], calls: tuple[str, ...], rets: tuple[str, ...]
-    ) -> list[tuple]:
+        self, trace_id: int, calls: tuple[str, ...], rets: tuple[str, ...]
+    ) -> list[LifecycleEvent]:
         """The events lifecycle derivation reads, in trace order: page faults, dropped
         markers, default-action signals, and CALL/RET of the given syscalls."""
-        return self.con.execute(
-            f"SELECT {', '.join(columns)} FROM events WHERE trace_id = ? AND ("
+        rows = self.con.execute(
+            f"SELECT {', '.join(LifecycleEvent._fields)} FROM events WHERE trace_id = ? AND ("
             "kind IN ('PFLT', 'PRET', 'DROP') OR (kind = 'PSIG' AND sig_action = 'SIG_DFL')"
             " OR (kind = 'CALL' AND list_contains(?, syscall))"
             " OR (kind = 'RET' AND list_contains(?, syscall))) ORDER BY seq",
             [trace_id, list(calls), list(rets)],
         ).fetchall()
+        return list(map(LifecycleEvent._make, rows))
 
-    def idle_gaps(self, trace_id: int, min_gap_ns: int) -> list[tuple]:
-        """Where a process falls silent for at least min_gap_ns: (seq, ts, cpu, line,
-        next_seq, next_ts, next_cpu, next_line, pid, tid, next_tid) for each record that
-        is followed by no record of the same process for that long (next_* are NULL when
-        the silence lasts to the end of the trace), in seq order."""
-        return self.con.execute(
+    def idle_gaps(self, trace_id: int, min_gap_ns: int) -> list[IdleGap]:
+        """Where a process falls silent for at least min_gap_ns: each record that is
+        followed by no record of the same process for that long (next_* are None when the
+        silence lasts to the end of the trace), in seq order."""
+        rows = self.con.execute(
             "SELECT seq, ts, cpu, line, nseq, nts, ncpu, nline, pid, tid, ntid FROM ("
             " SELECT seq, ts, cpu, line, pid, tid, lead(seq) OVER w AS nseq,"
             "  lead(ts) OVER w AS nts, lead(cpu) OVER w AS ncpu, lead(line) OVER w AS nline,"
@@ -547,6 +548,7 @@ class Store:
             " ORDER BY seq",
             [trace_id, trace_id, min_gap_ns],
         ).fetchall()
+        return list(map(IdleGap._make, rows))
 
     def calls_without_ret(self, trace_id: int) -> int:
         """Threads whose last CALL/RET record is a CALL that returns (not exit/thr_exit):

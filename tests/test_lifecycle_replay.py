@@ -65,7 +65,7 @@ def store(tmp_path):
 
 def derive(store):
     info = store.trace("w")
-    rows = store.lifecycle_events(info.trace_id, lc.EVENT_FIELDS, lc.CALLS, lc.RETS)
+    rows = store.lifecycle_events(info.trace_id, lc.CALLS, lc.RETS)
     return lc.derive(rows, has_tids=True)
 
 
@@ -94,9 +94,7 @@ def test_without_tids_threads_come_from_the_parents_ret(tmp_path):
     ingest_text(tmp_path, text, name="w")
     with Store(str(tmp_path / "store.duckdb"), read_only=True) as s:
         info = s.trace("w")
-        d = lc.derive(
-            s.lifecycle_events(info.trace_id, lc.EVENT_FIELDS, lc.CALLS, lc.RETS), has_tids=False
-        )
+        d = lc.derive(s.lifecycle_events(info.trace_id, lc.CALLS, lc.RETS), has_tids=False)
     assert [kops.OP_NAMES[k] for k in d.ops.kind] == ["THREAD_NEW", "THREAD_EXIT"]
     assert not d.preflight.has_tids
 
@@ -475,3 +473,36 @@ def test_the_callouts_reap_reaps_every_domain():
     assert [len(z) for z in m.zombies] == [1, 1]
     m.apply(kops.FAULT, 10, 100, 0, 10000, 0x800, 0)
     assert [len(z) for z in m.zombies] == [0, 0] and m.reapticks == [10000, 10000]
+
+
+def test_derive_is_a_function_of_typed_events_alone():
+    """Issue 17: no store, no DuckDB: events written by hand give the lifecycle's ops."""
+    from kreplay import ops as kops
+    from kreplay.events import IdleGap, LifecycleEvent
+
+    ms = 1_000_000
+    events = [
+        LifecycleEvent(0, 1, 10, 100, 0, 0, "CALL", "fork", ""),
+        LifecycleEvent(1, 2, 10, 100, 0, 1 * ms, "RET", "fork", retval=11, ret_kind="value"),
+        LifecycleEvent(2, 3, 11, 200, 1, 2 * ms, "RET", "fork", retval=0, ret_kind="value"),
+        LifecycleEvent(3, 4, 11, 200, 1, 3 * ms, "CALL", "thr_new", "0x7ffe,0x68"),
+        LifecycleEvent(4, 5, 11, 201, 2, 4 * ms, "RET", "thr_new", retval=0, ret_kind="value"),
+        LifecycleEvent(5, 6, 11, 200, 1, 5 * ms, "RET", "thr_new", retval=0, ret_kind="value"),
+        LifecycleEvent(6, 7, 11, 201, 2, 6 * ms, "CALL", "thr_exit", "0x0"),
+        LifecycleEvent(7, 8, 11, 200, 1, 7 * ms, "CALL", "exit", "0"),
+        LifecycleEvent(8, 9, 10, 100, 0, 9 * ms, "RET", "wait4", retval=11, ret_kind="value"),
+    ]
+    d = lc.derive(events, has_tids=True)
+    assert [kops.OP_NAMES[k] for k in d.ops.kind] == [
+        "PROC_NEW", "THREAD_NEW", "THREAD_EXIT", "PROC_EXIT", "REAP"
+    ]  # fmt: skip
+    assert (d.ops.pid, d.ops.tid, d.ops.tick) == (
+        [11, 11, 11, 11, 11], [0, 201, 201, 200, 0], [1, 4, 6, 7, 9]
+    )  # fmt: skip
+    assert d.ops.arg[0] == d.ops.arg[4] == 10  # the parent forks, and reaps
+    assert d.initial == [(10, 100)] and d.preflight.preexisting_procs == 1
+    # pid 10 silent from its fork's RET until the wait4's: a SLEEP and a WAKE mark
+    gap = IdleGap(1, 1 * ms, 0, 2, 8, 9 * ms, 0, 9, 10, 100, 100)
+    marked = lc.derive(events, has_tids=True, gaps=[gap])
+    names = [kops.OP_NAMES[k] for k in marked.ops.kind]
+    assert names == ["PROC_NEW", "SLEEP", "THREAD_NEW", "THREAD_EXIT", "PROC_EXIT", "WAKE", "REAP"]
