@@ -50,7 +50,7 @@ td.golden{outline:2px solid #c92a2a;outline-offset:-2px}
 .verdict td{font-size:13px}
 .summary{color:#495057;margin:2px 0}.note{font-size:11px;fill:#495057}.lbl{font-size:11px;
 fill:#495057;text-anchor:end;font-family:"DejaVu Sans Mono",monospace}
-.tick{font-size:10px;fill:#495057;text-anchor:middle;font-family:"DejaVu Sans Mono",monospace}
+.tick{font-size:10px;fill:#495057;font-family:"DejaVu Sans Mono",monospace}
 figure{margin:0 18px 14px 0;display:inline-block;vertical-align:top}
 figcaption{font-weight:600;margin-bottom:3px}figcaption span{font-weight:normal;color:#495057}
 .sw{display:inline-block;width:11px;height:11px;margin:0 3px 0 10px;vertical-align:-1px;

@@ -372,8 +372,12 @@ def _x_axis(labels: list[str], x) -> list[str]:
             f'<line x1="{x(i):.1f}" y1="{base}" x2="{x(i):.1f}" y2="{base + tick}" '
             'stroke="#868e96"/>'
         )
-        if i in shown:
-            out.append(f'<text x="{x(i):.1f}" y="{base + 16}" class="tick">{escape(label)}</text>')
+        if i in shown:  # the first and the last inside the chart
+            anchor = "start" if i == 0 else "end" if i == len(labels) - 1 else "middle"
+            out.append(
+                f'<text x="{x(i):.1f}" y="{base + 16}" class="tick" text-anchor="{anchor}">'
+                f"{escape(label)}</text>"
+            )
     return out
 
 

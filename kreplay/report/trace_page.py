@@ -5,6 +5,8 @@ kstack pages, the kstack KVA/pindex layouts and the metric history."""
 
 from html import escape
 
+import msgspec
+
 from kreplay.cells import Cell
 from kreplay.compare import compare
 from kreplay.pictures import CACHED, GUARD, HOLE, LIVE, SLOT_FREE, Pictures, Population, to_json
@@ -149,18 +151,21 @@ def differences(ctx: Context, cells: list[Cell]) -> str:
 # ---------------------------------------------------------------------------- pictures
 
 
-def _picture_groups(cells: list[Cell]) -> list[tuple[list[str], Cell]]:
-    """Cells with equal pictures: (their revisions, the first cell)."""
+def _picture_groups(cells: list[Cell], maps_only: bool = False) -> list[tuple[list[str], Cell]]:
+    """Cells with equal pictures (`maps_only`: equal population maps; the layouts' captions
+    name the policies too): (their revisions, the first cell)."""
     out: dict[bytes, tuple[list[str], Cell]] = {}
     for c in cells:
-        if c.pictures is not None:
-            out.setdefault(to_json(c.pictures), ([], c))[0].append(c.revision)
+        if c.pictures is None:
+            continue
+        key = msgspec.json.encode(c.pictures.population) if maps_only else to_json(c.pictures)
+        out.setdefault(key, ([], c))[0].append(c.revision)
     return list(out.values())
 
 
 def population_maps(ctx: Context, cells: list[Cell]) -> str:
     figures = []
-    for names, c in _picture_groups(cells):
+    for names, c in _picture_groups(cells, maps_only=True):
         pops = c.pictures.population
         for pop in pops:
             kstack = [w for w in pop.used if w.kstack]
