@@ -323,6 +323,9 @@ def test_revisions_with_identical_results_are_folded(matrix):
     head = head[head.index("<thead>") : head.index("</thead>")]
     assert head.count("<th>") == 4  # metric, unit, base and its twin, D38852 and its twin
     assert 'base (baseline)</span><br><span id="m-r2">' in head
+    dom = Dom(site["trace-build-j16.html"])  # and the twins' pictures are drawn once
+    assert len(dom.find("svg", "popmap")) == len(dom.find("svg", "kva")) == 2
+    assert "<figcaption>D38852, D38852-twin <span>K=4 G=1, KVA from" in site["trace-build-j16.html"]
 
 
 def test_every_revision_shown_gets_its_own_colour():

@@ -151,21 +151,26 @@ def differences(ctx: Context, cells: list[Cell]) -> str:
 # ---------------------------------------------------------------------------- pictures
 
 
-def _picture_groups(cells: list[Cell], maps_only: bool = False) -> list[tuple[list[str], Cell]]:
-    """Cells with equal pictures (`maps_only`: equal population maps; the layouts' captions
-    name the policies too): (their revisions, the first cell)."""
-    out: dict[bytes, tuple[list[str], Cell]] = {}
+def _picture_groups(cells: list[Cell], maps_only: bool = False) -> list[list[Cell]]:
+    """Cells whose pictures draw the same, in the order of their first: equal population
+    maps (`maps_only`), else equal maps and layouts (the policies' names may differ: the
+    layout's caption lists them)."""
+    out: dict[bytes, list[Cell]] = {}
     for c in cells:
         if c.pictures is None:
             continue
-        key = msgspec.json.encode(c.pictures.population) if maps_only else to_json(c.pictures)
-        out.setdefault(key, ([], c))[0].append(c.revision)
+        if maps_only:
+            key = msgspec.json.encode(c.pictures.population)
+        else:
+            key = to_json(msgspec.structs.replace(c.pictures, kva_source="", pindex_policy=""))
+        out.setdefault(key, []).append(c)
     return list(out.values())
 
 
 def population_maps(ctx: Context, cells: list[Cell]) -> str:
     figures = []
-    for names, c in _picture_groups(cells, maps_only=True):
+    for group in _picture_groups(cells, maps_only=True):
+        c, names = group[0], [m.revision for m in group]
         pops = c.pictures.population
         for pop in pops:
             kstack = [w for w in pop.used if w.kstack]
@@ -225,7 +230,7 @@ def _kstack_windows(windows: list, most: int = 8) -> str:
 
 
 def layouts(ctx: Context, cells: list[Cell]) -> str:
-    figures = [_layout_figure(ctx, names, c) for names, c in _picture_groups(cells)]
+    figures = [_layout_figure(ctx, group) for group in _picture_groups(cells)]
     if not figures:
         return ""
     legend = (
@@ -241,23 +246,42 @@ def layouts(ctx: Context, cells: list[Cell]) -> str:
     return f'<h2 id="layout">kstack KVA and pindex layout</h2>{legend}{"".join(figures)}\n'
 
 
-def _layout_figure(ctx: Context, names: list[str], cell: Cell) -> str:
+def _layout_figure(ctx: Context, group: list[Cell]) -> str:
+    cell = group[0]
     pics: Pictures = cell.pictures
     machine = cell.result.machine if cell.result is not None else ""
     shown = [c for c in pics.chunks if any(r.start <= c.kva < r.start + 512 for r in pics.kva)]
+    where = f"KVA from {escape(pics.kva_source)}, "
     if pics.chunks:
-        where = f"{len(pics.chunks)} kstack arena chunks ({pics.chunks[0].slots} slots)"
+        where += f"{len(pics.chunks)} kstack arena chunks ({pics.chunks[0].slots} slots)"
     else:
-        where = f"KVA from {escape(pics.kva_source)}, no kstack arena"
+        where += "no kstack arena"
     caption = (
-        f"{ctx.names(names)} <span>K={pics.kstack_pages} G={pics.guard_pages}, {where}, "
-        f"pindex {escape(pics.pindex_policy)}</span>"
+        f"{ctx.names([c.revision for c in group])} <span>K={pics.kstack_pages} "
+        f"G={pics.guard_pages}, {where}, pindex {escape(pics.pindex_policy)}"
+        f"{_other_policies(group)}</span>"
     )
     return (
         f'<figure><figcaption>{caption}</figcaption><div class="pair">'
         f"{svg.layout(pics.kva, 'kva', shown, machine)}{svg.layout(pics.pindex, 'pindex')}"
         "</div></figure>"
     )
+
+
+def _other_policies(group: list[Cell]) -> str:
+    """'; D38852-r-guard1: pindex Guard1Pindex()': members drawn the same whose policies
+    are named otherwise than the first's."""
+    first = group[0].pictures
+    out = []
+    for c in group[1:]:
+        pics, what = c.pictures, []
+        if pics.kva_source != first.kva_source:
+            what.append(f"KVA from {pics.kva_source}")
+        if pics.pindex_policy != first.pindex_policy:
+            what.append(f"pindex {pics.pindex_policy}")
+        if what:
+            out.append(f"; {escape(c.revision)}: {escape(', '.join(what))}")
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------------- history
