@@ -20,6 +20,7 @@ from conftest import assert_one_line_error, run_main
 from kreplay.cells import Cell, CheckReport
 from kreplay.check import check
 from kreplay.cli import cli
+from kreplay.compare import compare
 from kreplay.pictures import GUARD, HOLE, LIVE, Pictures, Population, Window
 from kreplay.report import html, svg, trace_page
 from kreplay.report.history import MAX_RUNS, History, Run, from_rows
@@ -166,9 +167,9 @@ def test_the_index_and_kreplay_diff_agree_on_what_changed(matrix, report_page):
     args = ["diff", "base", "D38852", "build-j16", "uul-freebsd12", "--json"]
     out = CliRunner().invoke(cli, [*args, "--db", str(matrix / "s.duckdb")])
     assert out.exit_code in (0, 1), out.output
-    words = {"+": "worse", "-": "better", "!": "new failure", "*": "fixed", "x": "n/c", "": ""}
+    words = {"+": "worse", "-": "better", "!": "new failure", "*": "fixed", "x": "n/c"}
     expected = sorted(
-        (r["name"], str(r["a"]), str(r["b"]), words[r["mark"]])
+        (r["name"], str(r["a"]), str(r["b"]), words.get(r["mark"], "info"))
         for t in json.loads(out.output)["traces"]
         for r in t["rows"]
     )
@@ -304,6 +305,26 @@ def test_a_failed_cell_is_red_in_the_matrix_and_linked_to_its_details():
     assert '<a href="trace-t.html#diff-r0">t / r</a>: <b>error</b> worker died' in page
     assert 'id="diff-r0"' in site["trace-t.html"] and "worker died" in site["trace-t.html"]
     assert "FAILED" in page and "Orphaned golden files" in page
+
+
+def test_a_cell_that_differs_from_golden_leads_the_index(matrix):
+    """A cell whose golden file holds other metrics: first on the index, with the metrics
+    that differ, linked to its differences; outlined in its trace's metric table."""
+    cells = _cells(matrix)
+    cell = cells[("build-j16", "D38852")]
+    metrics = {**cell.result.metrics, "kstack.created": cell.result.metrics["kstack.created"] - 2}
+    golden = msgspec.structs.replace(cell.result, metrics=metrics)
+    cells[("build-j16", "D38852")] = replace(
+        cell, status="differs", comparison=compare(golden, cell.result, labels=("golden", "obt"))
+    )
+    site = html.render(CheckReport(list(cells.values()), []), {}, History([]), "run")
+    index = site["index.html"]
+    assert index.index('id="failures"') < index.index('id="changes"')
+    assert '<a href="trace-build-j16.html#diff-r1">build-j16 / D38852</a>: <b>differs</b>' in index
+    assert "<code>  kstack.created: golden 246 &rarr; 248 +0.8%</code>" in index
+    page = site["trace-build-j16.html"]
+    assert 'id="diff-r1"' in page
+    assert '<td class="num golden" title="golden of D38852: 246">248</td>' in page
 
 
 def test_revisions_with_identical_results_are_folded(matrix):

@@ -19,7 +19,7 @@ from kreplay.report.markup import MARK_CLASS, STATUS_CLASS, Context, number, pag
 from kreplay.report.markup import trace_href as href
 
 DEFAULT_BASELINE = "base"
-MARK_WORD = {"+": "worse", "-": "better", "!": "new failure", "*": "fixed", "x": "n/c", "": ""}
+MARK_WORD = {"+": "worse", "-": "better", "!": "new failure", "*": "fixed", "x": "n/c", "": "info"}
 
 
 def render(
@@ -164,28 +164,15 @@ def _row_id(ctx: Context, revision: str, trace: str) -> str:
 
 
 def _group(ctx: Context, group: changes.RevisionChanges) -> str:
+    """A revision's section: a table of the traces where it changed, worst first, and a
+    line for the traces where it did not."""
     rows, same = [], []
-    ordered = sorted(group.traces, key=lambda c: SEVERITY.get(c.verdict, 0))
-    for change in ordered:
-        lines = change.rows
+    for change in sorted(group.traces, key=lambda c: SEVERITY.get(c.verdict, 0)):
         row_id = _row_id(ctx, group.names[0], change.trace)
-        if change.comparison is None:
-            rows.append(
-                f'<tr class="nc" id="{row_id}"><th class="t"><a href="{href(change.trace)}">'
-                f'{escape(change.trace)}</a></th><td colspan="6">not comparable: '
-                f"{escape(change.missing)}</td></tr>"
-            )
-        elif not lines and change.verdict == "same":
+        if change.verdict == "same":
             same.append(change.trace)
-        elif not lines:  # failed on both sides alike: not new, but not fine either
-            outcome = change.comparison.outcome_b
-            rows.append(
-                f'<tr class="nc" id="{row_id}"><th class="t"><a href="{href(change.trace)}">'
-                f'{escape(change.trace)}</a></th><td colspan="6">{escape(outcome)} under both '
-                "(no metric compared)</td></tr>"
-            )
         else:
-            rows += _trace_rows(change.trace, lines, row_id)
+            rows += _trace_block(change, row_id)
     names = ctx.names(group.names)
     note = f"<p>Same as {escape(ctx.baseline)} on: {', '.join(escape(t) for t in same)}.</p>"
     table = (
@@ -197,6 +184,21 @@ def _group(ctx: Context, group: changes.RevisionChanges) -> str:
         f'<h3 id="c-{ctx.rid(group.names[0])}">{names} vs {escape(ctx.baseline)}</h3>'
         f"{table if rows else ''}{note if same else ''}"
     )
+
+
+def _trace_block(change: changes.TraceChange, row_id: str) -> list[str]:
+    """A trace's rows in a revision's table: its changed metrics, or one line saying why
+    there are none to show (a side has no Result; both panicked or hung alike)."""
+    if change.rows:
+        return _trace_rows(change.trace, change.rows, row_id)
+    if change.comparison is None:
+        why = f"not comparable: {change.missing}"
+    else:  # failed on both sides alike: not new, but not fine either
+        why = f"{change.comparison.outcome_b} under both (no metric compared)"
+    return [
+        f'<tr class="nc" id="{row_id}"><th class="t"><a href="{href(change.trace)}">'
+        f'{escape(change.trace)}</a></th><td colspan="6">{escape(why)}</td></tr>'
+    ]
 
 
 def _trace_rows(trace: str, lines: list, row_id: str) -> list[str]:

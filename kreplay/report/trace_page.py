@@ -117,7 +117,7 @@ def _value_td(name: str, members: list[Cell], mark: str) -> str:
     for c in members:
         row = next((r for r in c.comparison.rows if r.name == name), None) if c.comparison else None
         if row is not None and (row.change or row.mark):
-            golden.append(f"golden of {c.revision}: {number(row.a)} {row.mark}")
+            golden.append(f"golden of {c.revision}: {number(row.a)} {row.mark}".rstrip())
     if golden:
         classes.append("golden")
     title = f' title="{escape("; ".join(golden))}"' if golden else ""
