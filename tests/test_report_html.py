@@ -508,6 +508,7 @@ def test_chromium_shows_what_changed_on_the_first_screen(corpus_report, tmp_path
     """The first screen (1400x1000) of the corpus's index, as Chromium lays it out: the
     verdict, the revisions against base, and D38852's changes start there."""
     url = (corpus_report / "index.html").as_uri()
+    assert (corpus_report / "index.html").stat().st_size < INDEX_BUDGET
     dom = browse(tmp_path, url, "--dump-dom").stdout.decode()
     assert len(Dom(dom).find("table", "verdict")) == 1 and 'id="c-r1"' in dom
     shot = tmp_path / "index.png"
