@@ -375,6 +375,21 @@ def test_a_trend_chart_has_axes_gridlines_dated_ticks_and_a_tooltip_per_point():
     assert len(dom.find("line")) == 2 + 5 + 20  # two axes, gridlines, a tick per run
 
 
+def test_tick_labels_never_overlap():
+    for n in (2, 7, 20, 60):
+        labels = [f"2026-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(n)]
+        x = svg._x_scale(n)
+        shown = sorted(svg._shown_ticks(labels, x))
+        assert shown[0] == 0 and shown[-1] == n - 1 and len(shown) >= min(n, 3)
+        spans = []
+        for i in shown:
+            width = len(labels[i]) * svg.LABEL_CHARS_PX
+            left = {"start": 0, "middle": width / 2, "end": width}[svg._anchor(i, n)]
+            spans.append((x(i) - left, x(i) - left + width))
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+        assert spans[0][0] >= 0 and spans[-1][1] <= svg.CHART_W
+
+
 def test_round_ticks_cover_the_values():
     assert svg.nice_ticks(0, 7, 4) == [0, 2, 4, 6, 8]
     assert svg.nice_ticks(0.123, 0.9, 4) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]

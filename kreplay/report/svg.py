@@ -289,10 +289,11 @@ def palette(names: list[str]) -> dict[str, str]:
     return out
 
 
-CHART_W, CHART_H = 380, 168
-PAD_L, PAD_R, PAD_T, PAD_B = 56, 14, 10, 34
+CHART_W, CHART_H = 380, 160
+PAD_L, PAD_R, PAD_T, PAD_B = 56, 14, 10, 26
 Y_TICKS = 4  # about this many gridlines
-LABEL_CHARS_PX = 6.6  # width of a tick label's character at 11px
+LABEL_CHARS_PX = 6.1  # width of a tick label's character (10px DejaVu Sans Mono)
+LABEL_GAP = 10  # between two tick labels
 
 
 def trend_chart(
@@ -357,28 +358,45 @@ def _y_axis(ticks: list[float], y) -> list[str]:
 
 
 def _x_axis(labels: list[str], x) -> list[str]:
-    """A tick per run, labelled every `step` runs (the first and the last always)."""
+    """A tick per run, labelled where a label fits (_shown_ticks)."""
     base = CHART_H - PAD_B
     out = [f'<line x1="{PAD_L}" y1="{base}" x2="{CHART_W - PAD_R}" y2="{base}" stroke="#868e96"/>']
-    widest = max((len(label) for label in labels), default=1) * LABEL_CHARS_PX + 8
-    room = (CHART_W - PAD_L - PAD_R) / max(1, len(labels) - 1)
-    step = max(1, -(-widest // room)) if len(labels) > 1 else 1
-    shown = set(range(0, len(labels), int(step)))
-    if len(labels) > 1:  # the last run is this check: always labelled, its neighbour not
-        shown = {i for i in shown if len(labels) - 1 - i >= step} | {len(labels) - 1}
+    shown = _shown_ticks(labels, x)
     for i, label in enumerate(labels):
         tick = 5 if i in shown else 3
         out.append(
             f'<line x1="{x(i):.1f}" y1="{base}" x2="{x(i):.1f}" y2="{base + tick}" '
             'stroke="#868e96"/>'
         )
-        if i in shown:  # the first and the last inside the chart
-            anchor = "start" if i == 0 else "end" if i == len(labels) - 1 else "middle"
+        if i in shown:
             out.append(
-                f'<text x="{x(i):.1f}" y="{base + 16}" class="tick" text-anchor="{anchor}">'
-                f"{escape(label)}</text>"
+                f'<text x="{x(i):.1f}" y="{base + 16}" class="tick" '
+                f'text-anchor="{_anchor(i, len(labels))}">{escape(label)}</text>'
             )
     return out
+
+
+def _anchor(i: int, n: int) -> str:
+    """The first and the last labels inside the chart, the others centred on their tick."""
+    return "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+
+
+def _shown_ticks(labels: list[str], x) -> dict[int, str]:
+    """The runs labelled, as many as fit without overlap: the last (this check) and the
+    first always, then from the left every label clear of those kept."""
+    n = len(labels)
+
+    def extent(i: int) -> tuple[float, float]:
+        width = len(labels[i]) * LABEL_CHARS_PX
+        left = {"start": 0.0, "middle": width / 2, "end": width}[_anchor(i, n)]
+        return x(i) - left - LABEL_GAP / 2, x(i) - left + width + LABEL_GAP / 2
+
+    kept = [n - 1] + ([0] if n > 1 else [])
+    for i in range(1, n - 1):
+        lo, hi = extent(i)
+        if all(hi <= extent(k)[0] or lo >= extent(k)[1] for k in kept):
+            kept.append(i)
+    return {i: labels[i] for i in sorted(kept)}
 
 
 def _merged(lines: list[tuple[str, str, list]]) -> list[tuple[list[str], str, list]]:
