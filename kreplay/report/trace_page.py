@@ -71,7 +71,9 @@ def metrics_table(ctx: Context, trace: str) -> str:
         '<p class="legend">One column per set of revisions with identical Results. Against '
         f"the baseline <code>{escape(ctx.baseline)}</code>, by the metric's polarity: "
         '<span class="sw" style="background:#ffe3e3"></span>worse '
-        '<span class="sw" style="background:#d3f9d8"></span>better; '
+        '<span class="sw" style="background:#d3f9d8"></span>better '
+        '<span class="sw" style="background:#fff3bf"></span>not comparable (a side panicked '
+        "or hung); grey figures: an informational metric that changed; "
         '<span class="sw" style="border:2px solid #c92a2a"></span>differs from the golden '
         "file (hover for the golden value).</p>"
         f"<table><thead><tr><th>metric</th><th>unit</th>{heads}</tr></thead>"
