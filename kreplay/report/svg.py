@@ -256,8 +256,8 @@ def layout_legend(letters: str) -> str:
 
 # ---------------------------------------------------------------------------- trends
 
-# Kelly's colours of maximum contrast (without white, black and the two that are too pale
-# on white), in his order: the first revisions shown get the most distinct ones.
+# 14 of Kelly's 22 colours of maximum contrast (not white or black, nor those closest to one
+# taken already), the most distinct from each other first: the first revisions get them.
 PALETTE = (
     "#0067a5",  # strong blue
     "#f38400",  # vivid orange
