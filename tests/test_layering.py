@@ -23,7 +23,14 @@ def loaded_by(module: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["kreplay.report.html", "kreplay.report.directory", "kreplay.report.text"]
+    "module",
+    [
+        "kreplay.report.html",
+        "kreplay.report.trace_page",
+        "kreplay.report.changes",
+        "kreplay.report.directory",
+        "kreplay.report.text",
+    ],
 )
 def test_the_report_imports_no_model_and_no_lifecycle(module):
     loaded = loaded_by(module)

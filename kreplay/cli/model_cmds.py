@@ -24,7 +24,7 @@ from kreplay.compare import parse_thresholds
 from kreplay.errors import EXIT_DIFFERENCES, UsageError
 from kreplay.model.machine import PRESETS
 from kreplay.report import text
-from kreplay.report.directory import write_report
+from kreplay.report.directory import choose_baseline, write_report
 from kreplay.report.history import MAX_RUNS, from_rows
 from kreplay.result import METRICS
 from kreplay.result import to_json as result_json
@@ -187,6 +187,12 @@ def diff_cmd(
     help="The check's name in the store's history (default: the --report directory's "
     "name, else `check N`).",
 )
+@click.option(
+    "--baseline",
+    metavar="REV",
+    help="The report compares every revision with this one (one of the revisions checked; "
+    "default: base, else the first).",
+)
 @db_option
 @revisions_option
 @json_option
@@ -200,6 +206,7 @@ def check_cmd(
     scheduler,
     report_dir,
     label,
+    baseline,
     db,
     revision_files,
     as_json,
@@ -208,6 +215,9 @@ def check_cmd(
     mismatch, missing golden or orphaned golden. The check is recorded in the store
     (kreplay history)."""
     revisions = _revision_list(db, revision_files, rev_names)
+    if baseline is not None and not report_dir:
+        raise UsageError("--baseline is for the report: give --report DIR too")
+    baseline = choose_baseline(baseline, [r.name for r in revisions])  # before the replays
     if label is None and report_dir:
         label = Path(report_dir).resolve().name
     with Store(resolve_db(db)) as store:
@@ -228,7 +238,7 @@ def check_cmd(
         if report_dir:
             hist = from_rows(store.check_history(None, None, None, MAX_RUNS))
             descriptions = {r.name: r.description for r in revisions}
-            write_report(report, descriptions, report_dir, hist, report.label)
+            write_report(report, descriptions, report_dir, hist, report.label, baseline)
     click.echo(text.check_view(report, as_json), nl=False)
     if report.failed:
         raise click.exceptions.Exit(EXIT_DIFFERENCES)

@@ -6,6 +6,7 @@ byte-identical for the same inputs. Every text that came from a trace, a revisio
 directory name goes through html.escape.
 """
 
+import math
 from html import escape
 
 from kreplay.pictures import (
@@ -30,20 +31,17 @@ VM_MIN_KERNEL_ADDRESS = {
 }
 PAGE = 4096
 
-# Population map: one cell per 2 MiB physical window.
-MAP_COLUMNS = 64
-MAP_CELL = 5
-MAP_PITCH = 6
+# Population map: one cell per 2 MiB physical window, only the windows holding kstack pages
+# and ZOOM_CONTEXT windows either side of each (the rest is a line of text under the map:
+# drawing all ~900 windows of a build, for every revision, made the page weigh megabytes).
+MAP_COLUMNS = 32  # windows to a row of the map
+MAP_CELL = 12
+MAP_PITCH = 14
+MAP_LABEL = 86
+ZOOM_CONTEXT = 2
 HUE = {"kstack": (217, 72, 15), "user": (31, 95, 168), "": (110, 110, 110)}
 EMPTY = "#eef0f2"
-# The grid of empty windows, drawn as one pattern-filled rectangle per map (a rectangle per
-# empty window made a report of a few traces weigh megabytes). Emitted once per page.
-DEFS = (
-    '<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>'
-    f'<pattern id="popgrid" width="{MAP_PITCH}" height="{MAP_PITCH}" '
-    f'patternUnits="userSpaceOnUse"><rect width="{MAP_CELL}" height="{MAP_CELL}" '
-    f'fill="{EMPTY}"/></pattern></defs></svg>'
-)
+
 
 # Layout rows: one pixel per page, one row per 512 pages.
 ROW_LABEL = 124
@@ -78,32 +76,64 @@ def shade(rgb: tuple[int, int, int], fraction: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def zoom_ranges(pop: Population, context: int = ZOOM_CONTEXT) -> list[range]:
+    """The runs of windows drawn: each window holding kstack pages with `context` windows
+    either side (not past the last window in use), overlapping or touching runs merged."""
+    last = max((w.index for w in pop.used), default=-1)
+    out: list[range] = []
+    for w in pop.used:
+        if not w.kstack:
+            continue
+        lo, hi = max(0, w.index - context), min(last, w.index + context) + 1
+        if out and lo <= out[-1].stop:
+            out[-1] = range(out[-1].start, max(hi, out[-1].stop))
+        else:
+            out.append(range(lo, hi))
+    return out
+
+
 def population_map(pop: Population, domains: int) -> str:
-    """Windows 0 .. the last one holding a page, MAP_COLUMNS to a row; the shade is the
-    share of the window's 512 pages that are allocated, the hue the owner of its
-    reservation (grey: no reservation); a black outline marks windows with kstack pages."""
-    shown = max((w.index for w in pop.used), default=-1) + 1
-    rows = max(1, -(-shown // MAP_COLUMNS))
-    width, height = MAP_COLUMNS * MAP_PITCH, rows * MAP_PITCH
+    """The windows of zoom_ranges(), MAP_COLUMNS to a row, each run on rows of its own
+    labelled with its first window; the shade is the share of the window's 512 pages that
+    are allocated, the hue the owner of its reservation (grey: none), a black outline marks
+    windows with kstack pages; an empty window is pale."""
     used = {w.index: w for w in pop.used}
+    rows = [r[i : i + MAP_COLUMNS] for r in zoom_ranges(pop) for i in range(0, len(r), MAP_COLUMNS)]
+    width = MAP_LABEL + MAP_COLUMNS * MAP_PITCH
+    height = max(1, len(rows)) * MAP_PITCH + 2
     label = f"NUMA domain {pop.domain}: " if domains > 1 else ""
     out = [
         f'<svg class="popmap" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img">',
-        f"<title>{label}reservation population, windows 0-{max(shown - 1, 0)} of "
-        f"{pop.windows}</title>",
+        f"<title>{label}reservation population of the windows holding kstack pages "
+        f"(of {pop.windows})</title>",
     ]
-    out.append(f'<rect width="{width}" height="{height}" fill="url(#popgrid)"/>')
-    for index, w in sorted(used.items()):
-        x, y = (index % MAP_COLUMNS) * MAP_PITCH, (index // MAP_COLUMNS) * MAP_PITCH
-        fill = shade(HUE[w.reserv], (w.kstack + w.user) / WINDOW_PAGES)
-        stroke = ' stroke="#000" stroke-width="1"' if w.kstack else ""
+    for n, row in enumerate(rows):
+        y = 1 + n * MAP_PITCH
         out.append(
-            f'<rect class="w" x="{x}" y="{y}" width="{MAP_CELL}" height="{MAP_CELL}" '
-            f'fill="{fill}"{stroke}><title>{_window_text(w, pop)}</title></rect>'
+            f'<text x="{MAP_LABEL - 6}" y="{y + MAP_CELL - 2}" class="lbl">'
+            f"window {row.start}</text>"
         )
+        for k, index in enumerate(row):
+            out.append(_map_cell(used.get(index), index, pop, MAP_LABEL + k * MAP_PITCH, y))
+    if not rows:
+        out.append(f'<text x="0" y="{MAP_CELL}" class="note">no kstack pages</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _map_cell(w, index: int, pop: Population, x: int, y: int) -> str:
+    if w is None:
+        return (
+            f'<rect x="{x}" y="{y}" width="{MAP_CELL}" height="{MAP_CELL}" fill="{EMPTY}">'
+            f"<title>window {index}: no page</title></rect>"
+        )
+    fill = shade(HUE[w.reserv], (w.kstack + w.user) / WINDOW_PAGES)
+    stroke = ' stroke="#000" stroke-width="1.5"' if w.kstack else ""
+    return (
+        f'<rect class="w" x="{x}" y="{y}" width="{MAP_CELL}" height="{MAP_CELL}" '
+        f'fill="{fill}"{stroke}><title>window {index}, {_window_text(w, pop)}</title></rect>'
+    )
 
 
 def _window_text(w, pop: Population) -> str:
@@ -226,51 +256,169 @@ def layout_legend(letters: str) -> str:
 
 # ---------------------------------------------------------------------------- trends
 
-CHART_W, CHART_H = 240, 96
-PAD_L, PAD_R, PAD_T, PAD_B = 50, 8, 8, 18
+# 14 of Kelly's 22 colours of maximum contrast (not white or black, nor those closest to one
+# taken already), the most distinct from each other first: the first revisions get them.
+PALETTE = (
+    "#0067a5",  # strong blue
+    "#f38400",  # vivid orange
+    "#008856",  # vivid green
+    "#be0032",  # vivid red
+    "#875692",  # strong purple
+    "#882d17",  # reddish brown
+    "#e68fac",  # strong purplish pink
+    "#848482",  # medium grey
+    "#8db600",  # vivid yellowish green
+    "#a1caf1",  # very light blue
+    "#f3c300",  # vivid yellow
+    "#2b3d26",  # dark olive green
+    "#604e97",  # strong violet
+    "#c2b280",  # greyish yellow
+)
+
+
+def palette(names: list[str]) -> dict[str, str]:
+    """A colour per name, all different: PALETTE first, then hues spaced by the golden
+    angle (distinct, if less distinguishable, past the fourteenth)."""
+    out = {}
+    for i, name in enumerate(names):
+        if i < len(PALETTE):
+            out[name] = PALETTE[i]
+        else:
+            hue = (i - len(PALETTE)) * 137.508 % 360
+            out[name] = f"hsl({hue:.1f},65%,{35 + (i % 3) * 10}%)"
+    return out
+
+
+CHART_W, CHART_H = 380, 160
+PAD_L, PAD_R, PAD_T, PAD_B = 56, 14, 10, 26
+Y_TICKS = 4  # about this many gridlines
+LABEL_CHARS_PX = 6.1  # width of a tick label's character (10px DejaVu Sans Mono)
+LABEL_GAP = 10  # between two tick labels
 
 
 def trend_chart(
     metric: str, labels: list[str], lines: list[tuple[str, str, list[float | None]]]
 ) -> str:
     """One metric over runs: `lines` is (revision, colour, value per run); a missing value
-    (a failed cell, a metric not yet known) breaks the line."""
+    (a failed cell, a metric not yet known) breaks the line. Revisions with the same values
+    are drawn once, in the first one's colour, their names in the tooltips; every point has
+    a tooltip (revisions, run label, value). Axes with gridlines at round values and the run
+    labels (the dates of `make nightly`) as x ticks, as many as fit."""
     values = [v for _, _, series in lines for v in series if v is not None]
-    low, high = (min(values), max(values)) if values else (0.0, 1.0)
-    span = (high - low) or 1.0
+    ticks = nice_ticks(min(values, default=0.0), max(values, default=1.0), Y_TICKS)
+    low, high = ticks[0], ticks[-1]
     n = len(labels)
-
-    def x(i: int) -> float:
-        return PAD_L + (CHART_W - PAD_L - PAD_R) * (i / (n - 1) if n > 1 else 0.5)
+    x_of = _x_scale(n)
 
     def y(v: float) -> float:
-        return PAD_T + (CHART_H - PAD_T - PAD_B) * (1 - (v - low) / span)
+        return PAD_T + (CHART_H - PAD_T - PAD_B) * (1 - (v - low) / (high - low))
 
     out = [
         f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" width="{CHART_W}" '
         f'height="{CHART_H}" viewBox="0 0 {CHART_W} {CHART_H}" role="img">'
         f"<title>{escape(metric)} over {n} runs</title>",
-        f'<line x1="{PAD_L}" y1="{CHART_H - PAD_B}" x2="{CHART_W - PAD_R}" '
-        f'y2="{CHART_H - PAD_B}" stroke="#adb5bd"/>',
-        f'<text x="{PAD_L - 4}" y="{PAD_T + 4}" class="lbl">{_short(high)}</text>',
-        f'<text x="{PAD_L - 4}" y="{CHART_H - PAD_B}" class="lbl">{_short(low)}</text>',
-        f'<text x="{PAD_L}" y="{CHART_H - 4}" class="note">{escape(labels[0])}</text>',
-        f'<text x="{CHART_W - PAD_R}" y="{CHART_H - 4}" class="lbl">{escape(labels[-1])}</text>',
+        *_y_axis(ticks, y),
+        *_x_axis(labels, x_of),
     ]
-    for revision, colour, series in lines:
+    for names, colour, series in _merged(lines):
+        who = escape(", ".join(names))
         for segment in _segments(series):
-            points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in segment)
+            points = " ".join(f"{x_of(i):.1f},{y(v):.1f}" for i, v in segment)
             out.append(
                 f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5">'
-                f"<title>{escape(revision)}</title></polyline>"
+                f"<title>{who}</title></polyline>"
             )
             out += [
-                f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2" fill="{colour}">'
-                f"<title>{escape(revision)} {escape(labels[i])}: {_short(v)}</title></circle>"
+                f'<circle cx="{x_of(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{colour}">'
+                f"<title>{who} {escape(labels[i])}: {_number(v)}</title></circle>"
                 for i, v in segment
             ]
     out.append("</svg>")
     return "".join(out)
+
+
+def _x_scale(n: int):
+    def x(i: int) -> float:
+        return PAD_L + (CHART_W - PAD_L - PAD_R) * (i / (n - 1) if n > 1 else 0.5)
+
+    return x
+
+
+def _y_axis(ticks: list[float], y) -> list[str]:
+    out = [
+        f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{CHART_H - PAD_B}" stroke="#868e96"/>'
+    ]
+    for t in ticks:
+        out.append(
+            f'<line x1="{PAD_L}" y1="{y(t):.1f}" x2="{CHART_W - PAD_R}" y2="{y(t):.1f}" '
+            f'stroke="#e9ecef"/><text x="{PAD_L - 4}" y="{y(t) + 4:.1f}" class="lbl">'
+            f"{_short(t)}</text>"
+        )
+    return out
+
+
+def _x_axis(labels: list[str], x) -> list[str]:
+    """A tick per run, labelled where a label fits (_shown_ticks)."""
+    base = CHART_H - PAD_B
+    out = [f'<line x1="{PAD_L}" y1="{base}" x2="{CHART_W - PAD_R}" y2="{base}" stroke="#868e96"/>']
+    shown = _shown_ticks(labels, x)
+    for i, label in enumerate(labels):
+        tick = 5 if i in shown else 3
+        out.append(
+            f'<line x1="{x(i):.1f}" y1="{base}" x2="{x(i):.1f}" y2="{base + tick}" '
+            'stroke="#868e96"/>'
+        )
+        if i in shown:
+            out.append(
+                f'<text x="{x(i):.1f}" y="{base + 16}" class="tick" '
+                f'text-anchor="{_anchor(i, len(labels))}">{escape(label)}</text>'
+            )
+    return out
+
+
+def _anchor(i: int, n: int) -> str:
+    """The first and the last labels inside the chart, the others centred on their tick."""
+    return "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+
+
+def _shown_ticks(labels: list[str], x) -> dict[int, str]:
+    """The runs labelled, as many as fit without overlap: the last (this check) and the
+    first always, then from the left every label clear of those kept."""
+    n = len(labels)
+
+    def extent(i: int) -> tuple[float, float]:
+        width = len(labels[i]) * LABEL_CHARS_PX
+        left = {"start": 0.0, "middle": width / 2, "end": width}[_anchor(i, n)]
+        return x(i) - left - LABEL_GAP / 2, x(i) - left + width + LABEL_GAP / 2
+
+    kept = [n - 1] + ([0] if n > 1 else [])
+    for i in range(1, n - 1):
+        lo, hi = extent(i)
+        if all(hi <= extent(k)[0] or lo >= extent(k)[1] for k in kept):
+            kept.append(i)
+    return {i: labels[i] for i in sorted(kept)}
+
+
+def _merged(lines: list[tuple[str, str, list]]) -> list[tuple[list[str], str, list]]:
+    """Lines with equal series as one: (names, the first one's colour, series)."""
+    out: dict[tuple, tuple[list[str], str, list]] = {}
+    for revision, colour, series in lines:
+        out.setdefault(tuple(series), ([], colour, series))[0].append(revision)
+    return list(out.values())
+
+
+def nice_ticks(low: float, high: float, count: int) -> list[float]:
+    """Round values (1, 2 or 5 times a power of ten apart) from at or below `low` to at or
+    above `high`, about `count` intervals; a flat series gets a band around its value."""
+    if high == low:
+        pad = abs(low) / 10 or 1.0
+        low, high = low - pad, high + pad
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(low / step)
+    last = math.ceil(high / step)
+    return [round(k * step, 12) for k in range(first, last + 1)]
 
 
 def _segments(series: list[float | None]) -> list[list[tuple[int, float]]]:
@@ -285,6 +433,10 @@ def _segments(series: list[float | None]) -> list[list[tuple[int, float]]]:
     if current:
         out.append(current)
     return out
+
+
+def _number(v: float) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 def _short(v: float) -> str:
