@@ -519,6 +519,17 @@ def test_the_corpus_index_is_light_and_its_links_resolve(corpus_report):
     assert_links_resolve(corpus_report)
 
 
+def test_the_index_shows_the_validation_of_the_recording_in_the_corpus(corpus_report):
+    """traces/thread-storm carries snapshots (kreplay synth --snapshots): issue 18's
+    validation has its table on the index, linked to the trace's page."""
+    page = (corpus_report / "index.html").read_text()
+    section = page[page.index('<h2 id="validation">') :]
+    section = section[: section.index("</table>")]
+    assert '<a href="trace-thread-storm.html">thread-storm</a>' in section
+    assert '<td>base</td><td class="ok">agrees</td>' in section
+    assert "counters within tolerance, 0 outside" in section
+
+
 def test_chromium_shows_what_changed_on_the_first_screen(corpus_report, tmp_path):
     """The first screen (1400x1000) of the corpus's index, as Chromium lays it out: the
     verdict, the revisions against base, and D38852's changes start there."""

@@ -47,6 +47,7 @@ def index(ctx: Context) -> str:
         _failures(ctx),
         _changes(ctx),
         _matrix(ctx),
+        _validations(ctx),
         _orphans(ctx.report.orphans),
         _revision_list(ctx),
     ]
@@ -259,6 +260,32 @@ def _matrix(ctx: Context) -> str:
         "the model found a kernel bug, the same one the golden file records; "
         "differs: see the trace's differences; "
         "no golden: kreplay golden update writes it.</p>\n"
+    )
+
+
+VALIDATION_CLASS = {"agrees": "ok", "disagrees": "bad", "error": "warn"}
+
+
+def _validations(ctx: Context) -> str:
+    """kreplay validate of the traces whose sidecars have snapshots (never a failure)."""
+    found = ctx.report.validations
+    if not found:
+        return ""
+    rows = "".join(
+        f'<tr><th><a href="{href(v.trace)}">{escape(v.trace)}</a></th>'
+        f"<td>{escape(v.revision or '-')}</td>"
+        f'<td class="{VALIDATION_CLASS[v.status]}">{escape(v.status)}</td>'
+        f"<td>{escape(v.detail)}</td></tr>"
+        for v in found
+    )
+    return (
+        '<h2 id="validation">The model against the recording machines</h2>\n'
+        '<p class="legend">Traces whose sidecar holds snapshots of the kernel\'s counters '
+        "before and after the workload: each counter the model predicts against the change "
+        "the machine saw, within its tolerance (<code>kreplay validate TRACE</code> prints "
+        "every counter). Reported, never a failure of the check.</p>"
+        "<table><thead><tr><th>trace</th><th>kernel</th><th>verdict</th><th>counters</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>\n"
     )
 
 
