@@ -56,6 +56,7 @@ def trace_files(traces_dir: str) -> dict[str, Path]:
 class Plan:
     works: list[work.Work]  # every cell, trace by trace
     notes: list[str]  # sidecars that changed since ingest (work.sidecar_note)
+    files: dict[str, Path]  # the checked traces' files (their sidecars are beside them)
 
 
 def plan(
@@ -67,9 +68,8 @@ def plan(
     if unknown:
         raise UsageError(f"no trace file for {', '.join(unknown)} in {traces_dir}")
     works, notes = [], []
+    files = {name: path for name, path in files.items() if not names or name in names}
     for name, path in files.items():
-        if names and name not in names:
-            continue
         if not store.has_name(name):
             ingest(store, str(path), name=name)
         info = store.trace(name)
@@ -77,7 +77,7 @@ def plan(
         if note:
             notes.append(note)
         works += [work.resolve(info, rev) for rev in revisions]
-    return Plan(works, notes)
+    return Plan(works, notes, files)
 
 
 Output = tuple[bytes, bytes | None]  # Result JSON, pictures JSON (when the unit asks)
@@ -270,7 +270,7 @@ def check(
     known_traces = list(trace_files(traces_dir))
     known = known_revisions if known_revisions is not None else [r.name for r in revisions]
     report = CheckReport(cells, orphans(golden_dir, known_traces, known), planned.notes)
-    report.validations = validations(store, traces_dir, revisions, names)
+    report.validations = validations(store, planned.files, revisions)
     recorded = zip(cells, planned.works, strict=True)
     report.label = store.record_check(
         label,
@@ -282,14 +282,14 @@ def check(
 
 
 def validations(
-    store: Store, traces_dir: str, revisions: list[Revision], names: Sequence[str] = ()
+    store: Store, files: dict[str, Path], revisions: list[Revision]
 ) -> list[ValidationSummary]:
     """kreplay validate of every checked trace whose sidecar has snapshots, on the kernel
     its sidecar names (which must be among the revisions checked)."""
     checked = {r.name: r for r in revisions}
     out = []
-    for name, path in trace_files(traces_dir).items():
-        if (names and name not in names) or not has_recording(str(path)):
+    for name, path in files.items():
+        if not has_recording(str(path)):
             continue
         try:
             v = validate(store, store.trace(name), checked, trace_file=str(path))
