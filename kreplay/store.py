@@ -18,6 +18,14 @@ from dataclasses import dataclass
 import duckdb
 
 from kreplay import __version__
+from kreplay.schema import (
+    BATCH_SELECTS,
+    EVENT_TABLES,
+    EVENTS_VIEW,
+    SCHEMA_VERSION,
+    WIDE_DICTIONARIES,
+    WIDE_INSERTS,
+)
 from kreplay.errors import (
     DuplicateTrace,
     StoreError,
@@ -26,7 +34,6 @@ from kreplay.errors import (
     TraceNotFound,
 )
 
-SCHEMA_VERSION = 1
 DEFAULT_DB = "kreplay.duckdb"
 
 _SCHEMA = """
@@ -52,41 +59,6 @@ CREATE TABLE IF NOT EXISTS traces (
     machine VARCHAR,
     kreplay_version VARCHAR,
     ingested_at TIMESTAMP DEFAULT current_timestamp
-);
-CREATE TABLE IF NOT EXISTS events (
-    trace_id INTEGER NOT NULL,
-    seq BIGINT NOT NULL,
-    line BIGINT,
-    pid INTEGER,
-    tid BIGINT,
-    comm VARCHAR,
-    cpu INTEGER,
-    ts BIGINT,
-    kind VARCHAR NOT NULL,
-    abi VARCHAR,
-    syscall VARCHAR,
-    sysnum INTEGER,
-    args VARCHAR,
-    retval BIGINT,
-    errno INTEGER,
-    ret_kind VARCHAR,
-    addr UBIGINT,
-    prot INTEGER,
-    fault_result VARCHAR,
-    path VARCHAR,
-    signal VARCHAR,
-    sig_action VARCHAR,
-    sig_code VARCHAR,
-    csw VARCHAR,
-    csw_mode VARCHAR,
-    wmesg VARCHAR,
-    gio_fd INTEGER,
-    gio_dir VARCHAR,
-    gio_bytes BIGINT,
-    body VARCHAR,
-    cont_lines INTEGER,
-    cont VARCHAR,
-    byte_offset BIGINT
 );
 CREATE TABLE IF NOT EXISTS ops (
     trace_id INTEGER NOT NULL,
@@ -196,6 +168,47 @@ def resolve_db(db: str | None) -> str:
 
 
 @dataclass
+class Batch:
+    """Rows of a trace for the narrow tables (schema.BATCH_SELECTS: table -> columns, seq
+    final) and what they count towards the traces row."""
+
+    tables: dict[str, dict]
+    lines: int = 0
+    events: int = 0
+    conts: int = 0
+    errors: int = 0
+    drops: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    first_error: tuple | None = None  # (line, text, reason) of its first parse error
+
+
+@dataclass
+class Counts:
+    lines: int = 0
+    events: int = 0
+    conts: int = 0
+    errors: int = 0
+    drops: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+
+    def add(self, b: Batch) -> None:
+        self.lines += b.lines
+        self.events += b.events
+        self.conts += b.conts
+        self.errors += b.errors
+        self.drops += b.drops
+        if b.first_ts is not None:
+            self.first_ts = b.first_ts if self.first_ts is None else min(self.first_ts, b.first_ts)
+            self.last_ts = b.last_ts if self.last_ts is None else max(self.last_ts, b.last_ts)
+
+
+class _Already(Exception):
+    """The streamed trace's content is stored already: roll it back."""
+
+
+@dataclass
 class QueryRows:
     """A user's query as it is fetched: the columns, the rows in batches (at most the limit
     in all), and how many rows the limit left out (0 when it left none)."""
@@ -249,10 +262,12 @@ class Store:
         self.close()
 
     def _create_schema(self) -> None:
+        if self._version() not in (None, str(SCHEMA_VERSION)):
+            return  # another version: _check_version refuses it, nothing is added to it
         self.con.execute(_SCHEMA)
-        # Added with binary ingest: a nullable column, so stores written before it stay
-        # readable as they are and gain it the first time they are opened for writing.
-        self.con.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS byte_offset BIGINT")
+        for table, columns in EVENT_TABLES.items():
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        self.con.execute(EVENTS_VIEW)
         self.con.execute(
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
             [str(SCHEMA_VERSION)],
@@ -267,13 +282,23 @@ class Store:
             raise StoreError(
                 "not a kreplay store (a DuckDB file without its tables)", path=self.path
             )
-        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None or row[0] != str(SCHEMA_VERSION):
-            found = row[0] if row else "none"
+        found = self._version()
+        if found != str(SCHEMA_VERSION):
             raise StoreError(
-                f"store schema version {found}, this kreplay reads version {SCHEMA_VERSION}",
+                f"store schema version {found or 'none'}, this kreplay reads version "
+                f"{SCHEMA_VERSION} (ingest the traces again into a new store)",
                 path=self.path,
             )
+
+    def _version(self) -> str | None:
+        """The store's schema version, None for a store without one (a new file)."""
+        try:
+            row = self.con.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except duckdb.CatalogException:
+            return None
+        return row[0] if row else None
 
     # ------------------------------------------------------------------ ingest
 
@@ -364,7 +389,7 @@ class Store:
                 trace_id = self._next_trace_id()
                 self.con.execute(f"CREATE OR REPLACE TEMP {staged_kind} staged AS {staged_sql}")
                 self._check_staged(trace, strict)
-                self._insert_trace_row(trace_id, trace)
+                self._insert_trace_row(trace_id, trace, self._staged_counts())
                 self._insert_events(trace_id)
                 self.con.execute(f"DROP {staged_kind} staged")
         except duckdb.Error as e:
@@ -386,7 +411,8 @@ class Store:
             self.con.execute("RESET preserve_insertion_order")
 
     def _next_trace_id(self) -> int:
-        return self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchone()[0]
+        # fetchall: a result left unread would make the next register() refuse
+        return self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchall()[0][0]
 
     def _check_staged(self, trace: NewTrace, strict: bool) -> None:
         events, first_error = self.con.execute(
@@ -403,20 +429,13 @@ class Store:
         what = "no kdump record in this file; first bad line" if not events else "parse error"
         raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=trace.source, line=line)
 
-    def _insert_trace_row(self, trace_id: int, t: NewTrace) -> None:
+    def _insert_trace_row(self, trace_id: int, t: NewTrace, counts: "Counts") -> None:
         self.con.execute(
             """
             INSERT INTO traces (trace_id, name, sha256, source, format, compression, options,
                 options_source, header_version, bytes, lines, events, continuations,
                 parse_errors, dropped, first_ts, last_ts, machine, kreplay_version)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                count(*),
-                count(*) FILTER (WHERE class = 'event'),
-                count(*) FILTER (WHERE class = 'cont'),
-                count(*) FILTER (WHERE class = 'error'),
-                count(*) FILTER (WHERE kind = 'DROP'),
-                min(ts), max(ts), ?, ?
-            FROM staged
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 trace_id,
@@ -429,41 +448,104 @@ class Store:
                 t.options_source,
                 t.header_version,
                 t.bytes,
+                counts.lines,
+                counts.events,
+                counts.conts,
+                counts.errors,
+                counts.drops,
+                counts.first_ts,
+                counts.last_ts,
                 t.machine,
                 __version__,
             ],
         )
 
+    def _staged_counts(self) -> "Counts":
+        row = self.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE class = 'event'), "
+            "count(*) FILTER (WHERE class = 'cont'), count(*) FILTER (WHERE class = 'error'), "
+            "count(*) FILTER (WHERE kind = 'DROP'), min(ts), max(ts) FROM staged"
+        ).fetchone()
+        return Counts(*row)
+
     def _insert_events(self, trace_id: int) -> None:
-        self.con.execute(
-            f"""
-            INSERT INTO events BY NAME
-            WITH base AS (  -- seq is counted per chunk: add the events of earlier chunks
-                SELECT chunk, coalesce(sum(n) OVER (ORDER BY chunk ROWS BETWEEN
-                    UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS seq_base
-                FROM (SELECT chunk, count(*) FILTER (WHERE class = 'event') AS n
-                      FROM staged GROUP BY chunk)
+        """The staged rows (binary ingest: every one an event) into the narrow tables."""
+        src = "(SELECT * EXCLUDE (chunk, class, reason, text, owner) FROM staged)"
+        for sql in (*WIDE_DICTIONARIES, *WIDE_INSERTS):
+            self.con.execute(sql.format(t=trace_id, src=src))
+
+    # ------------------------------------------------------------------ text ingest
+
+    def add_text_trace(
+        self,
+        batches: Iterator["Batch"],
+        finish: Callable[[], NewTrace],
+        *,
+        replace: bool,
+        strict: bool,
+    ) -> TraceInfo | None:
+        """Insert a trace from batches of column arrays (the narrow tables' rows, in file
+        order) in one transaction, as they come: the input streams through, and its
+        sha256 is known only at the end (finish() gives the trace's row then). A trace
+        whose content is stored already is rolled back: None."""
+        try:
+            with self._unordered(), self.transaction():
+                trace_id = self._next_trace_id()
+                counts, first_error = Counts(), None
+                for batch in batches:
+                    if first_error is None:
+                        first_error = batch.first_error
+                    self._insert_batch(trace_id, batch)
+                    counts.add(batch)
+                trace = finish()
+                if self.find_sha(trace.sha256) is not None:
+                    raise _Already
+                self._claim_name(trace, replace)
+                if counts.events == 0 or (strict and first_error is not None):
+                    self._refuse(trace.source, first_error, counts.events)
+                self._insert_trace_row(trace_id, trace, counts)
+        except _Already:
+            return None
+        except duckdb.Error as e:
+            raise StoreError(f"ingest failed: {_first_line(e)}", path=self.path) from None
+        return self.trace(trace.name)
+
+    def _claim_name(self, trace: NewTrace, replace: bool) -> None:
+        if replace:
+            self._delete_trace(trace.name)
+        elif self.has_name(trace.name):
+            raise DuplicateTrace(
+                f"a different trace is already stored as {trace.name!r} "
+                "(use --replace, or --name to store it under another name)",
+                path=trace.source,
             )
-            SELECT {trace_id} AS trace_id, s.seq + b.seq_base AS seq,
-                s.* EXCLUDE (chunk, seq, class, reason, text, owner),
-                c.n AS cont_lines, c.data AS cont
-            FROM staged s JOIN base b USING (chunk) LEFT JOIN (
-                SELECT owner, count(*) AS n, string_agg(text, chr(10) ORDER BY line) AS data
-                FROM staged WHERE class = 'cont' GROUP BY owner
-            ) c ON c.owner = s.line
-            WHERE s.class = 'event'
-            """
-        )
-        self.con.execute(
-            f"INSERT INTO parse_errors SELECT {trace_id}, line, text, reason "
-            "FROM staged WHERE class = 'error'"
-        )
+
+    @staticmethod
+    def _refuse(source: str, error: tuple | None, events: int) -> None:
+        if error is None:
+            raise TraceFormatError("no kdump record in this file", path=source)
+        line, text, reason = error
+        what = "no kdump record in this file; first bad line" if not events else "parse error"
+        raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=source, line=line)
+
+    def _insert_batch(self, trace_id: int, batch: "Batch") -> None:
+        for table, columns in batch.tables.items():
+            if len(next(iter(columns.values()))) == 0:
+                continue
+            self.con.register("batch_rows", columns)
+            try:
+                self.con.execute(
+                    f"INSERT INTO {table} SELECT {trace_id}, {BATCH_SELECTS[table]} "
+                    "FROM batch_rows"
+                ).fetchall()  # the result read: register() refuses while one is pending
+            finally:
+                self.con.unregister("batch_rows")
 
     def _delete_trace(self, name: str) -> None:
         row = self.con.execute("SELECT trace_id FROM traces WHERE name = ?", [name]).fetchone()
         if row is None:
             return
-        for table in ("events", "parse_errors", "ops", "op_sets", "traces"):
+        for table in (*EVENT_TABLES, "parse_errors", "ops", "op_sets", "traces"):
             self.con.execute(f"DELETE FROM {table} WHERE trace_id = ?", [row[0]])
 
     # ------------------------------------------------------------------ queries

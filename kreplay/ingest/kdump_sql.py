@@ -359,3 +359,82 @@ SELECT {index} AS chunk,
   CASE WHEN kind NOT IN ({decoded}) THEN body END AS body
 FROM cls
 )"""
+
+
+# ---------------------------------------------------------------------------- one line
+
+
+def _event_columns() -> str:
+    """The event columns of a parsed line (the staged rows' columns)."""
+    decoded = ", ".join(q(k) for k in _DECODED_KINDS)
+    return f"""CAST(ev_pid AS INTEGER) AS pid, ev_tid AS tid,
+  coalesce(comm, rtrim(drop_comm)) AS comm,
+  cpu, ts,
+  CASE WHEN is_drop THEN 'DROP' ELSE kind END AS kind,
+  abi,
+  CASE WHEN starts_with(name, '[') OR NOT contains(name, '[') THEN name
+       ELSE split_part(name, '[', 1) END AS syscall,
+  sysnum, args, retval, errno, ret_kind,
+  addr, prot, fault_result, path,
+  sig.signal AS signal, split_part(sig.action, ' ', 1) AS sig_action,
+  nullif(sig.code, '') AS sig_code,
+  csw.dir AS csw, csw.mode AS csw_mode, nullif(csw.wmesg, '') AS wmesg,
+  gio_fd, gio.dir AS gio_dir, gio_bytes,
+  CASE WHEN kind NOT IN ({decoded}) THEN body END AS body"""
+
+
+LINE_COLUMNS = ("line", "cand", "shape", "owns", "reason", "text")
+
+
+def line_parse_sql(layout: Layout, source: str) -> str:
+    """The lines of `source` (line, text) that kdump_scan leaves to SQL, each read alone:
+    LINE_COLUMNS (is it an event, its continuation shape, what continuation lines it can
+    own, the reason if it ends up an error, its text as stored) and the event columns.
+    What needs the lines around it (which record a continuation belongs to, seq) the
+    compiled scan works out for all lines (kdump_scan.resolve); a line read here is never
+    empty, so the hex-row window that reads empty lines is not needed."""
+    return f"""
+WITH lines AS (SELECT line, text FROM {source}),
+hdr AS ({_header_select(layout)}),
+hex AS (
+  SELECT *, NOT is_header AND regexp_matches(text, {q(GIO_HEX_LINE)}) AS hex_row,
+    NULL::BIGINT AS prev_nonblank
+  FROM hdr
+),
+valid AS (
+  SELECT *, CASE WHEN is_header THEN {_body_valid()} END AS body_ok,
+    CASE WHEN kind = 'CALL' THEN strpos(body, '(') END AS paren,
+    CASE WHEN kind = 'RET' THEN substr(body, strpos(body, ' ') + 1) END AS ret_rest
+  FROM hex
+),
+dec AS (
+  SELECT *, {_decoded()}, split_part(ret_rest, ' ', 1) AS ret_first,
+      {_RET_KIND} AS ret_kind,
+      {_continuation_shape()}
+  FROM valid
+),
+num AS (
+  SELECT *, {_ret_columns()},
+    CASE WHEN ends_with(name, ']') THEN
+      TRY_CAST(rtrim(split_part(name, '[', -1), ']') AS INTEGER) END AS sysnum,
+    TRY_CAST(prot_text AS INTEGER) AS prot,
+    TRY_CAST(gio.fd AS INTEGER) AS gio_fd, TRY_CAST(gio.bytes AS BIGINT) AS gio_bytes,
+    coalesce(pid, TRY_CAST(drop_pid AS BIGINT)) AS ev_pid,
+    coalesce(tid, TRY_CAST(drop_tid AS BIGINT)) AS ev_tid
+  FROM dec
+),
+fld AS (
+  SELECT *, CASE WHEN body_ok OR is_drop THEN {_field_error(layout)} END AS field_error
+  FROM num
+)
+SELECT line,
+  coalesce((body_ok OR is_drop) AND field_error IS NULL, false) AS cand,
+  coalesce(cont_shape, 0) AS shape,
+  CASE WHEN body_ok AND field_error IS NULL AND kind = 'GIO' THEN {_OWNS_GIO}
+       WHEN body_ok AND field_error IS NULL AND kind = 'STRU' THEN {_OWNS_STRU}
+       ELSE 0 END AS owns,
+  {_reason(layout)} AS reason,
+  CASE WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 3)
+       ELSE text END AS text,
+  {_event_columns()}
+FROM fld"""

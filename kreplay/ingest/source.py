@@ -30,6 +30,7 @@ from kreplay.errors import TraceFormatError
 
 BLOCK = 8 << 20
 CHUNK = 32 << 20  # target size of one chunk file
+MEMORY_CHUNK = 8 << 20  # target size of one chunk parsed in memory (kdump_parse.py)
 MAX_LINE = 1 << 20  # longer lines are reported, not parsed
 HEAD_BYTES = 256 << 10  # the beginning of the text, for format and option detection
 HEAD_LINES = 2000
@@ -343,3 +344,70 @@ def _clean_line(raw: bytes) -> tuple[str, str | None]:
 def _printable(raw: bytes) -> str:
     text = raw.decode("utf-8", "backslashreplace")
     return "".join(ch if ch >= " " or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+
+
+class TextStream:
+    """The input as clean chunks of whole lines, in memory (iterate it once); its sha256,
+    size and head are known once the iteration ends (the head from the first block on)."""
+
+    def __init__(self, source: Input, chunk: int = MEMORY_CHUNK):
+        self.source, self.chunk = source, chunk
+        self.sha256 = ""
+        self.nbytes = 0
+        self.head = _head_lines(source.first)
+
+    def __iter__(self) -> Iterator[tuple[bytes, int, int]]:
+        """(bytes of whole clean lines, 1-based number of its first line, lines)."""
+        sha = hashlib.sha256()
+        cutter = _ChunkCutter(self.chunk)
+        for block in self.source.blocks():
+            sha.update(block)
+            self.nbytes += len(block)
+            yield from cutter.feed(block)
+        yield from cutter.finish()
+        if self.nbytes == 0:
+            raise TraceFormatError("empty file: no kdump lines", path=self.source.path)
+        self.sha256 = sha.hexdigest()
+
+
+def _head_lines(first: bytes) -> list[str]:
+    text = first[:HEAD_BYTES].decode("utf-8", "replace")
+    return text.split("\n", HEAD_LINES)[:HEAD_LINES]
+
+
+class _ChunkCutter(_ChunkWriter):
+    """_ChunkWriter's cut and cleaning, the chunks kept in memory instead of files."""
+
+    def __init__(self, chunk: int):
+        super().__init__("")
+        self._target = chunk
+        self._parts: list[bytes] = []
+        self._ready: list[tuple[bytes, int, int]] = []
+
+    def feed(self, block: bytes) -> Iterator[tuple[bytes, int, int]]:  # type: ignore[override]
+        super().feed(block)
+        yield from self._take()
+
+    def finish(self) -> Iterator[tuple[bytes, int, int]]:  # type: ignore[override]
+        super().finish()
+        yield from self._take()
+
+    def _take(self) -> Iterator[tuple[bytes, int, int]]:
+        ready, self._ready = self._ready, []
+        yield from ready
+
+    def _write(self, lines: bytes) -> None:
+        if self._parts and self._size >= self._target and _starts_record(lines):
+            self._close_chunk()
+        if not _clean(lines):
+            lines = self._cleaned(lines)
+        self._parts.append(lines)
+        self._size += len(lines)
+        self._lines += lines.count(b"\n")
+
+    def _close_chunk(self) -> None:
+        if not self._parts:
+            return
+        self._ready.append((b"".join(self._parts), self._next_line, self._lines))
+        self._next_line += self._lines
+        self._parts, self._size, self._lines = [], 0, 0
