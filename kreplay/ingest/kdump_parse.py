@@ -84,15 +84,23 @@ class ChunkParser:
             con = self._local.con = duckdb.connect(config={"threads": 1})
         return con
 
+    def _fields(self, nlines: int) -> np.ndarray:
+        """This thread's field matrix, reused from chunk to chunk: numpy allocates it with
+        huge pages, and it is written only once, not page-faulted in for every chunk."""
+        F = getattr(self._local, "F", None)
+        if F is None or len(F) < nlines:
+            F = self._local.F = np.empty((nlines + nlines // 4, ks.NFIELDS), dtype=np.int64)
+        return F
+
     def parse(self, buf: np.ndarray, first_line: int, nlines: int) -> ParsedChunk:
         """buf: the chunk's bytes (uint8, every line ending in a newline)."""
-        F = ks.scan(buf, nlines, *self._args)
-        hard = np.flatnonzero(F[ks.TIER] == 1)
+        F = ks.scan(buf, self._fields(nlines), *self._args)
+        hard = np.flatnonzero(F[:, ks.TIER] == 1)
         rows = self._hard_rows(buf, F, hard, first_line)
         for j, i in enumerate(hard):
-            F[ks.CAND, i], F[ks.SHAPE, i], F[ks.OWNS, i] = rows[j][1], rows[j][2], rows[j][3]
+            F[i, ks.CAND], F[i, ks.SHAPE], F[i, ks.OWNS] = rows[j][1], rows[j][2], rows[j][3]
         cls, owner, ordinal = ks.resolve(F)
-        fast = np.flatnonzero((cls == 0) & (F[ks.TIER] == 0))
+        fast = np.flatnonzero((cls == 0) & (F[:, ks.TIER] == 0))
         slow = [(j, i) for j, i in enumerate(hard) if cls[i] == 0]
         out = _Columns(buf, F, fast, ordinal)
         out.add_rows([rows[j] for j, _ in slow], ordinal[[i for _, i in slow]])
@@ -105,7 +113,7 @@ class ChunkParser:
     def _hard_rows(self, buf, F, hard, first_line) -> list[tuple]:
         if len(hard) == 0:
             return []
-        starts, ends = F[ks.LS, hard], F[ks.LE, hard]
+        starts, ends = F[hard, ks.LS], F[hard, ks.LE]
         texts = np.empty(len(hard), dtype=object)
         texts[:] = _decode(ks.gather(buf, starts, ends))
         con = self._con()
@@ -126,9 +134,9 @@ class ChunkParser:
 
     def _add_errors(self, chunk, buf, F, cls, hard, rows, first_line) -> None:
         bad = np.flatnonzero(cls == 2)
-        texts = _objects(_decode(ks.gather(buf, F[ks.LS, bad], F[ks.LE, bad])))
+        texts = _objects(_decode(ks.gather(buf, F[bad, ks.LS], F[bad, ks.LE])))
         reasons = np.empty(len(bad), dtype=object)
-        codes = F[ks.REASON, bad]
+        codes = F[bad, ks.REASON]
         for code, reason in _REASONS.items():
             reasons[codes == code] = reason
         reasons[codes == ks.R_OTHER] = self._other
@@ -171,7 +179,7 @@ class _Columns:
 
     def __init__(self, buf, F, fast, ordinal):
         self.buf, self.F, self.fast = buf, F, fast
-        self.core = {"seq": ordinal[fast], "line": F[ks.LS, fast] * 0}  # line set later
+        self.core = {"seq": ordinal[fast], "line": F[fast, ks.LS] * 0}  # line set later
         self.extra_rows: list[tuple] = []
         self.extra_seq = np.empty(0, dtype=np.int64)
 
@@ -180,30 +188,30 @@ class _Columns:
 
     def chunk(self, nlines: int, first_line: int) -> ParsedChunk:
         F, fast, buf = self.F, self.fast, self.buf
-        kind = F[ks.KIND, fast]
-        rk = F[ks.RET_KIND, fast]
+        kind = F[fast, ks.KIND]
+        rk = F[fast, ks.RET_KIND]
         core = {
             "seq": self.core["seq"],
             "line": fast + first_line,
-            "pid": F[ks.PID, fast],
-            "tid": F[ks.TID, fast],
-            "cpu": F[ks.CPU, fast],
-            "ts": F[ks.TS, fast],
+            "pid": F[fast, ks.PID],
+            "tid": F[fast, ks.TID],
+            "cpu": F[fast, ks.CPU],
+            "ts": F[fast, ks.TS],
             "kind": kind,
             "sysnum": np.full(len(fast), NULL, dtype=np.int64),
-            "retval": np.where((rk == 1) | (rk == 2), F[ks.RETVAL, fast], NULL),
-            "errno": np.where(rk == 2, F[ks.ERRNO, fast], NULL),
+            "retval": np.where((rk == 1) | (rk == 2), F[fast, ks.RETVAL], NULL),
+            "errno": np.where(rk == 2, F[fast, ks.ERRNO], NULL),
             "ret_kind": rk,
-            "addr": F[ks.ADDR, fast].view(np.uint64),
-            "prot": np.where(kind == KIND_CODE["PFLT"], F[ks.PROT, fast], NULL),
+            "addr": F[fast, ks.ADDR].view(np.uint64),
+            "prot": np.where(kind == KIND_CODE["PFLT"], F[fast, ks.PROT], NULL),
         }
-        comm_ids, comms = _strings(buf, F[ks.COMM_S], F[ks.COMM_E], fast)
+        comm_ids, comms = _strings(buf, F[:, ks.COMM_S], F[:, ks.COMM_E], fast)
         call = np.flatnonzero((kind == KIND_CODE["CALL"]) | (kind == KIND_CODE["RET"]))
         sys_ids = np.full(len(fast), NULL, dtype=np.int64)
-        sys_ids[call], names = _strings(buf, F[ks.NAME_S], F[ks.NAME_E], fast[call])
+        sys_ids[call], names = _strings(buf, F[:, ks.NAME_S], F[:, ks.NAME_E], fast[call])
         pret = np.flatnonzero(kind == KIND_CODE["PRET"])
         fault_ids = np.full(len(fast), NULL, dtype=np.int64)
-        fault_ids[pret], faults = _strings(buf, F[ks.STR_S], F[ks.STR_E], fast[pret])
+        fault_ids[pret], faults = _strings(buf, F[:, ks.STR_S], F[:, ks.STR_E], fast[pret])
         chunk = ParsedChunk(
             lines=nlines,
             first_line=first_line,
@@ -219,11 +227,11 @@ class _Columns:
 
     def _text(self, rows: np.ndarray, s: int, e: int) -> np.ndarray:
         F = self.F
-        return _objects(_decode(ks.gather(self.buf, F[s, rows], F[e, rows])))
+        return _objects(_decode(ks.gather(self.buf, F[rows, s], F[rows, e])))
 
     def _sides(self, kind: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
         F, fast, seq = self.F, self.fast, self.core["seq"]
-        call = np.flatnonzero((kind == KIND_CODE["CALL"]) & (F[ks.ARGS_S, fast] >= 0))
+        call = np.flatnonzero((kind == KIND_CODE["CALL"]) & (F[fast, ks.ARGS_S] >= 0))
         path = np.flatnonzero((kind == KIND_CODE["NAMI"]) | (kind == KIND_CODE["SCTL"]))
         sides = {
             "event_args": {"seq": seq[call], "args": self._text(fast[call], ks.ARGS_S, ks.ARGS_E)},
@@ -238,10 +246,10 @@ class _Columns:
         raw = np.isin(kind, [KIND_CODE[k] for k in ("USER", "STRU", "CAP", "ARGS", "ENVS", "EERR")])
         rows = np.flatnonzero(csw | gio | raw)
         r = fast[rows]
-        flags = F[ks.FLAGS, r]
+        flags = F[r, ks.FLAGS]
         is_csw, is_gio = csw[rows], gio[rows]
         text = np.full(len(rows), None, dtype=object)
-        have = np.flatnonzero(F[ks.STR_S, r] >= 0)
+        have = np.flatnonzero(F[r, ks.STR_S] >= 0)
         text[have] = self._text(r[have], ks.STR_S, ks.STR_E)
         none = np.full(len(rows), None, dtype=object)
         return {
@@ -255,9 +263,9 @@ class _Columns:
                 object
             ),
             "wmesg": np.where(is_csw, text, None).astype(object),
-            "gio_fd": np.where(is_gio, F[ks.GIO_FD, r], NULL),
+            "gio_fd": np.where(is_gio, F[r, ks.GIO_FD], NULL),
             "gio_dir": np.where(is_gio, np.where(flags & 1, "read", "wrote"), None).astype(object),
-            "gio_bytes": np.where(is_gio, F[ks.GIO_BYTES, r], NULL),
+            "gio_bytes": np.where(is_gio, F[r, ks.GIO_BYTES], NULL),
             "body": np.where(is_csw | is_gio, None, text).astype(object),
         }
 

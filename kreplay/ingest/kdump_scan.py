@@ -85,7 +85,7 @@ def _upper(c):
     return 65 <= c <= 90 or c == 95  # [A-Z_]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dec(b, s, e):
     """Decimal digits b[s:e] (no sign), at most 18 of them."""
     v = 0
@@ -94,7 +94,7 @@ def _dec(b, s, e):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hex(b, s, e):
     """Hex digits b[s:e], at most 16, as uint64 bits in an int64."""
     v = np.uint64(0)
@@ -105,7 +105,7 @@ def _hex(b, s, e):
     return np.int64(v)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _run(b, s, e, kind):
     """End of the run of digits (kind 0), hex digits (1), [A-Z_|] (2) or [A-Z_] (3)."""
     i = s
@@ -178,7 +178,9 @@ def _fast_prefix(b, ls, le, has_tid, ts_s, ts_f, has_cpu, tags, tag_kind):
     if has_tid:
         if le - pos < 7 or b[pos + 6] != 32:
             return -1, 0, 0
-        zero = b[pos : pos + 5].sum() == 5 * 32 and b[pos + 5] == 48
+        zero = b[pos + 5] == 48
+        for i in range(pos, pos + 5):
+            zero = zero and b[i] == 32
         if not zero:
             for i in range(pos, pos + 6):
                 if not _digit(b[i]):
@@ -232,8 +234,8 @@ def _no_header(b, ls, le, prev_hex, F, n):
     """A line no header pattern matches: its continuation shape (kdump.GIO_TEXT_LINE,
     GIO_HEX_LINE, STRU_ELEMENT_LINE; an empty line after a hex row) and reason."""
     if ls == le:
-        F[SHAPE, n] = 1 if prev_hex else 0
-        F[REASON, n] = R_BLANK
+        F[n, SHAPE] = 1 if prev_hex else 0
+        F[n, REASON] = R_BLANK
         return
     spaces = 0
     while ls + spaces < le and b[ls + spaces] == 32:
@@ -242,13 +244,13 @@ def _no_header(b, ls, le, prev_hex, F, n):
     if spaces == 7 and le - ls > 9 and b[ls + 7] == 48 and b[ls + 8] == 120:
         h = _run(b, ls + 9, le, 1)
         hexrow = h - (ls + 9) >= 4 and h < le and b[h] == 32
-    F[HEXROW, n] = 1 if hexrow else 0
+    F[n, HEXROW] = 1 if hexrow else 0
     if hexrow or b[ls] == 9 or (spaces >= 7 and b[ls + 7] == 34):
-        F[SHAPE, n], F[REASON, n] = 1, R_GIO
+        F[n, SHAPE], F[n, REASON] = 1, R_GIO
     elif spaces >= 13:
-        F[SHAPE, n], F[REASON, n] = 2, R_STRU
+        F[n, SHAPE], F[n, REASON] = 2, R_STRU
     else:
-        F[SHAPE, n], F[REASON, n] = 0, R_OTHER
+        F[n, SHAPE], F[n, REASON] = 0, R_OTHER
 
 
 @njit(cache=True)
@@ -257,13 +259,13 @@ def _call(b, s, e, F, n):
     ne = _ident_end(b, s, e)
     if ne == s:
         return False
-    F[NAME_S, n], F[NAME_E, n] = s, ne
+    F[n, NAME_S], F[n, NAME_E] = s, ne
     if ne == e:
-        F[ARGS_S, n] = -1
+        F[n, ARGS_S] = -1
         return True
     if b[ne] != 40 or b[e - 1] != 41 or e - ne < 2:
         return False
-    F[ARGS_S, n], F[ARGS_E, n] = ne + 1, e - 1
+    F[n, ARGS_S], F[n, ARGS_E] = ne + 1, e - 1
     return True
 
 
@@ -274,7 +276,7 @@ def _ret_value(b, s, e, F, n):
         h = _run(b, s + 2, e, 1)
         if h != e or h - (s + 2) > 16:
             return False
-        F[RETVAL, n] = _hex(b, s + 2, e)
+        F[n, RETVAL] = _hex(b, s + 2, e)
         return True
     neg = b[s] == 45
     d = s + 1 if neg else s
@@ -287,7 +289,7 @@ def _ret_value(b, s, e, F, n):
         if _run(b, de + 3, e, 1) != e:
             return False
     v = _dec(b, d, de)
-    F[RETVAL, n] = -v if neg else v
+    F[n, RETVAL] = -v if neg else v
     return True
 
 
@@ -296,21 +298,20 @@ def _ret(b, s, e, F, n):
     ne = _ident_end(b, s, e)
     if ne == s or ne >= e or b[ne] != 32:
         return False
-    F[NAME_S, n], F[NAME_E, n] = s, ne
+    F[n, NAME_S], F[n, NAME_E] = s, ne
     r = ne + 1
     m = e - r
     if m == 7 and b[r] == 82 and b[r + 1] == 69 and b[r + 6] == 84:  # RESTART
         if b[r + 2] == 83 and b[r + 3] == 84 and b[r + 4] == 65 and b[r + 5] == 82:
-            F[RET_KIND, n] = 3
+            F[n, RET_KIND] = 3
             return True
         return False
     if m == 10 and b[r] == 74 and b[r + 1] == 85 and b[r + 9] == 78:  # JUSTRETURN
-        word = b[r : r + 10]
         ok = True
         for i, c in enumerate((74, 85, 83, 84, 82, 69, 84, 85, 82, 78)):
-            ok = ok and word[i] == c
+            ok = ok and b[r + i] == c
         if ok:
-            F[RET_KIND, n] = 4
+            F[n, RET_KIND] = 4
         return ok
     if m > 9 and b[r] == 45 and b[r + 1] == 49 and b[r + 2] == 32 and b[r + 3] == 101:
         ok = True  # `-1 errno N[ text]`
@@ -325,11 +326,11 @@ def _ret(b, s, e, F, n):
         if de == d0 or de - d0 > 9 or (de != e and b[de] != 32):
             return False
         v = _dec(b, d0, de)
-        F[RET_KIND, n], F[RETVAL, n], F[ERRNO, n] = 2, -1, -v if neg else v
+        F[n, RET_KIND], F[n, RETVAL], F[n, ERRNO] = 2, -1, -v if neg else v
         return True
     if m == 0 or not _ret_value(b, r, e, F, n):
         return False
-    F[RET_KIND, n] = 1
+    F[n, RET_KIND] = 1
     return True
 
 
@@ -341,21 +342,21 @@ def _pflt(b, s, e, F, n):
     h = _run(b, s + 2, e, 1)
     if h == s + 2 or h - (s + 2) > 16 or h >= e or b[h] != 32:
         return False
-    F[ADDR, n] = _hex(b, s + 2, h)
+    F[n, ADDR] = _hex(b, s + 2, h)
     p = h + 1
     if p < e and _upper_(b[p]):
-        F[PROT, n] = NULL_INT
+        F[n, PROT] = NULL_INT
         return _run(b, p, e, 2) == e
     if e - p > 2 and b[p] == 48 and b[p + 1] == 120:
         pe = _run(b, p + 2, e, 1)
         if pe == p + 2 or pe - (p + 2) > 7:
             return False
-        F[PROT, n] = _hex(b, p + 2, pe)
+        F[n, PROT] = _hex(b, p + 2, pe)
     else:
         pe = _run(b, p, e, 0)
         if pe == p or pe - p > 9:
             return False
-        F[PROT, n] = _dec(b, p, pe)
+        F[n, PROT] = _dec(b, p, pe)
     if pe == e:
         return True
     return b[pe] == 60 and b[e - 1] == 62 and _run(b, pe + 1, e - 1, 2) == e - 1
@@ -407,7 +408,7 @@ def _gio(b, s, e, F, n):
     for i in range(e - ce):
         if b[ce + i] != word[i]:
             return False
-    F[GIO_FD, n], F[GIO_BYTES, n], F[FLAGS, n] = -fd if neg else fd, _dec(b, c0, ce), read
+    F[n, GIO_FD], F[n, GIO_BYTES], F[n, FLAGS] = -fd if neg else fd, _dec(b, c0, ce), read
     return True
 
 
@@ -434,42 +435,42 @@ def _csw(b, s, e, F, n):
         r += 6
     else:
         return False
-    F[FLAGS, n], F[STR_S, n] = flags, -1
+    F[n, FLAGS], F[n, STR_S] = flags, -1
     if r == e:
         return True
     if e - r < 3 or b[r] != 32 or b[r + 1] != 34 or b[e - 1] != 34:
         return False
     if e - 1 > r + 2:  # nullif(wmesg, ''): an empty one is NULL
-        F[STR_S, n], F[STR_E, n] = r + 2, e - 1
+        F[n, STR_S], F[n, STR_E] = r + 2, e - 1
     return True
 
 
 @njit(cache=True)
 def _body(b, s, e, kind, F, n):
     """Decode a body of the kinds read here; False: tier SQL."""
-    F[STR_S, n], F[ARGS_S, n], F[NAME_S, n] = -1, -1, -1
+    F[n, STR_S], F[n, ARGS_S], F[n, NAME_S] = -1, -1, -1
     if kind == _K_CALL:
         return _call(b, s, e, F, n)
     if kind == _K_RET:
         return _ret(b, s, e, F, n)
     if kind == _K_NAMI or kind == _K_SCTL:
-        F[STR_S, n], F[STR_E, n] = s + 1, e - 1
+        F[n, STR_S], F[n, STR_E] = s + 1, e - 1
         return e - s >= 2 and b[s] == 34 and b[e - 1] == 34
     if kind == _K_PFLT:
         return _pflt(b, s, e, F, n)
     if kind == _K_PRET:
-        F[STR_S, n], F[STR_E, n] = s, e
+        F[n, STR_S], F[n, STR_E] = s, e
         return _pret(b, s, e)
     if kind == _K_GIO:
-        F[OWNS, n] = 1
+        F[n, OWNS] = 1
         return _gio(b, s, e, F, n)
     if kind == _K_CSW:
         return _csw(b, s, e, F, n)
     if kind == _K_PSIG or kind == _K_ERR:
         return False
-    F[STR_S, n], F[STR_E, n] = s, e  # kept raw (USER, STRU, CAP, ARGS, ENVS, EERR)
+    F[n, STR_S], F[n, STR_E] = s, e  # kept raw (USER, STRU, CAP, ARGS, ENVS, EERR)
     if kind == _K_STRU:
-        F[OWNS, n] = 2
+        F[n, OWNS] = 2
     return True
 
 
@@ -479,13 +480,13 @@ def _header(b, ls, le, has_tid, ts_s, ts_f, has_cpu, tags, tag_kind, F, n):
     pend, cend, kind = _fast_prefix(b, ls, le, has_tid, ts_s, ts_f, has_cpu, tags, tag_kind)
     if pend < 0:
         return False
-    F[PID, n] = _dec(b, ls + _spaces(b, ls), ls + 6)
-    F[TID, n] = _dec(b, ls + 7 + _spaces(b, ls + 7), ls + 13) if has_tid else NULL_INT
+    F[n, PID] = _dec(b, ls + _spaces(b, ls), ls + 6)
+    F[n, TID] = _dec(b, ls + 7 + _spaces(b, ls + 7), ls + 13) if has_tid else NULL_INT
     cs = ls + (14 if has_tid else 7)
     ce = cend
     while ce > cs and b[ce - 1] == 32:
         ce -= 1
-    F[COMM_S, n], F[COMM_E, n] = cs, ce
+    F[n, COMM_S], F[n, COMM_E] = cs, ce
     if len(ts_s) > 0:
         s0 = cend + 1
         if ts_s[0] > 18:
@@ -496,19 +497,19 @@ def _header(b, ls, le, has_tid, ts_s, ts_f, has_cpu, tags, tag_kind, F, n):
         frac = _dec(b, s0 + ts_s[0] + 1, s0 + ts_s[0] + 1 + ts_f[0])
         for _ in range(9 - ts_f[0]):
             frac *= 10
-        F[TS, n] = sec * 1000000000 + frac
+        F[n, TS] = sec * 1000000000 + frac
     else:
-        F[TS, n] = NULL_INT
+        F[n, TS] = NULL_INT
     if has_cpu:
         c0 = pend - 10
-        F[CPU, n] = _dec(b, c0 + _spaces(b, c0), c0 + 3)
+        F[n, CPU] = _dec(b, c0 + _spaces(b, c0), c0 + 3)
     else:
-        F[CPU, n] = NULL_INT
-    F[KIND, n] = kind
+        F[n, CPU] = NULL_INT
+    F[n, KIND] = kind
     be = le
     while be > pend and b[be - 1] == 32:
         be -= 1
-    F[OWNS, n], F[RET_KIND, n] = 0, 0
+    F[n, OWNS], F[n, RET_KIND] = 0, 0
     return _body(b, pend, be, kind, F, n)
 
 
@@ -521,32 +522,38 @@ def _spaces(b, s):
 
 
 @njit(cache=True, nogil=True)
-def scan(b, nlines, has_tid, ts_s, ts_f, has_cpu, has_abi, tags, tag_kind):
-    """Every line of the chunk b (whole lines, each ending in a newline): F[:, i]."""
-    F = np.zeros((NFIELDS, nlines), dtype=np.int64)
+def scan(b, F, has_tid, ts_s, ts_f, has_cpu, has_abi, tags, tag_kind):
+    """Every line of the chunk b (whole lines, each ending in a newline) into the rows of
+    F (one per line, at least as many as there are lines): F[:n] for its n lines."""
     ls, n, prev_hex = 0, 0, False
     end = len(b)
-    while ls < end and n < nlines:
-        le = ls
-        ascii_ = True
-        while b[le] != 10:
-            ascii_ = ascii_ and b[le] < 128
-            le += 1
-        F[LS, n], F[LE, n] = ls, le
+    while ls < end:
+        for f in range(TIER, PID):
+            F[n, f] = 0
+        # An unsigned index: numba then reads a byte without checking for a negative
+        # index first (most of the scan's time is this walk over every byte).
+        u = np.uint64(ls)
+        high = np.uint8(0)
+        while b[u] != 10:
+            high |= b[u]
+            u += np.uint64(1)
+        le = np.int64(u)
+        ascii_ = high < 128
+        F[n, LS], F[n, LE] = ls, le
         if ls < le and b[ls] == 2:
-            F[TIER, n] = 1  # a bad line, marked by source.py: its reason is in the text
+            F[n, TIER] = 1  # a bad line, marked by source.py: its reason is in the text
         elif not _header_possible(b, ls, le):
             _no_header(b, ls, le, prev_hex, F, n)
         elif has_abi or not ascii_:
-            F[TIER, n] = 1
+            F[n, TIER] = 1
         elif _header(b, ls, le, has_tid, ts_s, ts_f, has_cpu, tags, tag_kind, F, n):
-            F[CAND, n] = 1
+            F[n, CAND] = 1
         else:
-            F[TIER, n] = 1
-        prev_hex = F[HEXROW, n] == 1
+            F[n, TIER] = 1
+        prev_hex = F[n, HEXROW] == 1
         ls = le + 1
         n += 1
-    return F[:, :n]
+    return F[:n]
 
 
 @njit(cache=True, nogil=True)
@@ -555,16 +562,16 @@ def resolve(F):
     a continuation belongs to (the last line before it that is no continuation, if that
     is a GIO or STRU event of its shape: kdump_sql's owner window), and each event's
     ordinal in the chunk."""
-    n = F.shape[1]
+    n = F.shape[0]
     cls = np.empty(n, dtype=np.int8)
     owner = np.full(n, -1, dtype=np.int64)
     ordinal = np.full(n, -1, dtype=np.int64)
     own, own_kind, k = -1, 0, 0
     for i in range(n):
-        shape = F[SHAPE, i]
+        shape = F[i, SHAPE]
         if shape == 0:
-            own, own_kind = i, F[OWNS, i] if F[CAND, i] == 1 else 0
-        if F[CAND, i] == 1:
+            own, own_kind = i, F[i, OWNS] if F[i, CAND] == 1 else 0
+        if F[i, CAND] == 1:
             cls[i], ordinal[i] = 0, k
             k += 1
         elif shape != 0 and shape == own_kind:
@@ -638,7 +645,7 @@ def join_conts(b, F, cls, owner):
     size, groups, last = 0, 0, -1
     for i in range(n):
         if cls[i] == 1:
-            size += F[LE, i] - F[LS, i] + 1
+            size += F[i, LE] - F[i, LS] + 1
             if owner[i] != last:
                 groups, last = groups + 1, owner[i]
     owners = np.empty(groups, dtype=np.int64)
@@ -658,7 +665,7 @@ def join_conts(b, F, cls, owner):
             out[o] = 10
             o += 1
         counts[g] += 1
-        for j in range(F[LS, i], F[LE, i]):
+        for j in range(F[i, LS], F[i, LE]):
             out[o] = b[j]
             o += 1
     if g >= 0:
