@@ -532,14 +532,13 @@ class Store:
         for table, columns in batch.tables.items():
             if len(next(iter(columns.values()))) == 0:
                 continue
-            self.con.register("batch_rows", columns)
-            try:
-                self.con.execute(
-                    f"INSERT INTO {table} SELECT {trace_id}, {BATCH_SELECTS[table]} "
-                    "FROM batch_rows"
-                ).fetchall()  # the result read: register() refuses while one is pending
-            finally:
-                self.con.unregister("batch_rows")
+            # Read by DuckDB's replacement scan of this local variable, not register():
+            # a registered object stays referenced until the transaction ends (measured:
+            # RSS grew by every batch's arrays), a replacement scan's only while it runs.
+            batch_rows = columns  # noqa: F841 (named in the SQL)
+            self.con.execute(
+                f"INSERT INTO {table} SELECT {trace_id}, {BATCH_SELECTS[table]} FROM batch_rows"
+            ).fetchall()
 
     def _delete_trace(self, name: str) -> None:
         row = self.con.execute("SELECT trace_id FROM traces WHERE name = ?", [name]).fetchone()

@@ -178,8 +178,10 @@ class _Columns:
     """The event rows of one chunk: those the scan read, then those SQL read."""
 
     def __init__(self, buf, F, fast, ordinal):
-        self.buf, self.F, self.fast = buf, F, fast
-        self.core = {"seq": ordinal[fast], "line": F[fast, ks.LS] * 0}  # line set later
+        self.buf, self.fast = buf, fast
+        self.T = np.empty((ks.NFIELDS, len(fast)), dtype=np.int64)
+        ks.take(F, fast, self.T)  # T[field]: that field of every event row, contiguous
+        self.seq = ordinal[fast]
         self.extra_rows: list[tuple] = []
         self.extra_seq = np.empty(0, dtype=np.int64)
 
@@ -187,31 +189,32 @@ class _Columns:
         self.extra_rows, self.extra_seq = rows, seqs
 
     def chunk(self, nlines: int, first_line: int) -> ParsedChunk:
-        F, fast, buf = self.F, self.fast, self.buf
-        kind = F[fast, ks.KIND]
-        rk = F[fast, ks.RET_KIND]
+        T, fast, buf = self.T, self.fast, self.buf
+        every = np.arange(len(fast))
+        kind = T[ks.KIND]
+        rk = T[ks.RET_KIND]
         core = {
-            "seq": self.core["seq"],
+            "seq": self.seq,
             "line": fast + first_line,
-            "pid": F[fast, ks.PID],
-            "tid": F[fast, ks.TID],
-            "cpu": F[fast, ks.CPU],
-            "ts": F[fast, ks.TS],
+            "pid": T[ks.PID],
+            "tid": T[ks.TID],
+            "cpu": T[ks.CPU],
+            "ts": T[ks.TS],
             "kind": kind,
             "sysnum": np.full(len(fast), NULL, dtype=np.int64),
-            "retval": np.where((rk == 1) | (rk == 2), F[fast, ks.RETVAL], NULL),
-            "errno": np.where(rk == 2, F[fast, ks.ERRNO], NULL),
+            "retval": np.where((rk == 1) | (rk == 2), T[ks.RETVAL], NULL),
+            "errno": np.where(rk == 2, T[ks.ERRNO], NULL),
             "ret_kind": rk,
-            "addr": F[fast, ks.ADDR].view(np.uint64),
-            "prot": np.where(kind == KIND_CODE["PFLT"], F[fast, ks.PROT], NULL),
+            "addr": T[ks.ADDR].view(np.uint64),
+            "prot": np.where(kind == KIND_CODE["PFLT"], T[ks.PROT], NULL),
         }
-        comm_ids, comms = _strings(buf, F[:, ks.COMM_S], F[:, ks.COMM_E], fast)
+        comm_ids, comms = _strings(buf, T[ks.COMM_S], T[ks.COMM_E], every)
         call = np.flatnonzero((kind == KIND_CODE["CALL"]) | (kind == KIND_CODE["RET"]))
         sys_ids = np.full(len(fast), NULL, dtype=np.int64)
-        sys_ids[call], names = _strings(buf, F[:, ks.NAME_S], F[:, ks.NAME_E], fast[call])
+        sys_ids[call], names = _strings(buf, T[ks.NAME_S], T[ks.NAME_E], call)
         pret = np.flatnonzero(kind == KIND_CODE["PRET"])
         fault_ids = np.full(len(fast), NULL, dtype=np.int64)
-        fault_ids[pret], faults = _strings(buf, F[:, ks.STR_S], F[:, ks.STR_E], fast[pret])
+        fault_ids[pret], faults = _strings(buf, T[ks.STR_S], T[ks.STR_E], pret)
         chunk = ParsedChunk(
             lines=nlines,
             first_line=first_line,
@@ -226,34 +229,34 @@ class _Columns:
         return chunk
 
     def _text(self, rows: np.ndarray, s: int, e: int) -> np.ndarray:
-        F = self.F
-        return _objects(_decode(ks.gather(self.buf, F[rows, s], F[rows, e])))
+        T = self.T
+        return _objects(_decode(ks.gather(self.buf, T[s][rows], T[e][rows])))
 
     def _sides(self, kind: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-        F, fast, seq = self.F, self.fast, self.core["seq"]
-        call = np.flatnonzero((kind == KIND_CODE["CALL"]) & (F[fast, ks.ARGS_S] >= 0))
+        T, seq = self.T, self.seq
+        call = np.flatnonzero((kind == KIND_CODE["CALL"]) & (T[ks.ARGS_S] >= 0))
         path = np.flatnonzero((kind == KIND_CODE["NAMI"]) | (kind == KIND_CODE["SCTL"]))
         sides = {
-            "event_args": {"seq": seq[call], "args": self._text(fast[call], ks.ARGS_S, ks.ARGS_E)},
-            "event_paths": {"seq": seq[path], "path": self._text(fast[path], ks.STR_S, ks.STR_E)},
+            "event_args": {"seq": seq[call], "args": self._text(call, ks.ARGS_S, ks.ARGS_E)},
+            "event_paths": {"seq": seq[path], "path": self._text(path, ks.STR_S, ks.STR_E)},
         }
         sides["event_details"] = self._details(kind)
         return sides
 
     def _details(self, kind: np.ndarray) -> dict[str, np.ndarray]:
-        F, fast = self.F, self.fast
+        T = self.T
         csw, gio = kind == KIND_CODE["CSW"], kind == KIND_CODE["GIO"]
         raw = np.isin(kind, [KIND_CODE[k] for k in ("USER", "STRU", "CAP", "ARGS", "ENVS", "EERR")])
         rows = np.flatnonzero(csw | gio | raw)
-        r = fast[rows]
-        flags = F[r, ks.FLAGS]
+        r = rows
+        flags = T[ks.FLAGS][r]
         is_csw, is_gio = csw[rows], gio[rows]
         text = np.full(len(rows), None, dtype=object)
-        have = np.flatnonzero(F[r, ks.STR_S] >= 0)
+        have = np.flatnonzero(T[ks.STR_S][r] >= 0)
         text[have] = self._text(r[have], ks.STR_S, ks.STR_E)
         none = np.full(len(rows), None, dtype=object)
         return {
-            "seq": self.core["seq"][rows],
+            "seq": self.seq[rows],
             "abi": none,
             "signal": none,
             "sig_action": none,
@@ -263,9 +266,9 @@ class _Columns:
                 object
             ),
             "wmesg": np.where(is_csw, text, None).astype(object),
-            "gio_fd": np.where(is_gio, F[r, ks.GIO_FD], NULL),
+            "gio_fd": np.where(is_gio, T[ks.GIO_FD][r], NULL),
             "gio_dir": np.where(is_gio, np.where(flags & 1, "read", "wrote"), None).astype(object),
-            "gio_bytes": np.where(is_gio, F[r, ks.GIO_BYTES], NULL),
+            "gio_bytes": np.where(is_gio, T[ks.GIO_BYTES][r], NULL),
             "body": np.where(is_csw | is_gio, None, text).astype(object),
         }
 
