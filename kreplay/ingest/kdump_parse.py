@@ -61,8 +61,9 @@ class ParsedChunk:
 class ChunkParser:
     """Parses chunks of one file's layout; thread-safe (each thread its own DuckDB)."""
 
-    def __init__(self, layout: Layout):
-        self.layout = layout
+    def __init__(self, layout: Layout, *, all_sql: bool = False):
+        """all_sql: every non-empty line read by SQL (tests compare the two tiers)."""
+        self.layout, self.all_sql = layout, all_sql
         opts = layout.opts
         widths = layout.ts_widths if opts.timestamps else ()
         self._args = (
@@ -95,6 +96,8 @@ class ChunkParser:
     def parse(self, buf: np.ndarray, first_line: int, nlines: int) -> ParsedChunk:
         """buf: the chunk's bytes (uint8, every line ending in a newline)."""
         F = ks.scan(buf, self._fields(nlines), *self._args)
+        if self.all_sql:
+            F[F[:, ks.LE] > F[:, ks.LS], ks.TIER] = 1
         hard = np.flatnonzero(F[:, ks.TIER] == 1)
         rows = self._hard_rows(buf, F, hard, first_line)
         for j, i in enumerate(hard):
@@ -205,7 +208,7 @@ class _Columns:
             "retval": np.where((rk == 1) | (rk == 2), T[ks.RETVAL], NULL),
             "errno": np.where(rk == 2, T[ks.ERRNO], NULL),
             "ret_kind": rk,
-            "addr": T[ks.ADDR].view(np.uint64),
+            "addr": np.where(kind == KIND_CODE["PFLT"], T[ks.ADDR], 0).view(np.uint64),
             "prot": np.where(kind == KIND_CODE["PFLT"], T[ks.PROT], NULL),
         }
         comm_ids, comms = _strings(buf, T[ks.COMM_S], T[ks.COMM_E], every)

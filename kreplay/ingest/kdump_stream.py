@@ -8,7 +8,9 @@ chunks parse at once while DuckDB (also without the GIL) writes the batch before
 """
 
 import os
-from collections import deque
+import queue
+import threading
+from contextlib import suppress
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -57,26 +59,61 @@ def batches(stream: TextStream, layout: Layout) -> Iterator[Batch]:
     comms, syscalls, faults = _Dictionary(), _Dictionary(), _Dictionary()
     seq_base = 0
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="kreplay-parse") as pool:
-        pending: deque[Future] = deque()
-        chunks = iter(stream)
+        reader = _Reader(stream, pool, parser)
         try:
-            for chunk in _parsed(pool, parser, chunks, pending):
+            for chunk in reader.results():
                 yield _batch(chunk, seq_base, comms, syscalls, faults)
                 seq_base += chunk.events
         finally:
-            for future in pending:
-                future.cancel()
+            reader.stop()
 
 
-def _parsed(pool, parser, chunks, pending: deque) -> Iterator[ParsedChunk]:
-    """The chunks parsed, in order, with up to IN_FLIGHT of them submitted at a time."""
-    for data, first_line, nlines in chunks:
-        buf = np.frombuffer(data, dtype=np.uint8)
-        pending.append(pool.submit(parser.parse, buf, first_line, nlines))
-        if len(pending) >= IN_FLIGHT:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+class _Reader:
+    """Reads, hashes and cuts the input on a thread of its own, and submits each chunk's
+    parse as it is cut: the caller's thread only takes the results (and writes them).
+    At most IN_FLIGHT chunks wait in the queue, so memory does not grow with the file."""
+
+    def __init__(self, stream: TextStream, pool: ThreadPoolExecutor, parser: ChunkParser):
+        self._queue: queue.Queue = queue.Queue(IN_FLIGHT)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(stream, pool, parser), name="kreplay-read", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, stream, pool, parser) -> None:
+        try:
+            for data, first_line, nlines in stream:
+                buf = np.frombuffer(data, dtype=np.uint8)
+                if not self._put(pool.submit(parser.parse, buf, first_line, nlines)):
+                    return
+            self._put(None)
+        except BaseException as e:  # the caller raises it, in its thread
+            self._put(e)
+
+    def _put(self, item) -> bool:
+        while not self._stopped.is_set():
+            with suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return True
+        return False
+
+    def results(self) -> Iterator[ParsedChunk]:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item.result()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        while True:  # cancel what waits, so that the pool's shutdown does not run it
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, Future):
+                item.cancel()
+        self._thread.join()
 
 
 def _batch(chunk: ParsedChunk, seq_base: int, comms, syscalls, faults) -> Batch:
