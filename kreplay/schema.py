@@ -8,6 +8,10 @@ most rows, at ~0.9 M rows/s on this machine; the 17 integer columns of event_cor
 docs/schema.md, "Why this layout").
 """
 
+from dataclasses import dataclass
+
+import numpy as np
+
 SCHEMA_VERSION = 2
 
 # Event kinds as stored (event_core.kind is the index): kdump's tags without padding,
@@ -179,3 +183,57 @@ WIDE_DICTIONARIES = tuple(
     f"FROM (SELECT DISTINCT {col} FROM {{src}} WHERE {col} IS NOT NULL)"
     for table, col in (("comms", "comm"), ("syscalls", "syscall"), ("fault_results", "fault_result"))
 )
+
+
+@dataclass
+class Batch:
+    """Rows of a trace for the narrow tables (schema.BATCH_SELECTS: table -> columns, seq
+    final) and what they count towards the traces row."""
+
+    tables: dict[str, dict]
+    lines: int = 0
+    events: int = 0
+    conts: int = 0
+    errors: int = 0
+    drops: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    first_error: tuple | None = None  # (line, text, reason) of its first parse error
+
+    @classmethod
+    def merged(cls, batches: list["Batch"]) -> "Batch":
+        """One batch of these, in their order: DuckDB writes fewer, larger inserts with
+        less CPU (4.8 M core rows: 3.3 s in one insert, 3.7 s in 160 k-row ones, 4.6 s
+        in 40 k-row ones)."""
+        if len(batches) == 1:
+            return batches[0]
+        tables = {
+            name: {c: np.concatenate([b.tables[name][c] for b in batches]) for c in columns}
+            for name, columns in batches[0].tables.items()
+        }
+        total = Counts()
+        for b in batches:
+            total.add(b)
+        errors = [b.first_error for b in batches if b.first_error is not None]
+        return cls(tables, **vars(total), first_error=errors[0] if errors else None)
+
+
+@dataclass
+class Counts:
+    lines: int = 0
+    events: int = 0
+    conts: int = 0
+    errors: int = 0
+    drops: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+
+    def add(self, b: Batch) -> None:
+        self.lines += b.lines
+        self.events += b.events
+        self.conts += b.conts
+        self.errors += b.errors
+        self.drops += b.drops
+        if b.first_ts is not None:
+            self.first_ts = b.first_ts if self.first_ts is None else min(self.first_ts, b.first_ts)
+            self.last_ts = b.last_ts if self.last_ts is None else max(self.last_ts, b.last_ts)

@@ -199,15 +199,15 @@ class _Columns:
         core = {
             "seq": self.seq,
             "line": fast + first_line,
-            "pid": T[ks.PID],
-            "tid": T[ks.TID],
-            "cpu": T[ks.CPU],
-            "ts": T[ks.TS],
-            "kind": kind,
+            "pid": T[ks.PID].copy(),  # copies: a view would keep all of T alive
+            "tid": T[ks.TID].copy(),
+            "cpu": T[ks.CPU].copy(),
+            "ts": T[ks.TS].copy(),
+            "kind": kind.copy(),
             "sysnum": np.full(len(fast), NULL, dtype=np.int64),
             "retval": np.where((rk == 1) | (rk == 2), T[ks.RETVAL], NULL),
             "errno": np.where(rk == 2, T[ks.ERRNO], NULL),
-            "ret_kind": rk,
+            "ret_kind": rk.copy(),
             "addr": np.where(kind == KIND_CODE["PFLT"], T[ks.ADDR], 0).view(np.uint64),
             "prot": np.where(kind == KIND_CODE["PFLT"], T[ks.PROT], NULL),
         }

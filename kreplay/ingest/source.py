@@ -30,7 +30,7 @@ from kreplay.errors import TraceFormatError
 
 BLOCK = 8 << 20
 CHUNK = 32 << 20  # target size of one chunk file
-MEMORY_CHUNK = 8 << 20  # target size of one chunk parsed in memory (kdump_parse.py)
+MEMORY_CHUNK = 4 << 20  # target size of one chunk parsed in memory (kdump_parse.py)
 MAX_LINE = 1 << 20  # longer lines are reported, not parsed
 HEAD_BYTES = 256 << 10  # the beginning of the text, for format and option detection
 HEAD_LINES = 2000
@@ -397,6 +397,18 @@ class _ChunkCutter(_ChunkWriter):
         yield from ready
 
     def _write(self, lines: bytes) -> None:
+        # A block holds many chunks' worth of lines: cut it at line ends near the target
+        # size first, so that a chunk's parse (and its memory) stays small.
+        start = 0
+        while len(lines) - start > self._target:
+            cut = lines.find(b"\n", start + self._target // 2) + 1
+            if cut <= 0 or cut >= len(lines):
+                break
+            self._add(lines[start:cut])
+            start = cut
+        self._add(lines[start:] if start else lines)
+
+    def _add(self, lines: bytes) -> None:
         if self._parts and self._size >= self._target and _starts_record(lines):
             self._close_chunk()
         if not _clean(lines):
