@@ -123,6 +123,30 @@ LEFT JOIN event_details d ON d.trace_id = e.trace_id AND d.seq = e.seq
 LEFT JOIN event_conts n ON n.trace_id = e.trace_id AND n.seq = e.seq
 """
 
+# The columns of a wide staged row (NULL where a staged query has none).
+WIDE_COLUMNS = (
+    "seq",
+    "line",
+    "byte_offset",
+    "pid",
+    "tid",
+    "cpu",
+    "ts",
+    "kind",
+    "comm",
+    "syscall",
+    "sysnum",
+    "args",
+    "retval",
+    "errno",
+    "ret_kind",
+    "addr",
+    "prot",
+    "fault_result",
+    "path",
+    *DETAIL_COLUMNS,
+)
+
 # The wide staged rows (one per event, the `events` columns but trace_id) written into
 # the narrow tables: used for the binary reader's rows and the text lines the compiled
 # scan hands to SQL. `{t}` is the trace id, `{src}` the staged relation.

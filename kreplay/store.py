@@ -25,6 +25,7 @@ from kreplay.schema import (
     EVENT_TABLES,
     EVENTS_VIEW,
     SCHEMA_VERSION,
+    WIDE_COLUMNS,
     WIDE_DICTIONARIES,
     WIDE_INSERTS,
 )
@@ -446,7 +447,9 @@ class Store:
 
     def _insert_events(self, trace_id: int) -> None:
         """The staged rows (binary ingest: every one an event) into the narrow tables."""
-        src = "(SELECT * EXCLUDE (chunk, class, reason, text, owner) FROM staged)"
+        have = {row[0] for row in self.con.execute("DESCRIBE staged").fetchall()}
+        missing = "".join(f", NULL AS {c}" for c in WIDE_COLUMNS if c not in have)
+        src = f"(SELECT * EXCLUDE (chunk, class, reason, text, owner){missing} FROM staged)"
         for sql in (*WIDE_DICTIONARIES, *WIDE_INSERTS):
             self.con.execute(sql.format(t=trace_id, src=src))
 
@@ -478,7 +481,7 @@ class Store:
                     raise _Already
                 self._claim_name(trace, replace)
                 if counts.events == 0 or (strict and first_error is not None):
-                    self._refuse(trace.source, first_error, counts.events)
+                    _refuse(trace.source, first_error, counts.events)
                 self._insert_trace_row(trace_id, trace, counts)
         except _Already:
             return None
@@ -495,14 +498,6 @@ class Store:
                 "(use --replace, or --name to store it under another name)",
                 path=trace.source,
             )
-
-    @staticmethod
-    def _refuse(source: str, error: tuple | None, events: int) -> None:
-        if error is None:
-            raise TraceFormatError("no kdump record in this file", path=source)
-        line, text, reason = error
-        what = "no kdump record in this file; first bad line" if not events else "parse error"
-        raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=source, line=line)
 
     def _insert_batch(self, trace_id: int, batch: "Batch") -> None:
         for table, columns in batch.tables.items():
@@ -785,6 +780,15 @@ def _guarded(method: Callable) -> Callable:
 for _name, _method in list(vars(Store).items()):
     if callable(_method) and not _name.startswith("__"):
         setattr(Store, _name, _guarded(_method))
+
+
+def _refuse(source: str, error: tuple | None, events: int) -> None:
+    """The refusal of a text trace: no event in it, or (--strict) a parse error."""
+    if error is None:
+        raise TraceFormatError("no kdump record in this file", path=source)
+    line, text, reason = error
+    what = "no kdump record in this file; first bad line" if not events else "parse error"
+    raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=source, line=line)
 
 
 def _first_line(error: Exception) -> str:
