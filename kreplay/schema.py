@@ -83,8 +83,7 @@ EVENT_TABLES = {
     "cont VARCHAR",
     "comms": "trace_id INTEGER NOT NULL, comm_id INTEGER NOT NULL, comm VARCHAR",
     "syscalls": "trace_id INTEGER NOT NULL, syscall_id INTEGER NOT NULL, syscall VARCHAR",
-    "fault_results": "trace_id INTEGER NOT NULL, fault_id INTEGER NOT NULL, "
-    "fault_result VARCHAR",
+    "fault_results": "trace_id INTEGER NOT NULL, fault_id INTEGER NOT NULL, fault_result VARCHAR",
 }
 DETAIL_COLUMNS = (
     "abi",
@@ -205,7 +204,11 @@ BATCH_SELECTS = {
 WIDE_DICTIONARIES = tuple(
     f"INSERT INTO {table} SELECT {{t}}, row_number() OVER (ORDER BY {col}) - 1, {col} "
     f"FROM (SELECT DISTINCT {col} FROM {{src}} WHERE {col} IS NOT NULL)"
-    for table, col in (("comms", "comm"), ("syscalls", "syscall"), ("fault_results", "fault_result"))
+    for table, col in (
+        ("comms", "comm"),
+        ("syscalls", "syscall"),
+        ("fault_results", "fault_result"),
+    )
 )
 
 

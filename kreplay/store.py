@@ -18,23 +18,23 @@ from dataclasses import dataclass
 import duckdb
 
 from kreplay import __version__
-from kreplay.schema import (
-    BATCH_SELECTS,
-    Batch,
-    Counts,
-    EVENT_TABLES,
-    EVENTS_VIEW,
-    SCHEMA_VERSION,
-    WIDE_COLUMNS,
-    WIDE_DICTIONARIES,
-    WIDE_INSERTS,
-)
 from kreplay.errors import (
     DuplicateTrace,
     StoreError,
     StoreLocked,
     TraceFormatError,
     TraceNotFound,
+)
+from kreplay.schema import (
+    BATCH_SELECTS,
+    EVENT_TABLES,
+    EVENTS_VIEW,
+    SCHEMA_VERSION,
+    WIDE_COLUMNS,
+    WIDE_DICTIONARIES,
+    WIDE_INSERTS,
+    Batch,
+    Counts,
 )
 
 DEFAULT_DB = "kreplay.duckdb"
@@ -259,9 +259,7 @@ class Store:
     def _version(self) -> str | None:
         """The store's schema version, None for a store without one (a new file)."""
         try:
-            row = self.con.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'"
-            ).fetchone()
+            row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except duckdb.CatalogException:
             return None
         return row[0] if row else None
@@ -389,7 +387,8 @@ class Store:
 
     def _next_trace_id(self) -> int:
         # fetchall: a result left unread would make the next register() refuse
-        return self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchall()[0][0]
+        rows = self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchall()
+        return rows[0][0]
 
     def _check_staged(self, trace: NewTrace, strict: bool) -> None:
         events, first_error = self.con.execute(

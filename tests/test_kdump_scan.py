@@ -41,7 +41,9 @@ def _rows(chunk) -> dict:
         t: sorted(zip(*(map(_plain, v) for _, v in sorted(cols.items())), strict=True))
         for t, cols in chunk.sides.items()
     }
-    errors = list(zip(*(map(_plain, chunk.errors[c]) for c in ("line", "text", "reason"))))
+    errors = list(
+        zip(*(map(_plain, chunk.errors[c]) for c in ("line", "text", "reason")), strict=True)
+    )
     return {"events": events, "sides": sides, "errors": errors, "conts": chunk.conts}
 
 

@@ -8,6 +8,7 @@ same rows (ktrace_sql.py) are separate; this module puts them in order.
 from dataclasses import dataclass
 
 from kreplay.errors import UsageError
+from kreplay.ingest import kdump_stream
 from kreplay.ingest.kdump import (
     KdumpOptions,
     detect_layout,
@@ -15,7 +16,6 @@ from kreplay.ingest.kdump import (
     header_version,
     parse_options,
 )
-from kreplay.ingest import kdump_stream
 from kreplay.ingest.ktrace_layout import PAD
 from kreplay.ingest.ktrace_rules import looks_like_ktrace
 from kreplay.ingest.ktrace_sql import staged_ktrace_sql

@@ -327,7 +327,8 @@ def _extend_sides(chunk: ParsedChunk, seqs: np.ndarray, cols: dict[str, list]) -
     sides = chunk.sides
     for table, column in (("event_args", "args"), ("event_paths", "path")):
         have = [k for k, v in enumerate(cols[column]) if v is not None]
-        _concat(sides[table], {"seq": seqs[have], column: _objects([cols[column][k] for k in have])})
+        values = _objects([cols[column][k] for k in have])
+        _concat(sides[table], {"seq": seqs[have], column: values})
     details = sides["event_details"]
     names = [c for c in details if c != "seq"]
     have = [k for k in range(len(seqs)) if any(cols[c][k] is not None for c in names)]

@@ -148,7 +148,7 @@ def _width(b, s, n):
         i += 1
     if i == s + n:
         return False
-    for j in range(i, s + n):
+    for j in range(i, s + n):  # noqa: SIM110 (numba compiles no generators)
         if not _digit(b[j]):
             return False
     return True
@@ -453,7 +453,7 @@ def _body(b, s, e, kind, F, n):
         return _call(b, s, e, F, n)
     if kind == _K_RET:
         return _ret(b, s, e, F, n)
-    if kind == _K_NAMI or kind == _K_SCTL:
+    if kind == _K_NAMI or kind == _K_SCTL:  # noqa: SIM109 (plain compares for numba)
         F[n, STR_S], F[n, STR_E] = s + 1, e - 1
         return e - s >= 2 and b[s] == 34 and b[e - 1] == 34
     if kind == _K_PFLT:
@@ -466,7 +466,7 @@ def _body(b, s, e, kind, F, n):
         return _gio(b, s, e, F, n)
     if kind == _K_CSW:
         return _csw(b, s, e, F, n)
-    if kind == _K_PSIG or kind == _K_ERR:
+    if kind == _K_PSIG or kind == _K_ERR:  # noqa: SIM109
         return False
     F[n, STR_S], F[n, STR_E] = s, e  # kept raw (USER, STRU, CAP, ARGS, ENVS, EERR)
     if kind == _K_STRU:

@@ -11,9 +11,9 @@ import ctypes
 import os
 import queue
 import threading
-from contextlib import suppress
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 
 import numpy as np
 
