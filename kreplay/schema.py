@@ -104,6 +104,19 @@ def _list(values) -> str:
     return "[" + ", ".join("NULL" if v is None else f"'{v}'" for v in values) + "]"
 
 
+# The view's expressions for the columns that are not event_core's own (`e`), by the
+# aliases of EVENTS_VIEW's joins.
+CORE_EXPRESSIONS = {
+    "kind": f"{_list(EVENT_KINDS)}[e.kind + 1] AS kind",
+    "ret_kind": f"{_list(RET_KINDS)}[e.ret_kind + 1] AS ret_kind",
+    "comm": "c.comm",
+    "syscall": "s.syscall",
+    "fault_result": "f.fault_result",
+    "args": "a.args",
+    "signal": "d.signal",
+    "sig_action": "d.sig_action",
+}
+
 # Today's columns, in their order (docs/schema.md), from the core and side tables.
 EVENTS_VIEW = f"""
 CREATE OR REPLACE VIEW events AS

@@ -27,8 +27,10 @@ from kreplay.errors import (
 )
 from kreplay.schema import (
     BATCH_SELECTS,
+    CORE_EXPRESSIONS,
     EVENT_TABLES,
     EVENTS_VIEW,
+    KIND_CODE,
     SCHEMA_VERSION,
     WIDE_COLUMNS,
     WIDE_DICTIONARIES,
@@ -557,14 +559,48 @@ class Store:
         self, trace_id: int, columns: tuple[str, ...], calls: tuple[str, ...], rets: tuple[str, ...]
     ) -> list[tuple]:
         """The events lifecycle derivation reads, in trace order: page faults, dropped
-        markers, default-action signals, and CALL/RET of the given syscalls."""
+        markers, default-action signals, and CALL/RET of the given syscalls. Read from
+        event_core, its names looked up in the trace's dictionaries as lists (no join), the
+        side rows joined only for the CALLs and signals chosen (the `events` view joins
+        every side table to every event)."""
+        k = KIND_CODE
+        syscalls = self._dictionary("syscalls", "syscall_id", "syscall", trace_id)
+        faults = self._dictionary("fault_results", "fault_id", "fault_result", trace_id)
+        call_ids = [i for i, name in enumerate(syscalls) if name in calls] or [-1]
+        ret_ids = [i for i, name in enumerate(syscalls) if name in rets] or [-1]
+        exprs = dict(CORE_EXPRESSIONS)
+        exprs["syscall"] = "$2[e.syscall_id + 1] AS syscall"
+        exprs["fault_result"] = "$3[e.fault_id + 1] AS fault_result"
+        chosen_calls = f"kind = {k['CALL']} AND syscall_id IN ({', '.join(map(str, call_ids))})"
         return self.con.execute(
-            f"SELECT {', '.join(columns)} FROM events WHERE trace_id = ? AND ("
-            "kind IN ('PFLT', 'PRET', 'DROP') OR (kind = 'PSIG' AND sig_action = 'SIG_DFL')"
-            " OR (kind = 'CALL' AND list_contains(?, syscall))"
-            " OR (kind = 'RET' AND list_contains(?, syscall))) ORDER BY seq",
-            [trace_id, list(calls), list(rets)],
+            f"""
+            SELECT {", ".join(exprs.get(c, "e." + c) for c in columns)}
+            FROM event_core e
+            LEFT JOIN (SELECT seq, args FROM event_args WHERE trace_id = $1 AND seq IN (
+                SELECT seq FROM event_core WHERE trace_id = $1 AND {chosen_calls})) a
+                ON a.seq = e.seq
+            LEFT JOIN (SELECT seq, signal, sig_action FROM event_details
+                WHERE trace_id = $1 AND signal IS NOT NULL) d ON d.seq = e.seq
+            WHERE e.trace_id = $1 AND (
+                e.kind IN ({k["PFLT"]}, {k["PRET"]}, {k["DROP"]})
+                OR (e.kind = {k["PSIG"]} AND d.sig_action = 'SIG_DFL')
+                OR (e.{chosen_calls})
+                OR (e.kind = {k["RET"]} AND e.syscall_id IN ({", ".join(map(str, ret_ids))})))
+            ORDER BY e.seq
+            """,
+            [trace_id, syscalls, faults],
         ).fetchall()
+
+    def _dictionary(self, table: str, id_column: str, name: str, trace_id: int) -> list:
+        """A trace's dictionary as a list: list[id] is the name of id."""
+        rows = self.con.execute(
+            f"SELECT {id_column}, {name} FROM {table} WHERE trace_id = ? ORDER BY {id_column}",
+            [trace_id],
+        ).fetchall()
+        out: list = [None] * (rows[-1][0] + 1 if rows else 0)
+        for number, value in rows:
+            out[number] = value
+        return out
 
     def idle_gaps(self, trace_id: int, min_gap_ns: int) -> list[tuple]:
         """Where a process falls silent for at least min_gap_ns: (seq, ts, cpu, line,
