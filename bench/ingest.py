@@ -103,10 +103,14 @@ def measure_ingest(trace: Path, store: Path, log: Path, checkout: Path | None = 
     """`kreplay ingest` in a child process: of this checkout, or of `checkout`."""
     remove_store(store)
     cmd = [sys.executable, "-m", "kreplay", "ingest", "--db", str(store), str(trace)]
+    cmd[-2:] = [str(store.resolve()), str(trace.resolve())]
+    # `python -m` puts the working directory first on sys.path: run in the checkout
     env = dict(os.environ, PYTHONPATH=str(checkout)) if checkout else None
     with open(log, "wb") as out:
         start = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        child = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=checkout or None
+        )
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - start
     cpu = usage.ru_utime + usage.ru_stime
@@ -194,8 +198,10 @@ def report_lines(
             rows.append(f"{label:<52} {r.seconds:8.2f} {r.cpu:7.2f} {n / r.seconds:12,.0f}")
     total = stored.events + stored.continuations + stored.parse_errors
     kinds = ", ".join(f"{k} {c:,}" for k, c in stored.kinds)
+    names = ("raw scan", "raw write floor", "core write floor", "events-view write floor")
     ratios = ", ".join(
-        f"ingest / {t.label.split(':')[0]} {new.seconds / t.seconds:.1f}x" for t in timings
+        f"ingest / {name} {new.seconds / t.seconds:.1f}x"
+        for name, t in zip(names, timings, strict=False)
     )
     out = rows + [
         "",
