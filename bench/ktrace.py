@@ -43,6 +43,7 @@ from kreplay.ingest.source import Input, read_bytes  # noqa: E402
 DEFAULT_RECORDS = 5_000_000
 SEED = 2026
 TARGET_RECORDS_PER_S = 2e6
+TARGET_END_TO_END = 1.5e6  # issue 16
 
 
 def write_trace(path: Path, records: int) -> float:
@@ -120,6 +121,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=DEFAULT_RECORDS)
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out")
+    parser.add_argument("--against", type=Path, help="another checkout's ingest too")
     return parser.parse_args(argv)
 
 
@@ -136,10 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     # The ingest first, while this process is small: a child's peak RSS (wait4) starts
     # from its parent's RSS at the spawn (vfork shares the parent's memory until exec).
     store, log = args.workdir / "ktrace.duckdb", args.workdir / "ktrace-ingest.log"
-    ingest_s, rss_kib, code = measure_ingest(trace, store, log)
-    print(f"kreplay ingest (exit {code}): {log.read_text().strip()}")
-    if code != 0:
+    run = measure_ingest(trace, store, log)
+    ingest_s, rss_kib = run.seconds, run.rss_kib
+    print(f"kreplay ingest (exit {run.code}): {log.read_text().strip()}")
+    if run.code != 0:
         return 1
+    old = None
+    if args.against:
+        old = measure_ingest(trace, args.workdir / "kt-against.duckdb", log, args.against)
     events, dropped, rows = stored_counts(store)
     import_s, first_s = first_call(trace)
     read_s, read_cpu, _ = best_of(3, lambda: raw_read(trace))
@@ -150,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         ("baseline: read the bytes + sha256, best of 3", read_s, read_cpu),
         ("reader: read + decode to event columns, best of 3", decode_s, decode_cpu),
         ("reader, first call in a fresh process", first_s, None),
-        ("kreplay ingest, end to end (child process)", ingest_s, None),
+        ("kreplay ingest, end to end (child process)", ingest_s, run.cpu),
     ]
+    if old:
+        rows_out.append((f"kreplay ingest of {args.against}", old.seconds, old.cpu))
     print(f"\n{'measurement':<52} {'seconds':>8} {'CPU s':>6} {'records/s':>12} {'x baseline':>10}")
     for label, seconds, cpu in rows_out:
         cpu_s = "" if cpu is None else f"{cpu:6.2f}"
@@ -163,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nreader >= {TARGET_RECORDS_PER_S / 1e6:.0f} M records/s: {rate / 1e6:.2f} M: {verdict}"
         f"\nimport of the reader (numba) in a fresh process: {import_s:.2f} s"
+        f"\nend to end >= {TARGET_END_TO_END / 1e6:.1f} M records/s: {n / ingest_s / 1e6:.2f} M: "
+        f"{'PASS' if n / ingest_s >= TARGET_END_TO_END else 'MISS'}"
         f"\npeak RSS of kreplay ingest {rss_kib / 1024:,.0f} MiB"
-        f"\ncheck events == records + dropped markers: {events:,} == {n:,} + {dropped:,} "
+        + (f" (--against: {old.rss_kib / 1024:,.0f} MiB)" if old else "")
+        + f"\ncheck events == records + dropped markers: {events:,} == {n:,} + {dropped:,} "
         f"{'ok' if events == n + dropped == rows else 'WRONG'}"
     )
     return 0

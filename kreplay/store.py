@@ -26,8 +26,20 @@ from kreplay.errors import (
     TraceNotFound,
 )
 from kreplay.events import IdleGap, LifecycleEvent
+from kreplay.schema import (
+    BATCH_SELECTS,
+    CORE_EXPRESSIONS,
+    EVENT_TABLES,
+    EVENTS_VIEW,
+    KIND_CODE,
+    SCHEMA_VERSION,
+    WIDE_COLUMNS,
+    WIDE_DICTIONARIES,
+    WIDE_INSERTS,
+    Batch,
+    Counts,
+)
 
-SCHEMA_VERSION = 1
 DEFAULT_DB = "kreplay.duckdb"
 
 _SCHEMA = """
@@ -53,41 +65,6 @@ CREATE TABLE IF NOT EXISTS traces (
     machine VARCHAR,
     kreplay_version VARCHAR,
     ingested_at TIMESTAMP DEFAULT current_timestamp
-);
-CREATE TABLE IF NOT EXISTS events (
-    trace_id INTEGER NOT NULL,
-    seq BIGINT NOT NULL,
-    line BIGINT,
-    pid INTEGER,
-    tid BIGINT,
-    comm VARCHAR,
-    cpu INTEGER,
-    ts BIGINT,
-    kind VARCHAR NOT NULL,
-    abi VARCHAR,
-    syscall VARCHAR,
-    sysnum INTEGER,
-    args VARCHAR,
-    retval BIGINT,
-    errno INTEGER,
-    ret_kind VARCHAR,
-    addr UBIGINT,
-    prot INTEGER,
-    fault_result VARCHAR,
-    path VARCHAR,
-    signal VARCHAR,
-    sig_action VARCHAR,
-    sig_code VARCHAR,
-    csw VARCHAR,
-    csw_mode VARCHAR,
-    wmesg VARCHAR,
-    gio_fd INTEGER,
-    gio_dir VARCHAR,
-    gio_bytes BIGINT,
-    body VARCHAR,
-    cont_lines INTEGER,
-    cont VARCHAR,
-    byte_offset BIGINT
 );
 CREATE TABLE IF NOT EXISTS ops (
     trace_id INTEGER NOT NULL,
@@ -151,6 +128,7 @@ CREATE TABLE IF NOT EXISTS parse_errors (
 # Bounded memory: a large ingest spills to DuckDB's temporary directory instead of
 # growing the process (the bench's target is a peak RSS under 1 GiB).
 _CONFIG = {"memory_limit": "600MB"}
+_TEXT_INGEST_MEMORY = "350MB"  # and the parse's ~400 MiB beside it (_one_thread)
 # A user's SQL (kreplay sql) runs on a connection DuckDB itself keeps from writing: the
 # store read-only, no file or network access (COPY TO, EXPORT, read_csv, ATTACH, INSTALL
 # all refuse), no extension loaded, and the configuration locked so that no statement
@@ -212,6 +190,10 @@ def resolve_db(db: str | None) -> str:
     return db or os.environ.get("KREPLAY_DB") or DEFAULT_DB
 
 
+class _Already(Exception):
+    """The streamed trace's content is stored already: roll it back."""
+
+
 @dataclass
 class QueryRows:
     """A user's query as it is fetched: the columns, the rows in batches (at most the limit
@@ -266,10 +248,12 @@ class Store:
         self.close()
 
     def _create_schema(self) -> None:
+        if self._version() not in (None, str(SCHEMA_VERSION)):
+            return  # another version: _check_version refuses it, nothing is added to it
         self.con.execute(_SCHEMA)
-        # Added with binary ingest: a nullable column, so stores written before it stay
-        # readable as they are and gain it the first time they are opened for writing.
-        self.con.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS byte_offset BIGINT")
+        for table, columns in EVENT_TABLES.items():
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        self.con.execute(EVENTS_VIEW)
         self.con.execute(
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
             [str(SCHEMA_VERSION)],
@@ -284,13 +268,21 @@ class Store:
             raise StoreError(
                 "not a kreplay store (a DuckDB file without its tables)", path=self.path
             )
-        row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None or row[0] != str(SCHEMA_VERSION):
-            found = row[0] if row else "none"
+        found = self._version()
+        if found != str(SCHEMA_VERSION):
             raise StoreError(
-                f"store schema version {found}, this kreplay reads version {SCHEMA_VERSION}",
+                f"store schema version {found or 'none'}, this kreplay reads version "
+                f"{SCHEMA_VERSION} (ingest the traces again into a new store)",
                 path=self.path,
             )
+
+    def _version(self) -> str | None:
+        """The store's schema version, None for a store without one (a new file)."""
+        try:
+            row = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except duckdb.CatalogException:
+            return None
+        return row[0] if row else None
 
     # ------------------------------------------------------------------ ingest
 
@@ -381,7 +373,7 @@ class Store:
                 trace_id = self._next_trace_id()
                 self.con.execute(f"CREATE OR REPLACE TEMP {staged_kind} staged AS {staged_sql}")
                 self._check_staged(trace, strict)
-                self._insert_trace_row(trace_id, trace)
+                self._insert_trace_row(trace_id, trace, self._staged_counts())
                 self._insert_events(trace_id)
                 self.con.execute(f"DROP {staged_kind} staged")
         except duckdb.Error as e:
@@ -402,8 +394,25 @@ class Store:
         finally:
             self.con.execute("RESET preserve_insertion_order")
 
+    @contextmanager
+    def _one_thread(self) -> Iterator[None]:
+        """DuckDB on one thread, with less memory, while a text ingest writes: the parse
+        runs on the other core, and DuckDB's second thread saved no time on inserts of
+        this size, only cost CPU (measured: 40 k-row inserts 4.6 s CPU on two threads,
+        3.7 s on one); the parse's own ~400 MiB come on top of DuckDB's cache, which
+        filled its 600 MB over a 50 M-line trace (peak RSS 1,101 MiB)."""
+        self.con.execute("SET threads = 1")
+        self.con.execute(f"SET memory_limit = '{_TEXT_INGEST_MEMORY}'")
+        try:
+            yield
+        finally:
+            self.con.execute("RESET threads")
+            self.con.execute(f"SET memory_limit = '{_CONFIG['memory_limit']}'")
+
     def _next_trace_id(self) -> int:
-        return self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchone()[0]
+        # fetchall: a result left unread would make the next register() refuse
+        rows = self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchall()
+        return rows[0][0]
 
     def _check_staged(self, trace: NewTrace, strict: bool) -> None:
         events, first_error = self.con.execute(
@@ -420,20 +429,13 @@ class Store:
         what = "no kdump record in this file; first bad line" if not events else "parse error"
         raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=trace.source, line=line)
 
-    def _insert_trace_row(self, trace_id: int, t: NewTrace) -> None:
+    def _insert_trace_row(self, trace_id: int, t: NewTrace, counts: "Counts") -> None:
         self.con.execute(
             """
             INSERT INTO traces (trace_id, name, sha256, source, format, compression, options,
                 options_source, header_version, bytes, lines, events, continuations,
                 parse_errors, dropped, first_ts, last_ts, machine, kreplay_version)
-            SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                count(*),
-                count(*) FILTER (WHERE class = 'event'),
-                count(*) FILTER (WHERE class = 'cont'),
-                count(*) FILTER (WHERE class = 'error'),
-                count(*) FILTER (WHERE kind = 'DROP'),
-                min(ts), max(ts), ?, ?
-            FROM staged
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 trace_id,
@@ -446,41 +448,97 @@ class Store:
                 t.options_source,
                 t.header_version,
                 t.bytes,
+                counts.lines,
+                counts.events,
+                counts.conts,
+                counts.errors,
+                counts.drops,
+                counts.first_ts,
+                counts.last_ts,
                 t.machine,
                 __version__,
             ],
         )
 
+    def _staged_counts(self) -> "Counts":
+        row = self.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE class = 'event'), "
+            "count(*) FILTER (WHERE class = 'cont'), count(*) FILTER (WHERE class = 'error'), "
+            "count(*) FILTER (WHERE kind = 'DROP'), min(ts), max(ts) FROM staged"
+        ).fetchone()
+        return Counts(*row)
+
     def _insert_events(self, trace_id: int) -> None:
-        self.con.execute(
-            f"""
-            INSERT INTO events BY NAME
-            WITH base AS (  -- seq is counted per chunk: add the events of earlier chunks
-                SELECT chunk, coalesce(sum(n) OVER (ORDER BY chunk ROWS BETWEEN
-                    UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS seq_base
-                FROM (SELECT chunk, count(*) FILTER (WHERE class = 'event') AS n
-                      FROM staged GROUP BY chunk)
+        """The staged rows (binary ingest: every one an event) into the narrow tables."""
+        have = {row[0] for row in self.con.execute("DESCRIBE staged").fetchall()}
+        missing = "".join(f", NULL AS {c}" for c in WIDE_COLUMNS if c not in have)
+        src = f"(SELECT * EXCLUDE (chunk, class, reason, text, owner){missing} FROM staged)"
+        for sql in (*WIDE_DICTIONARIES, *WIDE_INSERTS):
+            self.con.execute(sql.format(t=trace_id, src=src))
+
+    # ------------------------------------------------------------------ text ingest
+
+    def add_text_trace(
+        self,
+        batches: Iterator["Batch"],
+        finish: Callable[[], NewTrace],
+        *,
+        replace: bool,
+        strict: bool,
+    ) -> TraceInfo | None:
+        """Insert a trace from batches of column arrays (the narrow tables' rows, in file
+        order) in one transaction, as they come: the input streams through, and its
+        sha256 is known only at the end (finish() gives the trace's row then). A trace
+        whose content is stored already is rolled back: None."""
+        try:
+            with self._unordered(), self._one_thread(), self.transaction():
+                trace_id = self._next_trace_id()
+                counts, first_error = Counts(), None
+                for batch in batches:
+                    if first_error is None:
+                        first_error = batch.first_error
+                    self._insert_batch(trace_id, batch)
+                    counts.add(batch)
+                trace = finish()
+                if self.find_sha(trace.sha256) is not None:
+                    raise _Already
+                self._claim_name(trace, replace)
+                if counts.events == 0 or (strict and first_error is not None):
+                    _refuse(trace.source, first_error, counts.events)
+                self._insert_trace_row(trace_id, trace, counts)
+        except _Already:
+            return None
+        except duckdb.Error as e:
+            raise StoreError(f"ingest failed: {_first_line(e)}", path=self.path) from None
+        return self.trace(trace.name)
+
+    def _claim_name(self, trace: NewTrace, replace: bool) -> None:
+        if replace:
+            self._delete_trace(trace.name)
+        elif self.has_name(trace.name):
+            raise DuplicateTrace(
+                f"a different trace is already stored as {trace.name!r} "
+                "(use --replace, or --name to store it under another name)",
+                path=trace.source,
             )
-            SELECT {trace_id} AS trace_id, s.seq + b.seq_base AS seq,
-                s.* EXCLUDE (chunk, seq, class, reason, text, owner),
-                c.n AS cont_lines, c.data AS cont
-            FROM staged s JOIN base b USING (chunk) LEFT JOIN (
-                SELECT owner, count(*) AS n, string_agg(text, chr(10) ORDER BY line) AS data
-                FROM staged WHERE class = 'cont' GROUP BY owner
-            ) c ON c.owner = s.line
-            WHERE s.class = 'event'
-            """
-        )
-        self.con.execute(
-            f"INSERT INTO parse_errors SELECT {trace_id}, line, text, reason "
-            "FROM staged WHERE class = 'error'"
-        )
+
+    def _insert_batch(self, trace_id: int, batch: "Batch") -> None:
+        for table, columns in batch.tables.items():
+            if len(next(iter(columns.values()))) == 0:
+                continue
+            # Read by DuckDB's replacement scan of this local variable, not register():
+            # a registered object stays referenced until the transaction ends (measured:
+            # RSS grew by every batch's arrays), a replacement scan's only while it runs.
+            batch_rows = columns  # noqa: F841 (named in the SQL)
+            self.con.execute(
+                f"INSERT INTO {table} SELECT {trace_id}, {BATCH_SELECTS[table]} FROM batch_rows"
+            ).fetchall()
 
     def _delete_trace(self, name: str) -> None:
         row = self.con.execute("SELECT trace_id FROM traces WHERE name = ?", [name]).fetchone()
         if row is None:
             return
-        for table in ("events", "parse_errors", "ops", "op_sets", "traces"):
+        for table in (*EVENT_TABLES, "parse_errors", "ops", "op_sets", "traces"):
             self.con.execute(f"DELETE FROM {table} WHERE trace_id = ?", [row[0]])
 
     # ------------------------------------------------------------------ queries
@@ -523,15 +581,49 @@ class Store:
         self, trace_id: int, calls: tuple[str, ...], rets: tuple[str, ...]
     ) -> list[LifecycleEvent]:
         """The events lifecycle derivation reads, in trace order: page faults, dropped
-        markers, default-action signals, and CALL/RET of the given syscalls."""
+        markers, default-action signals, and CALL/RET of the given syscalls. Read from
+        event_core, its names looked up in the trace's dictionaries as lists (no join), the
+        side rows joined only for the CALLs and signals chosen (the `events` view joins
+        every side table to every event)."""
+        k = KIND_CODE
+        syscalls = self._dictionary("syscalls", "syscall_id", "syscall", trace_id)
+        faults = self._dictionary("fault_results", "fault_id", "fault_result", trace_id)
+        call_ids = [i for i, name in enumerate(syscalls) if name in calls] or [-1]
+        ret_ids = [i for i, name in enumerate(syscalls) if name in rets] or [-1]
+        exprs = dict(CORE_EXPRESSIONS)
+        exprs["syscall"] = "$2[e.syscall_id + 1] AS syscall"
+        exprs["fault_result"] = "$3[e.fault_id + 1] AS fault_result"
+        chosen_calls = f"kind = {k['CALL']} AND syscall_id IN ({', '.join(map(str, call_ids))})"
         rows = self.con.execute(
-            f"SELECT {', '.join(LifecycleEvent._fields)} FROM events WHERE trace_id = ? AND ("
-            "kind IN ('PFLT', 'PRET', 'DROP') OR (kind = 'PSIG' AND sig_action = 'SIG_DFL')"
-            " OR (kind = 'CALL' AND list_contains(?, syscall))"
-            " OR (kind = 'RET' AND list_contains(?, syscall))) ORDER BY seq",
-            [trace_id, list(calls), list(rets)],
+            f"""
+            SELECT {", ".join(exprs.get(c, "e." + c) for c in LifecycleEvent._fields)}
+            FROM event_core e
+            LEFT JOIN (SELECT seq, args FROM event_args WHERE trace_id = $1 AND seq IN (
+                SELECT seq FROM event_core WHERE trace_id = $1 AND {chosen_calls})) a
+                ON a.seq = e.seq
+            LEFT JOIN (SELECT seq, signal, sig_action FROM event_details
+                WHERE trace_id = $1 AND signal IS NOT NULL) d ON d.seq = e.seq
+            WHERE e.trace_id = $1 AND (
+                e.kind IN ({k["PFLT"]}, {k["PRET"]}, {k["DROP"]})
+                OR (e.kind = {k["PSIG"]} AND d.sig_action = 'SIG_DFL')
+                OR (e.{chosen_calls})
+                OR (e.kind = {k["RET"]} AND e.syscall_id IN ({", ".join(map(str, ret_ids))})))
+            ORDER BY e.seq
+            """,
+            [trace_id, syscalls, faults],
         ).fetchall()
         return list(map(LifecycleEvent._make, rows))
+
+    def _dictionary(self, table: str, id_column: str, name: str, trace_id: int) -> list:
+        """A trace's dictionary as a list: list[id] is the name of id."""
+        rows = self.con.execute(
+            f"SELECT {id_column}, {name} FROM {table} WHERE trace_id = ? ORDER BY {id_column}",
+            [trace_id],
+        ).fetchall()
+        out: list = [None] * (rows[-1][0] + 1 if rows else 0)
+        for number, value in rows:
+            out[number] = value
+        return out
 
     def idle_gaps(self, trace_id: int, min_gap_ns: int) -> list[IdleGap]:
         """Where a process falls silent for at least min_gap_ns: each record that is
@@ -542,9 +634,9 @@ class Store:
             " SELECT seq, ts, cpu, line, pid, tid, lead(seq) OVER w AS nseq,"
             "  lead(ts) OVER w AS nts, lead(cpu) OVER w AS ncpu, lead(line) OVER w AS nline,"
             "  lead(tid) OVER w AS ntid"
-            " FROM events WHERE trace_id = ? AND ts IS NOT NULL AND kind <> 'DROP'"
-            " WINDOW w AS (PARTITION BY pid ORDER BY seq))"
-            " WHERE coalesce(nts, (SELECT max(ts) FROM events WHERE trace_id = ?)) - ts >= ?"
+            " FROM event_core WHERE trace_id = ? AND ts IS NOT NULL"
+            f" AND kind <> {KIND_CODE['DROP']} WINDOW w AS (PARTITION BY pid ORDER BY seq))"
+            " WHERE coalesce(nts, (SELECT max(ts) FROM event_core WHERE trace_id = ?)) - ts >= ?"
             " ORDER BY seq",
             [trace_id, trace_id, min_gap_ns],
         ).fetchall()
@@ -812,6 +904,15 @@ def _guarded(method: Callable) -> Callable:
 for _name, _method in list(vars(Store).items()):
     if callable(_method) and not _name.startswith("__"):
         setattr(Store, _name, _guarded(_method))
+
+
+def _refuse(source: str, error: tuple | None, events: int) -> None:
+    """The refusal of a text trace: no event in it, or (--strict) a parse error."""
+    if error is None:
+        raise TraceFormatError("no kdump record in this file", path=source)
+    line, text, reason = error
+    what = "no kdump record in this file; first bad line" if not events else "parse error"
+    raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=source, line=line)
 
 
 def _first_line(error: Exception) -> str:

@@ -223,6 +223,24 @@ def test_store_of_another_schema_version(store, capsys):
     assert_one_line_error(err, "999")
 
 
+def test_a_schema_1_store_is_refused_whole(tmp_path, capsys):
+    """A store from before issue 16 (events a table) is refused, and opening it for an
+    ingest changes nothing in it: the message says to ingest again into a new store."""
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.execute("CREATE TABLE events (trace_id INTEGER, seq BIGINT)")
+    con.close()
+    code, _, err = run_main(["ingest", "--db", db, BOOK], capsys)
+    assert code == 2
+    assert_one_line_error(err, "schema version 1", "version 2", "new store")
+    con = duckdb.connect(str(db), read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    con.close()
+    assert tables == {"meta", "events"}
+
+
 # ---------------------------------------------------------------------------- show
 
 

@@ -297,12 +297,8 @@ def test_replace_and_strict(tmp_path, capsys):
     assert query(db, "SELECT count(*) AS n FROM events WHERE kind NOT IN ('DROP')")[0]["n"] == 40
 
 
-def test_an_older_store_gains_byte_offset(tmp_path):
+def test_a_ktrace_event_has_its_byte_offset(tmp_path):
     db = tmp_path / "s.duckdb"
-    with Store(str(db)) as store:
-        store.con.execute("ALTER TABLE events DROP COLUMN byte_offset")
-    with Store(str(db), read_only=True) as store:
-        assert "byte_offset" not in store.query("SELECT * FROM events").columns
     ingest_text(tmp_path, kw.write([kw.call(20, [], **HDR)]), "o", db=db, filename="ktrace.out")
     assert events(db, "o")[0]["byte_offset"] == 0
 

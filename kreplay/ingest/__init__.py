@@ -5,16 +5,11 @@ the bulk parse (kdump_sql.py), and reading binary ktrace.out records (ktrace.py)
 same rows (ktrace_sql.py) are separate; this module puts them in order.
 """
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from kreplay.errors import UsageError
+from kreplay.ingest import kdump_stream
 from kreplay.ingest.kdump import (
     KdumpOptions,
     detect_layout,
@@ -22,12 +17,11 @@ from kreplay.ingest.kdump import (
     header_version,
     parse_options,
 )
-from kreplay.ingest.kdump_sql import staged_parse_sql
 from kreplay.ingest.ktrace_layout import PAD
 from kreplay.ingest.ktrace_rules import looks_like_ktrace
 from kreplay.ingest.ktrace_sql import staged_ktrace_sql
 from kreplay.ingest.sidecar import recorded_machine, to_json
-from kreplay.ingest.source import Input, default_trace_name, read_bytes, read_text
+from kreplay.ingest.source import Input, TextStream, default_trace_name, read_bytes
 from kreplay.names import ALPHABET, NAME
 from kreplay.store import NewTrace, Store, TraceInfo
 
@@ -85,56 +79,31 @@ def ingest(
 def _ingest_kdump(
     store, source, name, machine, kdump_options, replace, strict
 ) -> tuple[str, TraceInfo | None]:
-    """kdump text: chunk files, option detection, the bulk SQL parse. (sha256, the stored
-    trace, or None when this content is stored already)."""
-    with _workdir(store.path) as workdir:
-        text = read_text(source, workdir)
-        if store.find_sha(text.sha256) is not None:
-            return text.sha256, None
-        opts, opts_source = _options(text.head, kdump_options)
-        new = NewTrace(
+    """kdump text: option detection from the head, then the stream of parsed chunks into
+    the store (sha256, the stored trace, or None when this content is stored already:
+    known only once the stream has been read, so that write is rolled back)."""
+    text = TextStream(source)
+    opts, opts_source = _options(text.head, kdump_options)
+    layout = detect_layout(text.head, opts)
+
+    def finish() -> NewTrace:
+        return NewTrace(
             name=name,
             sha256=text.sha256,
             source=source.path,
             format="kdump",
-            compression=text.compression,
+            compression=source.compression,
             options=opts.letters,
             options_source=opts_source,
             header_version=header_version(text.head, opts),
             bytes=text.nbytes,
             machine=machine,
         )
-        layout = detect_layout(text.head, opts)
-        sql = staged_parse_sql(text.chunks, layout)
-        return text.sha256, store.add_parsed_trace(new, sql, replace=replace, strict=strict)
 
-
-@contextmanager
-def _workdir(store_path: str) -> Iterator[str]:
-    """A folder for the chunk copies of one text ingest, in `<store>.ingest/` beside the
-    store, named by the process. It is removed when the ingest ends, whatever ends it;
-    one a killed process left behind (kill -9) is removed by the next ingest."""
-    parent = Path(f"{store_path}.ingest")
-    parent.mkdir(exist_ok=True)
-    for left in parent.glob("pid-*"):
-        if not _alive(int(left.name.split("-")[1])):
-            shutil.rmtree(left, ignore_errors=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix=f"pid-{os.getpid()}-", dir=parent) as workdir:
-            yield workdir
-    finally:
-        with suppress(OSError):
-            parent.rmdir()  # only if no other ingest is using it
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
+    trace = store.add_text_trace(
+        kdump_stream.batches(text, layout), finish, replace=replace, strict=strict
+    )
+    return text.sha256, trace
 
 
 def _ingest_ktrace(store, source, name, machine, replace, strict) -> tuple[str, TraceInfo | None]:

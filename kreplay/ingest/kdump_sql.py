@@ -1,8 +1,8 @@
-"""The bulk parse of kdump text, written as one DuckDB query over the file's lines.
+"""The per-line parse of the kdump lines the compiled scan leaves (kdump_scan.py), as one
+DuckDB query over (line, text) rows: schema 1's bulk parse, without the windows over the
+neighbouring lines (kdump_scan.resolve does that for every line).
 
-A per-line Python parser reads about 0.4 M lines/s; DuckDB reads the file in parallel
-and runs RE2's DFA over it several times faster. So the format knowledge of kdump.py is
-compiled here into SQL, in three tiers, each paying only for the lines it gets:
+The format knowledge of kdump.py is compiled here into SQL, in three tiers:
 
 1. the fast prefix pattern (a DFA match, no captures) finds headers of the file's usual
    layout, whose fields sit at fixed offsets from either end of the prefix;
@@ -12,7 +12,7 @@ compiled here into SQL, in three tiers, each paying only for the lines it gets:
    STRU arrays), "Events dropped." markers, or parse errors with a reason.
 
 Bodies are decoded by kind; only lines of that kind pay for it. This module only builds
-SQL text; store.py runs it (the one module that runs SQL).
+SQL text; kdump_parse.py runs it on a private in-memory DuckDB (store.py runs the store's).
 """
 
 from kreplay.ingest.kdump import (
@@ -27,10 +27,10 @@ from kreplay.ingest.kdump import (
     general_pattern,
 )
 from kreplay.ingest.limits import MAX_ID, MAX_TS_SECONDS
-from kreplay.ingest.source import BAD_MARK, DELIM, MAX_LINE, Chunk
+from kreplay.ingest.source import BAD_MARK
 
-# Codes of a record that may own continuation lines, packed below the line number.
-_OWNS_GIO, _OWNS_STRU, _OWNER_BITS = 1, 2, 4
+# Codes of the continuation lines a record may own (kdump_scan.resolve).
+_OWNS_GIO, _OWNS_STRU = 1, 2
 
 # Kinds whose body is fully decoded into columns; others keep their raw body.
 _DECODED_KINDS = ("CALL", "RET", "NAMI", "SCTL", "GIO", "CSW", "PFLT", "PRET")
@@ -39,17 +39,6 @@ _DECODED_KINDS = ("CALL", "RET", "NAMI", "SCTL", "GIO", "CSW", "PFLT", "PRET")
 def q(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _read_chunk_sql(chunk: Chunk) -> str:
-    """A chunk file as (line number, text), in file order, one row per line."""
-    return (
-        f"(SELECT row_number() OVER () + {chunk.first_line - 1} AS line, "
-        f"coalesce(column0, '') AS text "
-        f"FROM read_csv({q(chunk.path)}, columns={{'column0': 'VARCHAR'}}, delim={q(DELIM)}, "
-        f"quote='', escape='', header=false, auto_detect=false, new_line='\\n', "
-        f"max_line_size={4 * MAX_LINE}, buffer_size={8 * MAX_LINE}))"
-    )
 
 
 # ---------------------------------------------------------------------------- header
@@ -219,12 +208,11 @@ def _ret_columns() -> str:
 
 
 def _continuation_shape() -> str:
-    """The kind of record a non-header line would continue (spec §1.4). kdump prints an
-    empty line after a hex dump whose last row is short, and nowhere else."""
-    after_hex_row = "prev_nonblank = (line - 1) * 2 + 1"
+    """The kind of record a non-header line would continue (spec §1.4). (An empty line
+    continues a hex dump whose last row is short: kdump_scan reads empty lines.)"""
     return f"""
       CASE WHEN is_header OR is_drop THEN NULL
-           WHEN text = '' THEN CASE WHEN {after_hex_row} THEN {_OWNS_GIO} END
+           WHEN text = '' THEN NULL
            WHEN hex_row OR regexp_matches(text, {q(GIO_TEXT_LINE)}) THEN {_OWNS_GIO}
            WHEN regexp_matches(text, {q(STRU_ELEMENT_LINE)}) THEN {_OWNS_STRU}
       END AS cont_shape"""
@@ -271,26 +259,44 @@ def _reason(layout: Layout) -> str:
          ELSE 'not a kdump record line (options {layout.opts})' END"""
 
 
-def staged_parse_sql(chunks: list[Chunk], layout: Layout) -> str:
-    """SELECT producing one row per input line: its chunk, class (event, cont, error),
-    the reason of an error, the owner line of a continuation, the event's ordinal within
-    its chunk (`seq`), and the event columns. Chunks are parsed in parallel."""
-    return "\nUNION ALL\n".join(
-        _chunk_parse_sql(index, chunk, layout) for index, chunk in enumerate(chunks)
-    )
+# ---------------------------------------------------------------------------- one line
 
 
-def _chunk_parse_sql(index: int, chunk: Chunk, layout: Layout) -> str:
-    bits = _OWNER_BITS
+def _event_columns() -> str:
+    """The event columns of a parsed line (the staged rows' columns)."""
     decoded = ", ".join(q(k) for k in _DECODED_KINDS)
-    return f"""(
-WITH lines AS {_read_chunk_sql(chunk)},
+    return f"""CAST(ev_pid AS INTEGER) AS pid, ev_tid AS tid,
+  coalesce(comm, rtrim(drop_comm)) AS comm,
+  cpu, ts,
+  CASE WHEN is_drop THEN 'DROP' ELSE kind END AS kind,
+  abi,
+  CASE WHEN starts_with(name, '[') OR NOT contains(name, '[') THEN name
+       ELSE split_part(name, '[', 1) END AS syscall,
+  sysnum, args, retval, errno, ret_kind,
+  addr, prot, fault_result, path,
+  sig.signal AS signal, split_part(sig.action, ' ', 1) AS sig_action,
+  nullif(sig.code, '') AS sig_code,
+  csw.dir AS csw, csw.mode AS csw_mode, nullif(csw.wmesg, '') AS wmesg,
+  gio_fd, gio.dir AS gio_dir, gio_bytes,
+  CASE WHEN kind NOT IN ({decoded}) THEN body END AS body"""
+
+
+LINE_COLUMNS = ("line", "cand", "shape", "owns", "reason", "text")
+
+
+def line_parse_sql(layout: Layout, source: str) -> str:
+    """The lines of `source` (line, text) that kdump_scan leaves to SQL, each read alone:
+    LINE_COLUMNS (is it an event, its continuation shape, what continuation lines it can
+    own, the reason if it ends up an error, its text as stored) and the event columns.
+    What needs the lines around it (which record a continuation belongs to, seq) the
+    compiled scan works out for all lines (kdump_scan.resolve); a line read here is never
+    empty (the scan reads those, with the hex row before them)."""
+    return f"""
+WITH lines AS (SELECT line, text FROM {source}),
 hdr AS ({_header_select(layout)}),
 hex AS (
-  SELECT *, max(CASE WHEN text <> '' THEN line * 2 + hex_row::INTEGER END)
-      OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS prev_nonblank
-  FROM (SELECT *, NOT is_header AND regexp_matches(text, {q(GIO_HEX_LINE)}) AS hex_row
-        FROM hdr)
+  SELECT *, NOT is_header AND regexp_matches(text, {q(GIO_HEX_LINE)}) AS hex_row
+  FROM hdr
 ),
 valid AS (
   SELECT *, CASE WHEN is_header THEN {_body_valid()} END AS body_ok,
@@ -304,7 +310,7 @@ dec AS (
       {_continuation_shape()}
   FROM valid
 ),
-num AS (  -- the numbers, each NULL where its text is beyond its column (_field_error)
+num AS (
   SELECT *, {_ret_columns()},
     CASE WHEN ends_with(name, ']') THEN
       TRY_CAST(rtrim(split_part(name, '[', -1), ']') AS INTEGER) END AS sysnum,
@@ -317,45 +323,15 @@ num AS (  -- the numbers, each NULL where its text is beyond its column (_field_
 fld AS (
   SELECT *, CASE WHEN body_ok OR is_drop THEN {_field_error(layout)} END AS field_error
   FROM num
-),
-win AS (  -- the record a continuation line belongs to: the last event that can own one
-  SELECT *,
-    max(CASE WHEN cont_shape IS NULL THEN line * {bits} + CASE
-          WHEN body_ok AND field_error IS NULL AND kind = 'GIO' THEN {_OWNS_GIO}
-          WHEN body_ok AND field_error IS NULL AND kind = 'STRU' THEN {_OWNS_STRU}
-          ELSE 0 END END)
-      OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS owner_packed
-  FROM fld
-),
-cls AS (
-  SELECT *,
-    CASE WHEN (body_ok OR is_drop) AND field_error IS NULL THEN 'event'
-         WHEN cont_shape = owner_packed % {bits} THEN 'cont'
-         ELSE 'error' END AS class
-  FROM win
 )
-SELECT {index} AS chunk,
-  sum(CASE WHEN class = 'event' THEN 1 ELSE 0 END)
-    OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - 1 AS seq,
-  line, class,
-  CASE WHEN class = 'error' THEN {_reason(layout)} END AS reason,
-  CASE WHEN class = 'event' THEN NULL
-       WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 3)
+SELECT line,
+  coalesce((body_ok OR is_drop) AND field_error IS NULL, false) AS cand,
+  coalesce(cont_shape, 0) AS shape,
+  CASE WHEN body_ok AND field_error IS NULL AND kind = 'GIO' THEN {_OWNS_GIO}
+       WHEN body_ok AND field_error IS NULL AND kind = 'STRU' THEN {_OWNS_STRU}
+       ELSE 0 END AS owns,
+  {_reason(layout)} AS reason,
+  CASE WHEN starts_with(text, {q(BAD_MARK)}) THEN split_part(text, {q(BAD_MARK)}, 3)
        ELSE text END AS text,
-  CASE WHEN class = 'cont' THEN owner_packed // {bits} END AS owner,
-  CAST(ev_pid AS INTEGER) AS pid, ev_tid AS tid,
-  coalesce(comm, rtrim(drop_comm)) AS comm,
-  cpu, ts,
-  CASE WHEN is_drop THEN 'DROP' ELSE kind END AS kind,
-  abi,
-  CASE WHEN starts_with(name, '[') OR NOT contains(name, '[') THEN name
-       ELSE split_part(name, '[', 1) END AS syscall,
-  sysnum, args, retval, errno, ret_kind,
-  addr, prot, fault_result, path,
-  sig.signal AS signal, split_part(sig.action, ' ', 1) AS sig_action,
-  nullif(sig.code, '') AS sig_code,
-  csw.dir AS csw, csw.mode AS csw_mode, nullif(csw.wmesg, '') AS wmesg,
-  gio_fd, gio.dir AS gio_dir, gio_bytes,
-  CASE WHEN kind NOT IN ({decoded}) THEN body END AS body
-FROM cls
-)"""
+  {_event_columns()}
+FROM fld"""

@@ -1,11 +1,9 @@
 """Trace input: files, stdin and compressed files, hashed and cut into clean chunks.
 
-The store identifies a trace by the sha256 of its decompressed bytes. The bulk parse reads
-the text with DuckDB's CSV scanner, which wants clean UTF-8 lines, and numbers the lines of
-a file with a streaming window that runs on one thread; so the input is copied once into
-chunk files of whole lines that DuckDB parses in parallel, each chunk knowing its first line
-number. A chunk always starts with a line that cannot continue the record before it, so
-continuation lines never cross a chunk boundary.
+The store identifies a trace by the sha256 of its decompressed bytes. The parse reads
+clean UTF-8 lines in chunks of whole lines, in memory, each chunk knowing its first line
+number (kdump_stream.py parses them on two cores). A chunk always starts with a line that
+cannot continue the record before it, so continuation lines never cross a chunk boundary.
 
 kdump output is clean text, but a file can hold bytes kdump never prints raw (binary
 garbage, NUL, control characters, invalid UTF-8, CRLF endings from a paste, a line of
@@ -21,7 +19,7 @@ import os
 import sys
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
@@ -29,7 +27,7 @@ import numpy as np
 from kreplay.errors import TraceFormatError
 
 BLOCK = 8 << 20
-CHUNK = 32 << 20  # target size of one chunk file
+CHUNK = 4 << 20  # target size of one chunk (kdump_parse.py parses one at a time per thread)
 MAX_LINE = 1 << 20  # longer lines are reported, not parsed
 HEAD_BYTES = 256 << 10  # the beginning of the text, for format and option detection
 HEAD_LINES = 2000
@@ -37,9 +35,6 @@ HEAD_LINES = 2000
 # A bad line is written as BAD_MARK + reason + BAD_MARK + printable text: a line that can
 # match no kdump pattern, and that the parse turns into a parse error with that reason.
 BAD_MARK = "\x02"
-# The bulk reader's column delimiter: the byte 0x01, which a clean chunk never holds
-# (control characters make a line bad, and its printable rendering spells them `\x01`).
-DELIM = "\x01"
 
 # Bytes kdump prints raw: printable ASCII, TAB, newline, and UTF-8 (command names).
 _TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n" + bytes(range(0x80, 0x100))
@@ -48,24 +43,6 @@ _COMPRESSIONS = (
     (b"\xfd7zXZ\x00", "xz", lzma.LZMAFile),
     (b"BZh", "bzip2", bz2.BZ2File),
 )
-
-
-@dataclass(frozen=True)
-class Chunk:
-    path: str
-    first_line: int  # 1-based number of the chunk's first line in the trace
-    lines: int
-
-
-@dataclass
-class TextSource:
-    """A trace's text, ready for the bulk parse."""
-
-    sha256: str
-    nbytes: int  # decompressed size
-    compression: str | None
-    head: list[str]  # first lines, for option detection
-    chunks: list[Chunk] = field(default_factory=list)
 
 
 def default_trace_name(path: str) -> str:
@@ -151,30 +128,6 @@ class Input:
         self.close()
 
 
-def read_text(source: Input, workdir: str) -> TextSource:
-    """Hash the input and write it as clean chunk files into workdir."""
-    path = source.path
-    sha, nbytes, head = hashlib.sha256(), 0, b""
-    writer = _ChunkWriter(workdir)
-    for block in source.blocks():
-        sha.update(block)
-        nbytes += len(block)
-        if len(head) < HEAD_BYTES:
-            head += block[: HEAD_BYTES - len(head)]
-        writer.feed(block)
-    writer.finish()
-    if nbytes == 0:
-        raise TraceFormatError("empty file: no kdump lines", path=path)
-    text = head.decode("utf-8", "replace")
-    return TextSource(
-        sha256=sha.hexdigest(),
-        nbytes=nbytes,
-        compression=source.compression,
-        head=text.split("\n", HEAD_LINES)[:HEAD_LINES],
-        chunks=writer.chunks,
-    )
-
-
 def read_bytes(source: Input, pad: int) -> BinarySource:
     """The whole decompressed input in memory, hashed, with `pad` zero bytes after it
     (so that a reader can take fixed-size slices at any record without running off).
@@ -240,19 +193,19 @@ def _blocks(f: BinaryIO, path: str, compression: str | None) -> Iterator[bytes]:
         raise TraceFormatError(f"broken {compression or 'input'} data: {e}", path=path) from None
 
 
-class _ChunkWriter:
-    """Whole lines into chunk files of about CHUNK bytes, bad lines made printable."""
+class _ChunkCutter:
+    """Whole lines into chunks of about `target` bytes, bad lines made printable."""
 
-    def __init__(self, workdir: str):
-        self.workdir = workdir
-        self.chunks: list[Chunk] = []
+    def __init__(self, target: int):
+        self._target = target
         self._carry = b""  # an unfinished line from the previous block
         self._skipping = False  # dropping the rest of an over-long line
-        self._out: BinaryIO | None = None
+        self._parts: list[bytes] = []
+        self._ready: list[tuple[bytes, int, int]] = []
         self._size = self._lines = 0
         self._next_line = 1
 
-    def feed(self, block: bytes) -> None:
+    def feed(self, block: bytes) -> Iterator[tuple[bytes, int, int]]:
         if self._skipping:
             newline = block.find(b"\n")
             if newline < 0:
@@ -266,31 +219,46 @@ class _ChunkWriter:
         if len(self._carry) > MAX_LINE:  # no newline in sight: report the line, skip the rest
             self._write(self._carry + b"\n")
             self._carry, self._skipping = b"", True
+        yield from self._take()
 
-    def finish(self) -> None:
+    def finish(self) -> Iterator[tuple[bytes, int, int]]:
         if self._carry:  # a last line without its newline still counts
             self._write(self._carry + b"\n")
             self._carry = b""
         self._close_chunk()
+        yield from self._take()
+
+    def _take(self) -> Iterator[tuple[bytes, int, int]]:
+        ready, self._ready = self._ready, []
+        yield from ready
 
     def _write(self, lines: bytes) -> None:
-        if self._out is None or (self._size >= CHUNK and _starts_record(lines)):
+        # A block holds many chunks' worth of lines: cut it at line ends near the target
+        # size first, so that a chunk's parse (and its memory) stays small.
+        start = 0
+        while len(lines) - start > self._target:
+            cut = lines.find(b"\n", start + self._target // 2) + 1
+            if cut <= 0 or cut >= len(lines):
+                break
+            self._add(lines[start:cut])
+            start = cut
+        self._add(lines[start:] if start else lines)
+
+    def _add(self, lines: bytes) -> None:
+        if self._parts and self._size >= self._target and _starts_record(lines):
             self._close_chunk()
-            path = os.path.join(self.workdir, f"chunk{len(self.chunks):05d}.kdump")
-            self._out = open(path, "wb")  # noqa: SIM115 (closed in _close_chunk)
         if not _clean(lines):
             lines = self._cleaned(lines)
-        self._out.write(lines)
+        self._parts.append(lines)
         self._size += len(lines)
         self._lines += lines.count(b"\n")
 
     def _close_chunk(self) -> None:
-        if self._out is None:
+        if not self._parts:
             return
-        self._out.close()
-        self.chunks.append(Chunk(self._out.name, self._next_line, self._lines))
+        self._ready.append((b"".join(self._parts), self._next_line, self._lines))
         self._next_line += self._lines
-        self._out, self._size, self._lines = None, 0, 0
+        self._parts, self._size, self._lines = [], 0, 0
 
     def _cleaned(self, lines: bytes) -> bytes:
         out = []
@@ -343,3 +311,32 @@ def _clean_line(raw: bytes) -> tuple[str, str | None]:
 def _printable(raw: bytes) -> str:
     text = raw.decode("utf-8", "backslashreplace")
     return "".join(ch if ch >= " " or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+
+
+class TextStream:
+    """The input as clean chunks of whole lines, in memory (iterate it once); its sha256,
+    size and head are known once the iteration ends (the head from the first block on)."""
+
+    def __init__(self, source: Input, chunk: int = CHUNK):
+        self.source, self.chunk = source, chunk
+        self.sha256 = ""
+        self.nbytes = 0
+        self.head = _head_lines(source.first)
+
+    def __iter__(self) -> Iterator[tuple[bytes, int, int]]:
+        """(bytes of whole clean lines, 1-based number of its first line, lines)."""
+        sha = hashlib.sha256()
+        cutter = _ChunkCutter(self.chunk)
+        for block in self.source.blocks():
+            sha.update(block)
+            self.nbytes += len(block)
+            yield from cutter.feed(block)
+        yield from cutter.finish()
+        if self.nbytes == 0:
+            raise TraceFormatError("empty file: no kdump lines", path=self.source.path)
+        self.sha256 = sha.hexdigest()
+
+
+def _head_lines(first: bytes) -> list[str]:
+    text = first[:HEAD_BYTES].decode("utf-8", "replace")
+    return text.split("\n", HEAD_LINES)[:HEAD_LINES]
