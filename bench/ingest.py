@@ -100,17 +100,17 @@ class Run:
 
 
 def measure_ingest(trace: Path, store: Path, log: Path, checkout: Path | None = None) -> Run:
-    """`kreplay ingest` in a child process: of this checkout, or of `checkout`."""
+    """`kreplay ingest` in a child process: of this checkout, or of `checkout` (never
+    whatever the environment's editable install points at)."""
+    checkout = checkout or Path(__file__).resolve().parents[1]
     remove_store(store)
     cmd = [sys.executable, "-m", "kreplay", "ingest", "--db", str(store), str(trace)]
     cmd[-2:] = [str(store.resolve()), str(trace.resolve())]
     # `python -m` puts the working directory first on sys.path: run in the checkout
-    env = dict(os.environ, PYTHONPATH=str(checkout)) if checkout else None
+    env = dict(os.environ, PYTHONPATH=str(checkout))
     with open(log, "wb") as out:
         start = time.perf_counter()
-        child = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=checkout or None
-        )
+        child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=checkout)
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - start
     cpu = usage.ru_utime + usage.ru_stime

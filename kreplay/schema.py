@@ -135,102 +135,97 @@ LEFT JOIN event_details d ON d.trace_id = e.trace_id AND d.seq = e.seq
 LEFT JOIN event_conts n ON n.trace_id = e.trace_id AND n.seq = e.seq
 """
 
-# The columns of a wide staged row (NULL where a staged query has none).
-WIDE_COLUMNS = (
-    "seq",
-    "line",
-    "byte_offset",
-    "pid",
-    "tid",
-    "cpu",
-    "ts",
-    "kind",
-    "comm",
-    "syscall",
-    "sysnum",
-    "args",
-    "retval",
-    "errno",
-    "ret_kind",
-    "addr",
-    "prot",
-    "fault_result",
-    "path",
-    *DETAIL_COLUMNS,
-)
-
-# The wide staged rows (one per event, the `events` columns but trace_id) written into
-# the narrow tables: used for the binary reader's rows and the text lines the compiled
-# scan hands to SQL. `{t}` is the trace id, `{src}` the staged relation.
-WIDE_INSERTS = (
-    "INSERT INTO event_core SELECT {t}, seq, line, byte_offset, pid, tid, cpu, ts, "
-    f"list_position({_list(EVENT_KINDS)}, kind) - 1, cm.comm_id, sc.syscall_id, sysnum, "
-    f"retval, errno, coalesce(list_position({_list(RET_KINDS[1:])}, ret_kind), 0), addr, "
-    "prot, fr.fault_id FROM {src} w "
-    "LEFT JOIN comms cm ON cm.trace_id = {t} AND cm.comm = w.comm "
-    "LEFT JOIN syscalls sc ON sc.trace_id = {t} AND sc.syscall = w.syscall "
-    "LEFT JOIN fault_results fr ON fr.trace_id = {t} AND fr.fault_result = w.fault_result",
-    "INSERT INTO event_args SELECT {t}, seq, args FROM {src} WHERE args IS NOT NULL",
-    "INSERT INTO event_paths SELECT {t}, seq, path FROM {src} WHERE path IS NOT NULL",
-    f"INSERT INTO event_details SELECT {{t}}, seq, {', '.join(DETAIL_COLUMNS)} FROM {{src}} "
-    f"WHERE NOT ({' IS NULL AND '.join(DETAIL_COLUMNS)} IS NULL)",
-)
-
 # The narrow tables' rows from in-memory columns (a table registered as `{src}`): integer
 # columns arrive as int64 with NULL_INT for NULL (numpy has no NULL), retval and addr are
-# NULL by the row's kind instead (every int64 and uint64 is a value they can hold).
+# NULL by the row's kind instead (every int64 and uint64 is a value they can hold). A
+# column a batch does not have is NULL (the text parse has no byte offsets).
 NULL_INT = -(2**63)
-_N = f"nullif({{}}, {NULL_INT})"
-_CORE_SELECT = ", ".join(
-    (
-        "seq",
-        "line",
-        "NULL",
-        "pid",
-        *(_N.format(c) for c in ("tid", "cpu", "ts")),
-        "kind",
-        "comm_id",
-        *(_N.format(c) for c in ("syscall_id", "sysnum")),
-        "CASE WHEN ret_kind IN (1, 2) THEN retval END",
-        _N.format("errno"),
-        "ret_kind",
-        f"CASE WHEN kind = {KIND_CODE['PFLT']} THEN addr END",
-        _N.format("prot"),
-        _N.format("fault_id"),
-    )
-)
-BATCH_SELECTS = {
-    "event_core": _CORE_SELECT,
-    "event_args": "seq, args",
-    "event_paths": "seq, path",
-    "event_details": ", ".join(
-        ["seq", *(_N.format(c) if c in ("gio_fd", "gio_bytes") else c for c in DETAIL_COLUMNS)]
+
+
+def _n(column: str) -> tuple[str, str]:
+    return column, f"nullif({column}, {NULL_INT})"
+
+
+def _same(*columns: str) -> tuple[tuple[str, str], ...]:
+    return tuple((c, c) for c in columns)
+
+
+BATCH_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "event_core": (
+        *_same("seq", "line"),
+        *map(_n, ("byte_offset", "pid", "tid", "cpu", "ts")),
+        *_same("kind", "comm_id"),
+        *map(_n, ("syscall_id", "sysnum")),
+        ("retval", "CASE WHEN ret_kind IN (1, 2) THEN retval END"),
+        _n("errno"),
+        ("ret_kind", "ret_kind"),
+        ("addr", f"CASE WHEN kind = {KIND_CODE['PFLT']} THEN addr END"),
+        *map(_n, ("prot", "fault_id")),
     ),
-    "event_conts": "seq, cont_lines, cont",
-    "comms": "comm_id, comm",
-    "syscalls": "syscall_id, syscall",
-    "fault_results": "fault_id, fault_result",
-    "parse_errors": "line, text, reason",
+    "event_args": _same("seq", "args"),
+    "event_paths": _same("seq", "path"),
+    "event_details": (
+        ("seq", "seq"),
+        *(_n(c) if c in ("gio_fd", "gio_bytes") else (c, c) for c in DETAIL_COLUMNS),
+    ),
+    "event_conts": _same("seq", "cont_lines", "cont"),
+    "comms": _same("comm_id", "comm"),
+    "syscalls": _same("syscall_id", "syscall"),
+    "fault_results": _same("fault_id", "fault_result"),
+    "parse_errors": _same("line", "text", "reason"),
 }
 
-# Dictionary entries for the wide rows of `{src}` (binary ingest), before WIDE_INSERTS.
-WIDE_DICTIONARIES = tuple(
-    f"INSERT INTO {table} SELECT {{t}}, row_number() OVER (ORDER BY {col}) - 1, {col} "
-    f"FROM (SELECT DISTINCT {col} FROM {{src}} WHERE {col} IS NOT NULL)"
-    for table, col in (
-        ("comms", "comm"),
-        ("syscalls", "syscall"),
-        ("fault_results", "fault_result"),
-    )
-)
+
+def batch_select(table: str, have) -> str:
+    """The SELECT list that turns a batch's columns (`have`) into `table`'s row."""
+    return ", ".join(expr if c in have else "NULL" for c, expr in BATCH_COLUMNS[table])
+
+
+@dataclass
+class Strings:
+    """A per-chunk dictionary: the distinct values, and a number into them per row."""
+
+    values: list[str]
+    ids: np.ndarray  # int32, or NULL_INT where the row has none (int64)
+
+
+class Dictionary:
+    """A trace's numbers for one string column (the comms, syscalls and fault_results
+    tables): per-chunk numbers to the trace's, each value numbered once."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.new: list[str] = []
+
+    def map(self, strings: Strings) -> np.ndarray:
+        table = np.empty(len(strings.values) + 1, dtype=np.int64)
+        for k, value in enumerate(strings.values):
+            number = self.ids.get(value)
+            if number is None:
+                number = self.ids[value] = len(self.ids)
+                self.new.append(value)
+            table[k] = number
+        table[-1] = NULL_INT
+        local = strings.ids.astype(np.int64)
+        return table[np.where(local == NULL_INT, len(strings.values), local)]
+
+    def take_new(self, id_name: str, value_name: str) -> dict[str, np.ndarray]:
+        """The numbers given since the last call, as rows of the dictionary table."""
+        new, self.new = self.new, []
+        values = np.empty(len(new), dtype=object)
+        values[:] = new
+        first = len(self.ids) - len(new)
+        return {id_name: np.arange(first, first + len(new), dtype=np.int64), value_name: values}
 
 
 @dataclass
 class Batch:
-    """Rows of a trace for the narrow tables (schema.BATCH_SELECTS: table -> columns, seq
-    final) and what they count towards the traces row."""
+    """Rows of a trace for the narrow tables and what they count towards the traces row.
+    `tables`: (table, columns) in the order they are written; a table may come more
+    than once, each part with the columns it has (BATCH_COLUMNS: the others are NULL;
+    seq final)."""
 
-    tables: dict[str, dict]
+    tables: list[tuple[str, dict]]
     lines: int = 0
     events: int = 0
     conts: int = 0
@@ -242,15 +237,15 @@ class Batch:
 
     @classmethod
     def merged(cls, batches: list["Batch"]) -> "Batch":
-        """One batch of these, in their order: DuckDB writes fewer, larger inserts with
-        less CPU (4.8 M core rows: 3.3 s in one insert, 3.7 s in 160 k-row ones, 4.6 s
-        in 40 k-row ones)."""
+        """One batch of these (each with the same parts), in their order: DuckDB writes
+        fewer, larger inserts with less CPU (4.8 M core rows: 3.3 s in one insert, 3.7 s
+        in 160 k-row ones, 4.6 s in 40 k-row ones)."""
         if len(batches) == 1:
             return batches[0]
-        tables = {
-            name: {c: np.concatenate([b.tables[name][c] for b in batches]) for c in columns}
-            for name, columns in batches[0].tables.items()
-        }
+        tables = [
+            (name, {c: np.concatenate([b.tables[k][1][c] for b in batches]) for c in columns})
+            for k, (name, columns) in enumerate(batches[0].tables)
+        ]
         total = Counts()
         for b in batches:
             total.add(b)

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 
 import duckdb
@@ -27,17 +27,14 @@ from kreplay.errors import (
 )
 from kreplay.events import IdleGap, LifecycleEvent
 from kreplay.schema import (
-    BATCH_SELECTS,
     CORE_EXPRESSIONS,
     EVENT_TABLES,
     EVENTS_VIEW,
     KIND_CODE,
     SCHEMA_VERSION,
-    WIDE_COLUMNS,
-    WIDE_DICTIONARIES,
-    WIDE_INSERTS,
     Batch,
     Counts,
+    batch_select,
 )
 
 DEFAULT_DB = "kreplay.duckdb"
@@ -338,51 +335,6 @@ class Store:
             raise
         self.con.execute("COMMIT")
 
-    def add_parsed_trace(
-        self,
-        trace: NewTrace,
-        staged_sql: str,
-        *,
-        replace: bool,
-        strict: bool,
-        columns: dict[str, dict] | None = None,
-        materialize: bool = True,
-    ) -> TraceInfo:
-        """Insert a trace from the staged-parse query (kdump_sql, ktrace_sql) in one
-        transaction. `columns` names in-memory tables (name -> {column: numpy array})
-        that the query reads; they are visible to DuckDB only during this call. The
-        staged rows are a temporary table, read three times; a query that is cheaper to
-        run again than to store (materialize=False) is a view instead."""
-        columns = columns or {}
-        staged_kind = "TABLE" if materialize else "VIEW"
-        try:
-            # the setting around the transaction, not in it: a statement after a failed one
-            # in an aborted transaction fails too, and its error would hide the real one
-            with self._unordered(), self.transaction():
-                # after BEGIN: register() refuses while a previous result is half-read
-                for name, table in columns.items():
-                    self.con.register(name, table)
-                if replace:
-                    self._delete_trace(trace.name)
-                elif self.has_name(trace.name):
-                    raise DuplicateTrace(
-                        f"a different trace is already stored as {trace.name!r} "
-                        "(use --replace, or --name to store it under another name)",
-                        path=trace.source,
-                    )
-                trace_id = self._next_trace_id()
-                self.con.execute(f"CREATE OR REPLACE TEMP {staged_kind} staged AS {staged_sql}")
-                self._check_staged(trace, strict)
-                self._insert_trace_row(trace_id, trace, self._staged_counts())
-                self._insert_events(trace_id)
-                self.con.execute(f"DROP {staged_kind} staged")
-        except duckdb.Error as e:
-            raise StoreError(f"ingest failed: {_first_line(e)}", path=trace.source) from None
-        finally:
-            for name in columns:
-                self.con.unregister(name)
-        return self.trace(trace.name)
-
     @contextmanager
     def _unordered(self) -> Iterator[None]:
         """No insertion order: with it, DuckDB runs the chunks' UNION ALL branches one after
@@ -413,21 +365,6 @@ class Store:
         # fetchall: a result left unread would make the next register() refuse
         rows = self.con.execute("SELECT coalesce(max(trace_id), 0) + 1 FROM traces").fetchall()
         return rows[0][0]
-
-    def _check_staged(self, trace: NewTrace, strict: bool) -> None:
-        events, first_error = self.con.execute(
-            "SELECT count(*) FILTER (WHERE class = 'event'), "
-            "min(line) FILTER (WHERE class = 'error') FROM staged"
-        ).fetchone()
-        if events and not (strict and first_error is not None):
-            return
-        if first_error is None:
-            raise TraceFormatError("no kdump record in this file", path=trace.source)
-        line, text, reason = self.con.execute(
-            "SELECT line, text, reason FROM staged WHERE line = ?", [first_error]
-        ).fetchone()
-        what = "no kdump record in this file; first bad line" if not events else "parse error"
-        raise TraceFormatError(f"{what}: {reason}: {_clip(text)}", path=trace.source, line=line)
 
     def _insert_trace_row(self, trace_id: int, t: NewTrace, counts: "Counts") -> None:
         self.con.execute(
@@ -460,38 +397,26 @@ class Store:
             ],
         )
 
-    def _staged_counts(self) -> "Counts":
-        row = self.con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE class = 'event'), "
-            "count(*) FILTER (WHERE class = 'cont'), count(*) FILTER (WHERE class = 'error'), "
-            "count(*) FILTER (WHERE kind = 'DROP'), min(ts), max(ts) FROM staged"
-        ).fetchone()
-        return Counts(*row)
+    # ------------------------------------------------------------------ ingest
 
-    def _insert_events(self, trace_id: int) -> None:
-        """The staged rows (binary ingest: every one an event) into the narrow tables."""
-        have = {row[0] for row in self.con.execute("DESCRIBE staged").fetchall()}
-        missing = "".join(f", NULL AS {c}" for c in WIDE_COLUMNS if c not in have)
-        src = f"(SELECT * EXCLUDE (chunk, class, reason, text, owner){missing} FROM staged)"
-        for sql in (*WIDE_DICTIONARIES, *WIDE_INSERTS):
-            self.con.execute(sql.format(t=trace_id, src=src))
-
-    # ------------------------------------------------------------------ text ingest
-
-    def add_text_trace(
+    def add_trace(
         self,
         batches: Iterator["Batch"],
         finish: Callable[[], NewTrace],
         *,
         replace: bool,
         strict: bool,
+        parallel_reader: bool,
     ) -> TraceInfo | None:
         """Insert a trace from batches of column arrays (the narrow tables' rows, in file
-        order) in one transaction, as they come: the input streams through, and its
-        sha256 is known only at the end (finish() gives the trace's row then). A trace
-        whose content is stored already is rolled back: None."""
+        order; both readers make them) in one transaction, as they come: a text input
+        streams through, and its sha256 is known only at the end (finish() gives the
+        trace's row then). A trace whose content is stored already is rolled back: None.
+        parallel_reader: the batches are made on other threads meanwhile (the text
+        parse), so DuckDB writes on one (_one_thread); else on all of them."""
+        threads = self._one_thread() if parallel_reader else nullcontext()
         try:
-            with self._unordered(), self._one_thread(), self.transaction():
+            with self._unordered(), threads, self.transaction():
                 trace_id = self._next_trace_id()
                 counts, first_error = Counts(), None
                 for batch in batches:
@@ -523,15 +448,16 @@ class Store:
             )
 
     def _insert_batch(self, trace_id: int, batch: "Batch") -> None:
-        for table, columns in batch.tables.items():
+        for table, columns in batch.tables:
             if len(next(iter(columns.values()))) == 0:
                 continue
             # Read by DuckDB's replacement scan of this local variable, not register():
             # a registered object stays referenced until the transaction ends (measured:
             # RSS grew by every batch's arrays), a replacement scan's only while it runs.
             batch_rows = columns  # noqa: F841 (named in the SQL)
+            select = batch_select(table, columns)
             self.con.execute(
-                f"INSERT INTO {table} SELECT {trace_id}, {BATCH_SELECTS[table]} FROM batch_rows"
+                f"INSERT INTO {table} SELECT {trace_id}, {select} FROM batch_rows"
             ).fetchall()
 
     def _delete_trace(self, name: str) -> None:
@@ -907,7 +833,7 @@ for _name, _method in list(vars(Store).items()):
 
 
 def _refuse(source: str, error: tuple | None, events: int) -> None:
-    """The refusal of a text trace: no event in it, or (--strict) a parse error."""
+    """The refusal of a trace: no event in it, or (--strict) a parse error."""
     if error is None:
         raise TraceFormatError("no kdump record in this file", path=source)
     line, text, reason = error

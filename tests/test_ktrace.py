@@ -66,10 +66,23 @@ def assert_same_events(bin_rows, txt_rows):
 
 
 @pytest.mark.parametrize(
-    ("seed", "abi", "v0_share"),
-    [(1, "amd64", 0.0), (2, "amd64", 1.0), (3, "i386", 0.0), (4, "i386", 1.0)],
+    ("seed", "abi", "v0_share", "chunk"),
+    [
+        (1, "amd64", 0.0, None),
+        (2, "amd64", 1.0, None),
+        (3, "i386", 0.0, None),
+        (4, "i386", 1.0, None),
+        # chunks of 97 records: dropped-events markers, dictionaries and seq across them
+        (5, "amd64", 0.0, 97),
+    ],
 )
-def test_binary_and_its_kdump_text_give_the_same_events(tmp_path, seed, abi, v0_share):
+def test_binary_and_its_kdump_text_give_the_same_events(
+    tmp_path, monkeypatch, seed, abi, v0_share, chunk
+):
+    from kreplay.ingest import ktrace
+
+    if chunk is not None:
+        monkeypatch.setattr(ktrace, "CHUNK_RECORDS", chunk)
     records = list(kw.random_records(random.Random(seed), 1500, abi, v0_share))
     binary, text, bin_rows, txt_rows = ingest_pair(tmp_path, records, abi)
     assert text.parse_errors == 0, "the renderer printed something kdump would not"
@@ -78,6 +91,7 @@ def test_binary_and_its_kdump_text_give_the_same_events(tmp_path, seed, abi, v0_
     assert binary.options == text.options == ("HT" if v0_share == 1.0 else "HTc")
     assert binary.header_version == text.header_version == (0 if v0_share == 1.0 else 1)
     assert binary.dropped == text.dropped > 0
+    assert binary.events == len(bin_rows) == len({r["seq"] for r in bin_rows})
     assert (binary.first_ts, binary.last_ts) == (text.first_ts, text.last_ts)
 
 

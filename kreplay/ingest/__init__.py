@@ -1,8 +1,9 @@
 """Ingest: a trace file in, its events in the store.
 
-Reading the input (source.py), knowing the kdump format (kdump.py) and compiling it to
-the bulk parse (kdump_sql.py), and reading binary ktrace.out records (ktrace.py) into the
-same rows (ktrace_sql.py) are separate; this module puts them in order.
+Reading the input (source.py), knowing the kdump format (kdump.py), parsing its text in
+chunks (kdump_stream.py) and reading binary ktrace.out records (ktrace.py) are separate;
+both readers make the same batches of the store's narrow tables (schema.Batch), which
+one Store.add_trace writes. This module puts them in order.
 """
 
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from kreplay.ingest.kdump import (
 )
 from kreplay.ingest.ktrace_layout import PAD
 from kreplay.ingest.ktrace_rules import looks_like_ktrace
-from kreplay.ingest.ktrace_sql import staged_ktrace_sql
 from kreplay.ingest.sidecar import recorded_machine, to_json
 from kreplay.ingest.source import Input, TextStream, default_trace_name, read_bytes
 from kreplay.names import ALPHABET, NAME
@@ -100,21 +100,25 @@ def _ingest_kdump(
             machine=machine,
         )
 
-    trace = store.add_text_trace(
-        kdump_stream.batches(text, layout), finish, replace=replace, strict=strict
+    trace = store.add_trace(
+        kdump_stream.batches(text, layout),
+        finish,
+        replace=replace,
+        strict=strict,
+        parallel_reader=True,
     )
     return text.sha256, trace
 
 
 def _ingest_ktrace(store, source, name, machine, replace, strict) -> tuple[str, TraceInfo | None]:
-    """A binary ktrace.out: all of it decoded in memory, then one bulk insert."""
+    """A binary ktrace.out: all of it in memory, its records found and checked, then cut
+    and written a chunk at a time."""
     from kreplay.ingest import ktrace  # imports numba (~0.5 s): only binary ingest pays it
 
     raw = read_bytes(source, pad=PAD)
     if store.find_sha(raw.sha256) is not None:
         return raw.sha256, None
     decoded = ktrace.decode(raw.data, raw.nbytes, source.path)
-    raw.data = raw.data[:0].copy()  # the columns are copies: the bytes can go before the insert
     new = NewTrace(
         name=name,
         sha256=raw.sha256,
@@ -129,13 +133,8 @@ def _ingest_ktrace(store, source, name, machine, replace, strict) -> tuple[str, 
         bytes=raw.nbytes,
         machine=machine,
     )
-    trace = store.add_parsed_trace(
-        new,
-        staged_ktrace_sql(),
-        replace=replace,
-        strict=strict,
-        columns=decoded.tables,
-        materialize=False,  # scans of in-memory columns: cheaper to repeat than to store
+    trace = store.add_trace(
+        decoded.batches, lambda: new, replace=replace, strict=strict, parallel_reader=False
     )
     return raw.sha256, trace
 

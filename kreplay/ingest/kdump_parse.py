@@ -18,7 +18,7 @@ import numpy as np
 from kreplay.ingest import kdump_scan as ks
 from kreplay.ingest.kdump import Layout
 from kreplay.ingest.kdump_sql import LINE_COLUMNS, line_parse_sql
-from kreplay.schema import KIND_CODE, RET_KINDS
+from kreplay.schema import KIND_CODE, RET_KINDS, Strings
 
 NULL = ks.NULL_INT
 _REASONS = {
@@ -27,14 +27,6 @@ _REASONS = {
     ks.R_STRU: "struct array element without its STRU record before it",
 }
 _CORE_INTS = ("pid", "tid", "cpu", "ts", "sysnum", "retval", "errno", "prot")
-
-
-@dataclass
-class Strings:
-    """A per-chunk dictionary: the distinct values, and a number into them per row."""
-
-    values: list[str]
-    ids: np.ndarray  # int32, or NULL where the row has none (int64)
 
 
 @dataclass

@@ -18,9 +18,9 @@ from contextlib import suppress
 import numpy as np
 
 from kreplay.ingest.kdump import Layout
-from kreplay.ingest.kdump_parse import NULL, ChunkParser, ParsedChunk, Strings
+from kreplay.ingest.kdump_parse import NULL, ChunkParser, ParsedChunk
 from kreplay.ingest.source import TextStream
-from kreplay.schema import Batch
+from kreplay.schema import Batch, Dictionary
 
 WORKERS = min(2, os.cpu_count() or 1)
 IN_FLIGHT = WORKERS + 1
@@ -41,38 +41,10 @@ def _return_freed_memory() -> None:
 _return_freed_memory()
 
 
-class _Dictionary:
-    """A trace's numbers for one string column: per-chunk numbers to the trace's."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
-        self.new: list[str] = []
-
-    def map(self, strings: Strings) -> np.ndarray:
-        table = np.empty(len(strings.values) + 1, dtype=np.int64)
-        for k, value in enumerate(strings.values):
-            number = self.ids.get(value)
-            if number is None:
-                number = self.ids[value] = len(self.ids)
-                self.new.append(value)
-            table[k] = number
-        table[-1] = NULL
-        local = strings.ids.astype(np.int64)
-        return table[np.where(local == NULL, len(strings.values), local)]
-
-    def take_new(self, id_name: str, value_name: str) -> dict[str, np.ndarray]:
-        """The numbers given since the last call, as rows of the dictionary table."""
-        new, self.new = self.new, []
-        values = np.empty(len(new), dtype=object)
-        values[:] = new
-        first = len(self.ids) - len(new)
-        return {id_name: np.arange(first, first + len(new), dtype=np.int64), value_name: values}
-
-
 def batches(stream: TextStream, layout: Layout) -> Iterator[Batch]:
     """Every line of the stream, as batches in file order."""
     parser = ChunkParser(layout)
-    comms, syscalls, faults = _Dictionary(), _Dictionary(), _Dictionary()
+    comms, syscalls, faults = Dictionary(), Dictionary(), Dictionary()
     seq_base = 0
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="kreplay-parse") as pool:
         reader = _Reader(stream, pool, parser)
@@ -160,7 +132,7 @@ def _batch(chunk: ParsedChunk, seq_base: int, comms, syscalls, faults) -> Batch:
         e = chunk.errors
         first_error = (int(e["line"][0]), e["text"][0], e["reason"][0])
     return Batch(
-        tables=tables,
+        tables=list(tables.items()),
         lines=chunk.lines,
         events=chunk.events,
         conts=chunk.conts,

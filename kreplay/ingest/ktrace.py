@@ -7,11 +7,14 @@ headers and fixed payload fields of all of them into the tables' columns in anot
 strings are decoded all at once, and only the payloads kdump prints as text
 (ktrace_bodies.py) record by record.
 
-The result is columns for DuckDB to read, one table per group of kinds; ktrace_sql.py
-turns them into the staged rows the store inserts, with the values the kdump text parse
-gives for the same recording.
+The result is the rows of the store's narrow tables (schema.py), as a text ingest
+writes them: the same event_core columns, side tables and per-trace dictionaries, with
+the values the kdump text parse gives for the same recording (numbers become kdump's
+names here: syscall names, RET forms, vm_fault results, CALL arguments as `kdump -n`
+prints them).
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +27,10 @@ from kreplay.ingest.ktrace_layout import (
     FAULT,
     FAULTEND,
     GENIO,
+    KINDS,
     KTR_DROP,
     KTR_TYPE,
+    KTR_VERSIONED,
     MAX_NARG,
     MAX_TYPE,
     MAXCOMLEN,
@@ -36,11 +41,13 @@ from kreplay.ingest.ktrace_layout import (
     Abi,
 )
 from kreplay.ingest.ktrace_rules import choose_abi
+from kreplay.ingest.sysdecode import FAULT_RESULTS, SYSCALL_NAMES
+from kreplay.schema import KIND_CODE, NULL_INT, Batch, Dictionary, Strings
 
 SPREAD = np.uint64(0x9E3779B97F4A7C15)  # comm_ids' hash multiplier (Fibonacci hashing)
 
-# The tables, each with the record types of its rows (ktrace_sql.py reads them), in the
-# order of their numbers in ktrace_cut.cut_records; kt_drops is made of the others' rows.
+# The groups of kinds ktrace_cut.cut_records puts the header rows in, in the order of
+# their numbers: each group's rows are consecutive, in file order.
 TABLES = {
     "kt_calls": (SYSCALL,),
     "kt_rets": (SYSRET,),
@@ -52,149 +59,247 @@ TABLES = {
     "kt_texts": tuple(DECODERS),
 }
 
+CHUNK_RECORDS = 1_000_000  # records cut and written at a time (~200 MB of columns)
+
 
 @dataclass
 class Decoded:
-    """A ktrace.out as columns: `tables` maps a table name to its columns (numpy arrays of
-    equal length), for DuckDB to read (ktrace_sql.py says what each one holds)."""
+    """A ktrace.out checked whole, its records as batches of the store's narrow tables
+    (schema.Batch), cut a chunk at a time as they are taken."""
 
     abi: str
     records: int
     header_version: int  # 1 if any record has a v1 header, else 0
-    tables: dict[str, dict[str, np.ndarray]]
+    batches: Iterator[Batch]
 
 
 def decode(data: np.ndarray, nbytes: int, path: str) -> Decoded:
-    """Decode the records of data[:nbytes] (followed by PAD zero bytes)."""
+    """Decode the records of data[:nbytes] (followed by PAD zero bytes). Every record is
+    found and checked before the first batch: a bad one refuses the file, at its offset."""
     abi = choose_abi(data, nbytes)
     offsets, types = find_records(data, nbytes, abi, path)
-    records = _Records(data, offsets, types, abi)
-    version = int(records.header["has_cpu"].any())  # a v1 header: a cpu
-    return Decoded(abi.name, len(offsets), version, records.tables())
+    version = int(np.any(types & KTR_VERSIONED))  # a v1 header
+    return Decoded(abi.name, len(offsets), version, _batches(data, offsets, types, abi))
+
+
+def _batches(data: np.ndarray, offsets: np.ndarray, types: np.ndarray, abi: Abi) -> Iterator[Batch]:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    comm_id = np.empty(len(offsets), dtype=np.int32)
+    firsts = comm_ids(buf, offsets, SPREAD, comm_id)
+    trace = _Trace(Dictionary(), Dictionary(), Dictionary())
+    names = [_comm_at(data, int(f)) for f in firsts]
+    comm_id = trace.comms.map(Strings(names, comm_id))  # two byte strings may print alike
+    dropped = 0
+    for first in range(0, len(offsets), CHUNK_RECORDS):
+        rows = slice(first, first + CHUNK_RECORDS)
+        records = _Records(data, buf, offsets[rows], types[rows], abi)
+        records.renumber(first, dropped, comm_id[rows])
+        dropped += len(records.drop_rows)
+        yield records.batch(trace)
+
+
+def _comm_at(data: np.ndarray, off: int) -> str:
+    raw = bytes(data[off + COMM_AT : off + COMM_AT + MAXCOMLEN]).split(b"\0", 1)[0]
+    return raw.decode("utf-8", "backslashreplace").rstrip(" ")
+
+
+@dataclass
+class _Trace:
+    """The trace's dictionaries, across its chunks."""
+
+    comms: Dictionary
+    syscalls: Dictionary
+    faults: Dictionary
 
 
 class _Records:
-    """The checked records of one file as tables of columns, one table per group of
-    kinds: every table has the header columns of its rows and the payload columns of its
-    kinds, so that no table has to be joined to another."""
+    """A chunk of a file's checked records as columns: the header columns of every
+    record, grouped by TABLES, and the payload columns of each kind."""
 
-    def __init__(self, data: np.ndarray, offsets: np.ndarray, types: np.ndarray, abi: Abi):
-        self.data, self.buf, self.abi = data, np.frombuffer(data, dtype=np.uint8), abi
-        self.rtype = types & KTR_TYPE
-        comm_id = np.empty(len(offsets), dtype=np.int32)
-        names = comm_ids(self.buf, offsets, SPREAD, comm_id)
-        self.comm_names = _strings(self._comm_at(int(f)) for f in names)
-        self._cut(offsets, types, comm_id)
-
-    def _cut(self, offsets: np.ndarray, types: np.ndarray, comm_id: np.ndarray) -> None:
-        """The columns of every record (ktrace_cut.cut_records), into arrays numpy
-        allocates: the header columns grouped by table, the payload columns by kind."""
-        by_type = np.bincount(self.rtype, minlength=MAX_TYPE + 1)
+    def __init__(self, data, buf, offsets, types, abi: Abi):
+        self.data, self.buf, self.abi = data, buf, abi
+        by_type = np.bincount(types & KTR_TYPE, minlength=MAX_TYPE + 1)
         counts = [int(by_type[list(kinds)].sum()) for kinds in TABLES.values()]
         self.first = np.concatenate(([0], np.cumsum(counts)))  # each table's header rows
         table_of = np.zeros(MAX_TYPE + 1, dtype=np.int64)
         for number, kinds in enumerate(TABLES.values()):
             table_of[list(kinds)] = number
+        # The columns of every record (ktrace_cut.cut_records), into arrays numpy allocates.
         self.header = cut.empty(cut.HEADER, len(offsets))
         self.payloads = {t: cut.empty(dtypes, by_type[t]) for t, dtypes in cut.PAYLOADS.items()}
         self.args = np.empty((MAX_NARG, by_type[SYSCALL]), dtype=np.uint64)
         self.drop_rows = np.empty(np.count_nonzero(types & KTR_DROP), dtype=np.int64)
         p = {t: tuple(columns.values()) for t, columns in self.payloads.items()}
         self.paths, self.wmesgs = cut.cut_records(
-            self.buf, offsets, types, layout_array(self.abi), table_of, self.first, comm_id,
-            tuple(self.header.values()), self.drop_rows, p[SYSCALL], self.args, p[SYSRET],
-            p[FAULT], p[FAULTEND], p[GENIO], p[CSW],
+            self.buf, offsets, types, layout_array(self.abi), table_of, self.first,
+            np.zeros(len(offsets), dtype=np.int32), tuple(self.header.values()),
+            self.drop_rows, p[SYSCALL], self.args, p[SYSRET], p[FAULT], p[FAULTEND],
+            p[GENIO], p[CSW],
         )  # fmt: skip
+        self.rtype = (types & KTR_TYPE)[self.header["line"] - 1]  # per row; line: the ordinal
 
-    def tables(self) -> dict[str, dict[str, np.ndarray]]:
-        return {
-            "kt_calls": self._calls(),
-            "kt_rets": self._rets(),
-            "kt_faults": self._faults(),
-            "kt_fault_ends": self._fault_ends(),
-            "kt_gios": self._gios(),
-            "kt_csws": self._switches(),
-            "kt_paths": self._paths(),
-            "kt_texts": self._texts(),
-            "kt_drops": self._drops(),
+    def renumber(self, first: int, dropped: int, comm_id: np.ndarray) -> None:
+        """The file's line, seq and command numbers, for a chunk that starts at record
+        `first`, after `dropped` markers."""
+        h = self.header
+        h["comm"] = comm_id[h["line"] - 1]
+        h["line"] += first
+        h["seq"] += first + dropped
+
+    def batch(self, trace: _Trace) -> Batch:
+        """The chunk's records as rows of the narrow tables (schema.py). event_core comes
+        in parts, one per group of kinds and one for the dropped-events markers, each
+        with the header columns and its kinds' own (no column of NULLs is made: the
+        store writes NULL for the columns a part does not have)."""
+        h = self.header
+        header = {
+            "seq": h["seq"],
+            "line": h["line"],
+            "byte_offset": h["byte_offset"],
+            "pid": h["pid"],
+            "tid": h["tid"],
+            "ts": h["ts"],
+            "kind": _KIND_CODES[self.rtype],
+            "comm_id": h["comm"],
         }
+        if h["has_cpu"].all():
+            header["cpu"] = h["cpu"]
+        elif h["has_cpu"].any():  # v0 headers have no cpu: NULL
+            header["cpu"] = np.where(h["has_cpu"], h["cpu"].astype(np.int64), NULL_INT)
+        part = {t: {c: v[self._rows(t)] for c, v in header.items()} for t in TABLES}
+        call, ret = self.payloads[SYSCALL], self.payloads[SYSRET]
+        sysnums = np.concatenate([call["sysnum"], ret["sysnum"]])
+        syscall_id = trace.syscalls.map(_named(sysnums, _syscall))
+        part["kt_calls"] |= {
+            "sysnum": call["sysnum"],
+            "syscall_id": syscall_id[: len(call["sysnum"])],
+        }
+        errno = np.where(ret["ret_kind"] == 2, ret["errno"].astype(np.int64), NULL_INT)
+        part["kt_rets"] |= {
+            "sysnum": ret["sysnum"],
+            "syscall_id": syscall_id[len(call["sysnum"]) :],
+            "ret_kind": ret["ret_kind"],
+            "retval": ret["retval"],  # the store keeps it for the value and error forms
+            "errno": errno,
+        }
+        part["kt_faults"] |= self.payloads[FAULT]  # addr, prot
+        results = _named(self.payloads[FAULTEND]["fault_code"], _fault_result)
+        part["kt_fault_ends"]["fault_id"] = trace.faults.map(results)
+        drops = self.drop_rows
+        dropped = {c: h[c][drops] for c in ("line", "byte_offset", "pid", "tid")}
+        dropped |= {
+            "seq": h["seq"][drops] - 1,  # the marker comes before its record
+            "comm_id": h["comm"][drops],
+            "kind": np.full(len(drops), KIND_CODE["DROP"]),  # no time, no cpu (kdump)
+        }
+        calls = self._rows("kt_calls")
+        args = cut.format_args(self.args, call["narg"]).tobytes().decode("ascii")
+        tables = [("event_core", part[t]) for t in TABLES] + [("event_core", dropped)]
+        tables += [
+            (
+                "event_args",
+                {"seq": h["seq"][calls][call["narg"] > 0], "args": _strings(args.split("\0")[:-1])},
+            ),
+            (
+                "event_paths",
+                {"seq": h["seq"][self._rows("kt_paths")], "path": _decoded(self.paths)},
+            ),
+            *self._details(),
+            ("comms", trace.comms.take_new("comm_id", "comm")),
+            ("syscalls", trace.syscalls.take_new("syscall_id", "syscall")),
+            ("fault_results", trace.faults.take_new("fault_id", "fault_result")),
+        ]
+        n, nd = len(h["seq"]), len(drops)
+        return Batch(
+            tables=tables,
+            lines=n + nd,
+            events=n + nd,
+            drops=nd,
+            first_ts=int(h["ts"].min()) if n else None,
+            last_ts=int(h["ts"].max()) if n else None,
+        )
 
-    def _header(self, table: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The header columns of a table's rows (line: the record's ordinal); ktr_len."""
+    def _rows(self, table: str) -> slice:
+        """The header rows of a table (ktrace_cut.cut_records groups them by table)."""
         number = list(TABLES).index(table)
-        rows = slice(self.first[number], self.first[number + 1])
-        h = {name: column[rows] for name, column in self.header.items()}
-        names = ("byte_offset", "seq", "line", "pid", "tid", "cpu", "has_cpu", "ts")
-        out = {name: h[name] for name in names} | {"comm": self.comm_names[h["comm"]]}
-        return out, h["length"]
+        return slice(self.first[number], self.first[number + 1])
 
-    def _comm_at(self, off: int) -> str:
-        raw = bytes(self.data[off + COMM_AT : off + COMM_AT + MAXCOMLEN]).split(b"\0", 1)[0]
-        return raw.decode("utf-8", "backslashreplace").rstrip(" ")
-
-    def _calls(self) -> dict[str, np.ndarray]:
-        """CALL: the syscall number, narg and the arguments a0..a7 (unsigned; zero past
-        narg, where SQL does not look)."""
-        out = self._header("kt_calls")[0] | self.payloads[SYSCALL]
-        return out | {f"a{i}": self.args[i] for i in range(MAX_NARG)}
-
-    def _rets(self) -> dict[str, np.ndarray]:
-        """RET: the syscall number, the RET form (RET_KINDS), the value and the error."""
-        return self._header("kt_rets")[0] | self.payloads[SYSRET]
-
-    def _faults(self) -> dict[str, np.ndarray]:
-        return self._header("kt_faults")[0] | self.payloads[FAULT]
-
-    def _fault_ends(self) -> dict[str, np.ndarray]:
-        return self._header("kt_fault_ends")[0] | self.payloads[FAULTEND]
-
-    def _gios(self) -> dict[str, np.ndarray]:
-        header, length = self._header("kt_gios")
-        gio = self.payloads[GENIO]
-        return header | {
-            "gio_fd": gio["fd"],
-            "gio_read": gio["rw"] == 0,  # UIO_READ
-            "gio_bytes": length.astype(np.int64) - 8,
+    def _details(self) -> list[tuple[str, dict]]:
+        """event_details, a part per kind of detail: GIO's fd, direction and size;
+        CSW's direction, mode and wait message (none in the 8-byte records of kernels
+        before it was added); the kinds decoded record by record (ktrace_bodies.py)."""
+        h = self.header
+        gios, csws, texts = self._rows("kt_gios"), self._rows("kt_csws"), self._rows("kt_texts")
+        gio, csw = self.payloads[GENIO], self.payloads[CSW]
+        decoded = self._texts()
+        keep = np.array([any(v is not None for v in row) for row in decoded], dtype=bool)
+        columns = list(zip(*(row for row, k in zip(decoded, keep, strict=True) if k), strict=True))
+        text = {
+            name: _strings(values)
+            for name, values in zip(TEXT_COLUMNS, columns or [()] * len(TEXT_COLUMNS), strict=True)
         }
+        wmesg = _decoded(self.wmesgs)
+        wmesg[wmesg == ""] = None
+        return [
+            ("event_details", {
+                "seq": h["seq"][gios],
+                "gio_fd": gio["fd"],
+                "gio_dir": _choose(gio["rw"] == 0, "read", "wrote"),  # UIO_READ is 0
+                "gio_bytes": h["length"][gios] - 8,  # the 8-byte ktr_genio, then the data
+            }),
+            ("event_details", {
+                "seq": h["seq"][csws],
+                "csw": _choose(csw["out"] != 0, "stop", "resume"),
+                "csw_mode": _choose(csw["user"] != 0, "user", "kernel"),
+                "wmesg": wmesg,
+            }),
+            ("event_details", {"seq": h["seq"][texts][keep], **text}),
+        ]  # fmt: skip
 
-    def _switches(self) -> dict[str, np.ndarray]:
-        """CSW: out, user, and the wait message (none in the 8-byte records of kernels
-        before it was added)."""
-        csw, wmesg = self.payloads[CSW], _decoded(self.wmesgs)
-        header = self._header("kt_csws")[0]
-        return header | {"stop": csw["out"] != 0, "user": csw["user"] != 0, "wmesg": wmesg}
-
-    def _paths(self) -> dict[str, np.ndarray]:
-        """NAMI and SCTL: the string, as kdump prints it with `%.*s` (up to a NUL)."""
-        header = self._header("kt_paths")[0]
-        return header | {"rtype": self._rtypes(header), "path": _decoded(self.paths)}
-
-    def _texts(self) -> dict[str, np.ndarray]:
-        """The kinds decoded record by record (ktrace_bodies.py), each distinct payload
-        once (signals, process flags and malloc records repeat)."""
-        header, length = self._header("kt_texts")
-        abi, rtypes = self.abi, self._rtypes(header)
-        payload = header["byte_offset"] + np.where(header["has_cpu"], abi.header_v1, abi.header_v0)
-        mv, decoded, rows = memoryview(self.data), {}, []
+    def _texts(self) -> list[tuple]:
+        """The TEXT_COLUMNS of the kinds decoded record by record (ktrace_bodies.py), each
+        distinct payload once (signals, process flags and malloc records repeat); the
+        body as kdump prints it, without trailing blanks."""
+        rows = self._rows("kt_texts")
+        h, abi = self.header, self.abi
+        rtypes = self.rtype[rows]
+        payload = h["byte_offset"][rows] + np.where(
+            h["has_cpu"][rows], abi.header_v1, abi.header_v0
+        )
+        mv, decoded, out = memoryview(self.data), {}, []
+        length = h["length"][rows]
         for t, p, n in zip(rtypes.tolist(), payload.tolist(), length.tolist(), strict=True):
             key = (t, mv[p : p + n].tobytes())
             row = decoded.get(key)
             if row is None:
-                row = decoded[key] = DECODERS[t](key[1], abi)
-            rows.append(row)
-        columns = list(zip(*rows, strict=True)) or [()] * len(TEXT_COLUMNS)
-        out = header | {"rtype": rtypes}
-        return out | {name: _strings(v) for name, v in zip(TEXT_COLUMNS, columns, strict=True)}
+                body, *rest = DECODERS[t](key[1], abi)
+                row = decoded[key] = (None if body is None else body.rstrip(" "), *rest)
+            out.append(row)
+        return out
 
-    def _rtypes(self, header: dict[str, np.ndarray]) -> np.ndarray:
-        return self.rtype[header["line"] - 1].astype(np.uint8)  # line: the ordinal
 
-    def _drops(self) -> dict[str, np.ndarray]:
-        """The "Events dropped." markers: who, no time, no cpu (as kdump prints them)."""
-        h, rows = self.header, self.drop_rows
-        names = ("line", "byte_offset", "pid", "tid")
-        out = {"seq": h["seq"][rows] - 1} | {name: h[name][rows] for name in names}
-        return out | {"comm": self.comm_names[h["comm"][rows]]}
+# The stored kind of each record type (ktrace_layout.KINDS, by number).
+_KIND_CODES = np.array([KIND_CODE[k] for k in KINDS], dtype=np.uint8)
+
+
+def _named(numbers: np.ndarray, name) -> Strings:
+    """A chunk's numbers (syscall numbers, vm_fault results) as the names kdump prints."""
+    distinct, local = np.unique(numbers.astype(np.int64), return_inverse=True)
+    return Strings([name(int(v)) for v in distinct], local)
+
+
+def _syscall(number: int) -> str:
+    """The syscall's name as kdump prints it: from the table, else `[N]`."""
+    return SYSCALL_NAMES.get(number, f"[{number}]")
+
+
+def _fault_result(code: int) -> str:
+    """vm_fault's result as kdump prints it (`<invalid=N>` past the table)."""
+    return FAULT_RESULTS[code] if 0 <= code < len(FAULT_RESULTS) else f"<invalid={code}>"
+
+
+def _choose(condition: np.ndarray, yes: str, no: str) -> np.ndarray:
+    return np.where(condition, yes, no).astype(object)
 
 
 def _decoded(strings: np.ndarray) -> np.ndarray:

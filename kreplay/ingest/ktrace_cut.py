@@ -165,3 +165,57 @@ def payload_at(buf, start, lay):
     """The payload's offset: after the v1 or the v0 header."""
     v1 = unsigned(buf, start + lay[L_TYPE], 2) & KTR_VERSIONED
     return start + (lay[L_HEADER_V1] if v1 else lay[L_HEADER_V0])
+
+
+@njit(cache=True)
+def format_args(args, narg):
+    """The CALL arguments as `kdump -n` prints them: each register `%#jx` (zero as `0`),
+    joined by commas, one string per call with narg > 0, each followed by a NUL."""
+    size = 0
+    for k in range(len(narg)):
+        n = min(narg[k], MAX_NARG)
+        for a in range(n):
+            size += (1 if a > 0 else 0) + _hex_digits(args[a, k])
+        size += 1 if n > 0 else 0
+    out = np.empty(size, np.uint8)
+    at = 0
+    for k in range(len(narg)):
+        n = min(narg[k], MAX_NARG)
+        for a in range(n):
+            if a > 0:
+                out[at] = 44  # ','
+                at += 1
+            at = _write_hex(out, at, args[a, k])
+        if n > 0:
+            out[at] = 0
+            at += 1
+    return out
+
+
+@njit(cache=True, inline="always")
+def _hex_digits(v):
+    """Bytes of `%#jx` of v, without the NUL: `0`, or `0x` and the digits."""
+    if v == 0:
+        return 1
+    digits = 0
+    while v:
+        v >>= np.uint64(4)
+        digits += 1
+    return 2 + digits
+
+
+@njit(cache=True, inline="always")
+def _write_hex(out, at, v):
+    n = _hex_digits(v)
+    if v == 0:
+        out[at] = 48  # '0'
+        return at + 1
+    out[at], out[at + 1] = 48, 120  # '0x'
+    end = at + n
+    k = end - 1
+    while v:
+        d = v & np.uint64(15)
+        out[k] = 48 + d if d < 10 else 87 + d  # '0'-'9', 'a'-'f'
+        v >>= np.uint64(4)
+        k -= 1
+    return end
