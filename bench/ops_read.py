@@ -27,18 +27,20 @@ def measure(paths: list[str], repeat: int) -> dict[str, float]:
     from kreplay.ingest import ingest
     from kreplay.store import Store
 
-    with tempfile.TemporaryDirectory(prefix="kreplay-opsread-") as tmp:
-        with Store(str(Path(tmp) / "bench.duckdb")) as store:
-            traces = [ingest(store, p).trace for p in paths]
-            out = {}
-            for t in traces:
-                best = float("inf")
-                for _ in range(repeat):
-                    start = time.process_time()
-                    lifecycle.derive_trace(store, t.trace_id, t.options)
-                    best = min(best, time.process_time() - start)
-                out[t.name] = best
-            return out
+    with (
+        tempfile.TemporaryDirectory(prefix="kreplay-opsread-") as tmp,
+        Store(str(Path(tmp) / "bench.duckdb")) as store,
+    ):
+        traces = [ingest(store, p).trace for p in paths]
+        out = {}
+        for t in traces:
+            best = float("inf")
+            for _ in range(repeat):
+                start = time.process_time()
+                lifecycle.derive_trace(store, t.trace_id, t.options)
+                best = min(best, time.process_time() - start)
+            out[t.name] = best
+        return out
 
 
 def main() -> None:
