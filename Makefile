@@ -56,13 +56,16 @@ nightly: $(MODEL)
 
 # Fuzzing at length (tests/test_fuzz.py and tests/test_model_invariants.py run briefly in
 # `make test`): N text cases, a fifth as many binary ones, KILLS kill -9 trials, and
-# EXAMPLES model-invariant sequences per case; docs/reliability.md keeps the figures.
+# EXAMPLES model-invariant sequences per case, in JOBS processes (1: the same cases as
+# earlier sessions for a seed); docs/reliability.md keeps the figures.
 N ?= 10000
 KILLS ?= 10
 SEED ?= 1
+JOBS ?= 1
 EXAMPLES ?= 200
 fuzz: $(MODEL)
-	$(BIN)/python tools/fuzz.py --text $(N) --binary $$(( $(N) / 5 )) --kill $(KILLS) --seed $(SEED)
+	$(BIN)/python tools/fuzz.py --text $(N) --binary $$(( $(N) / 5 )) --kill $(KILLS) --seed $(SEED) \
+		--jobs $(JOBS)
 	KREPLAY_FUZZ_EXAMPLES=$(EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/test_model_invariants.py
 

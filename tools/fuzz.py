@@ -1,6 +1,7 @@
 """Fuzzing kreplay's readers and what they feed (issue 14, docs/reliability.md).
 
-    python tools/fuzz.py [--text N] [--binary N] [--kill N] [--seed S] [--json FILE]
+    python tools/fuzz.py [--text N] [--binary N] [--kill N] [--seed S] [--jobs N]
+                         [--json FILE] [--save DIR] [--workdir DIR]
 
 `make fuzz N=...` runs it at length; tests/test_fuzz.py briefly on every `make test`. The
 cases, each checked against what the contract promises (DESIGN §3, §8):
@@ -22,10 +23,18 @@ cases, each checked against what the contract promises (DESIGN §3, §8):
 
 It prints the cases run per family, the failures by kind with one example each, and the
 accounting check over every case that was stored; exit 1 if anything failed.
+
+The cases' stores and files are on tmpfs (/dev/shm) when there is one: an ingest there
+is the same ingest, without the disk (the kill trials keep a store on disk, as a user's
+is). --jobs N runs the cases in N processes, each with its own share of the cases, its
+own seed (from --seed and its number: the same run for the same arguments) and its own
+store; their tallies are merged in worker order. --jobs 1 is the run of earlier sessions:
+the same seed gives the same cases.
 """
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -35,10 +44,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this tree's kreplay, whatever the interpreter has installed
 sys.path.insert(0, str(ROOT / "tests"))  # the grammar and the binary writer
 
 import ktrace_writer as kw  # noqa: E402
@@ -52,12 +63,14 @@ from kreplay.ingest import ingest  # noqa: E402
 from kreplay.model.machine import machine_config  # noqa: E402
 from kreplay.replay import replay  # noqa: E402
 from kreplay.revisions import lookup, registry  # noqa: E402
+from kreplay.schema import EVENT_TABLES  # noqa: E402
 from kreplay.store import Store  # noqa: E402
 
 CASE_SECONDS = 60  # a case that runs longer is a failure of its own kind: "hang"
 REPLAY_EVERY = 25  # one mutated trace in this many is replayed too
 CASES_PER_STORE = 200
 TRACES = sorted((ROOT / "traces").glob("*.kdump*"))
+FAST_TMP = "/dev/shm"  # tmpfs: the cases' stores and files, when it is there
 BIG = [10**20, 2**64, 2**63, 2**63 - 1, 2**62, 2**32, 2**31, 2**31 - 1, 10**10, 0, -1, -(2**63)]
 
 
@@ -75,6 +88,7 @@ class Tally:
     stored: int = 0
 
     save: Path | None = None  # where failing cases are written, each whole
+    save_tag: str = ""  # in their names: the worker's (-w1), with --jobs
 
     def record(self, family: str, outcome: str, failure: str | None = None, example=None) -> None:
         self.cases[family] += 1
@@ -84,20 +98,41 @@ class Tally:
             self.examples.setdefault((family, failure), example)
             if self.save is not None and isinstance(example, bytes):
                 n = sum(self.failures.values())
-                (self.save / f"{family}-{n}.case").write_bytes(example)
+                (self.save / f"{family}{self.save_tag}-{n}.case").write_bytes(example)
 
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
 
+    def merge(self, other: "Tally") -> None:
+        """Add another worker's tally (in worker order: the first example of a kind is
+        that of the lowest worker)."""
+        self.cases.update(other.cases)
+        self.outcomes.update(other.outcomes)
+        self.failures.update(other.failures)
+        for key, example in other.examples.items():
+            self.examples.setdefault(key, example)
+        self.accounted += other.accounted
+        self.stored += other.stored
+
 
 class Fuzzer:
-    def __init__(self, workdir: Path, rnd: random.Random):
+    def __init__(self, workdir: Path, rnd: random.Random, killdir: Path | None = None):
+        """workdir: the cases' stores and files; killdir: the kill trials' (on disk)."""
         self.workdir, self.rnd, self.tally = workdir, rnd, Tally()
+        self.killdir = killdir or workdir
         self.revision = lookup(registry(), "D38852")
         self.machine = machine_config("amd64", {"mem_per_domain_mb": "64"})
         self._store, self._in_store, self._n = None, 0, 0
+        self._totals: tuple | None = None  # the store's row counts after its last case
         self.windows = [_lines(p) for p in TRACES]
+        # the lines a mutation inserts: the first 2,000 of each trace (read once)
+        self.others = [line for lines in self.windows for line in lines[:2000]]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -107,9 +142,16 @@ class Fuzzer:
                 self._store.close()
                 os.unlink(self._store.path)
             self._store = Store(str(self.workdir / f"fuzz-{self._n}.duckdb"))
-            self._in_store = 0
+            self._in_store, self._totals = 0, None
         self._in_store += 1
         return self._store
+
+    def totals(self, store: Store) -> tuple:
+        """The store's row counts before a case: those the last case's query left, or
+        counted now (a new store, or the last case crashed)."""
+        if self._totals is None:
+            self._totals = store.con.execute(f"SELECT {_TOTALS}").fetchone()
+        return self._totals
 
     def case_file(self, data: bytes, suffix: str = ".kdump") -> Path:
         self._n += 1
@@ -123,13 +165,14 @@ class Fuzzer:
         and so is a case past CASE_SECONDS."""
         path = self.case_file(data, suffix)
         store = self.store()
-        before = _counts(store)
+        before = self.totals(store)
+        self._totals = None  # until this case's counts are read
         signal.alarm(CASE_SECONDS)
         try:
             try:
                 result = ingest(store, str(path), name=f"c{self._n}")
             except KreplayError as e:
-                after = _counts(store)
+                after = self._totals = store.con.execute(f"SELECT {_TOTALS}").fetchone()
                 failure = None if after == before else "a refusal changed the store"
                 self.tally.record(family, "refused: " + _kind(str(e)), failure, data)
                 return
@@ -147,15 +190,18 @@ class Fuzzer:
     # ------------------------------------------------------------------ checks
 
     def accounted(self, store: Store, trace, data: bytes) -> str | None:
-        """lines = events + continuations + parse errors, from the row and from the rows."""
+        """lines = events + continuations + parse errors, from the row and from the rows
+        (of the events view: its joins must not add or lose a row). The same query counts
+        the store's rows, which the next case holds a refusal to."""
         self.tally.stored += 1
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-        events, cont, errors = store.con.execute(
-            "SELECT (SELECT count(*) FROM events WHERE trace_id = $1), "
-            "(SELECT coalesce(sum(cont_lines), 0) FROM events WHERE trace_id = $1), "
-            "(SELECT count(*) FROM parse_errors WHERE trace_id = $1)",
+        events, cont, errors, *totals = store.con.execute(
+            "SELECT count(*), coalesce(sum(cont_lines), 0), "
+            f"(SELECT count(*) FROM parse_errors WHERE trace_id = $1), {_TOTALS} "
+            "FROM events WHERE trace_id = $1",
             [trace.trace_id],
         ).fetchone()
+        self._totals = tuple(totals)
         if trace.format == "ktrace":
             ok = trace.events == events and errors == 0
         else:
@@ -218,6 +264,7 @@ class Fuzzer:
         tests: a grammar trace can be ambiguous)."""
         path = self.case_file(data)
         store = self.store()
+        self._totals = None  # until this case's counts are read
         signal.alarm(CASE_SECONDS)
         try:
             result = ingest(store, str(path), name=f"c{self._n}", kdump_options=letters or "")
@@ -235,7 +282,7 @@ class Fuzzer:
         for _ in range(n):
             lines = self.window()
             for _ in range(self.rnd.randint(1, 6)):
-                lines = mutate_lines(self.rnd, lines)
+                lines = mutate_lines(self.rnd, lines, self.others)
             data = b"".join(lines)
             if self.rnd.random() < 0.1:
                 data = data[: self.rnd.randrange(len(data) + 1)]  # the file cut anywhere
@@ -275,10 +322,12 @@ class Fuzzer:
 
     def kills(self, n: int) -> None:
         """SIGKILL an ingest of a ~1.3 M-line file at a random moment, n times."""
-        big = self.workdir / "big.kdump"
+        if n <= 0:
+            return
+        big = self.killdir / "big.kdump"
         one = (ROOT / "traces" / "ls-i386-book.kdump").read_bytes()
         big.write_bytes(one * 40_000)
-        db = self.workdir / "kill.duckdb"
+        db = self.killdir / "kill.duckdb"
         with Store(str(db)) as store:
             ingest(store, str(ROOT / "traces" / "uul-freebsd12.kdump"))
         for trial in range(n):
@@ -318,7 +367,11 @@ class Fuzzer:
 # ---------------------------------------------------------------------------- mutations
 
 
-def mutate_lines(rnd: random.Random, lines: list[bytes]) -> list[bytes]:
+def mutate_lines(
+    rnd: random.Random, lines: list[bytes], others: list[bytes] | None = None
+) -> list[bytes]:
+    """One mutation of a window; `others`: the lines op 7 inserts (_ALL_LINES unless
+    given)."""
     if not lines:
         return [rnd.randbytes(rnd.randrange(40)) + b"\n"]
     i = rnd.randrange(len(lines))
@@ -366,7 +419,7 @@ def mutate_lines(rnd: random.Random, lines: list[bytes]) -> list[bytes]:
     elif op == 6:
         line = bytes(mutate_bytes(rnd, bytearray(line), binary=False))
     elif op == 7:  # a line of another trace (another layout, often)
-        return lines[:i] + [rnd.choice(_ALL_LINES)] + lines[i:]
+        return lines[:i] + [rnd.choice(_ALL_LINES if others is None else others)] + lines[i:]
     elif op == 8:
         line = line.replace(b" ", b"  ", 1) if rnd.random() < 0.5 else line.replace(b"  ", b" ", 1)
     else:
@@ -415,11 +468,14 @@ def _lines(path: Path) -> list[bytes]:
 _ALL_LINES: list[bytes] = []
 
 
+# Every table a trace's ingest writes (and the ops caches), counted in one SELECT list:
+# what a refusal must leave as it was, and what a killed ingest must not have added to.
+_TABLES = ("traces", *EVENT_TABLES, "parse_errors", "ops", "op_sets")
+_TOTALS = ", ".join(f"(SELECT count(*) FROM {t})" for t in dict.fromkeys(_TABLES))
+
+
 def _counts(store: Store) -> tuple:
-    return store.con.execute(
-        "SELECT (SELECT count(*) FROM traces), (SELECT count(*) FROM events), "
-        "(SELECT count(*) FROM parse_errors)"
-    ).fetchone()
+    return store.con.execute(f"SELECT {_TOTALS}").fetchone()
 
 
 def _kind(message: str) -> str:
@@ -459,42 +515,110 @@ def report(tally: Tally) -> str:
     return "\n".join(out) + "\n"
 
 
+def _fast_tmp() -> str | None:
+    """tmpfs for the cases when the machine has it (no fsync, no disk), else the default."""
+    return FAST_TMP if os.path.isdir(FAST_TMP) and os.access(FAST_TMP, os.W_OK) else None
+
+
+def _share(total: int, jobs: int, j: int) -> int:
+    """Worker j's share of `total` cases: the first total % jobs workers one more."""
+    return total // jobs + (1 if j < total % jobs else 0)
+
+
+def worker_seed(seed: int, jobs: int, j: int) -> int:
+    """The seed of worker j of `jobs`: --seed itself with one job (the runs of earlier
+    sessions), else a number of (seed, jobs, j) that no other worker or seed shares."""
+    if jobs == 1:
+        return seed
+    digest = hashlib.sha256(f"kreplay fuzz seed {seed} worker {j} of {jobs}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def run_cases(spec: dict) -> Tally:
+    """One worker's cases (spec: text, binary, kill, seed, workdir, save, tag): grammar,
+    mutations, binary, then the kill trials, all from one random stream."""
+    signal.signal(signal.SIGALRM, _alarm)
+    rnd = random.Random(spec["seed"])
+    with (
+        tempfile.TemporaryDirectory(prefix="kreplay-fuzz-", dir=spec["workdir"]) as tmp,
+        tempfile.TemporaryDirectory(prefix="kreplay-fuzz-kill-") as killdir,
+    ):
+        fuzzer = Fuzzer(Path(tmp), rnd, Path(killdir))
+        fuzzer.tally.save, fuzzer.tally.save_tag = spec["save"], spec["tag"]
+        try:
+            grammar = spec["text"] // 4
+            fuzzer.text_grammar(grammar, spec["seed"])
+            fuzzer.text_mutations(spec["text"] - grammar)
+            fuzzer.binary(spec["binary"])
+            fuzzer.kills(spec["kill"])
+        finally:
+            fuzzer.close()
+    return fuzzer.tally
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--text", type=int, default=1000, help="text cases (grammar 1 in 4)")
     parser.add_argument("--binary", type=int, default=200, help="binary cases")
     parser.add_argument("--kill", type=int, default=0, help="kill -9 trials")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (1: in this one)")
     parser.add_argument("--json", type=Path, help="also write the tally as JSON")
     parser.add_argument("--save", type=Path, help="write each failing case to this folder")
+    parser.add_argument(
+        "--workdir", help=f"the cases' stores and files (default: {FAST_TMP} if there, else TMPDIR)"
+    )
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGALRM, _alarm)
-    rnd = random.Random(args.seed)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+    workdir = args.workdir or _fast_tmp()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="kreplay-fuzz-") as tmp:
-        fuzzer = Fuzzer(Path(tmp), rnd)
-        if args.save:
-            args.save.mkdir(parents=True, exist_ok=True)
-            fuzzer.tally.save = args.save
-        _ALL_LINES.extend(line for lines in fuzzer.windows for line in lines[:2000])
-        grammar = args.text // 4
-        fuzzer.text_grammar(grammar, args.seed)
-        fuzzer.text_mutations(args.text - grammar)
-        fuzzer.binary(args.binary)
-        fuzzer.kills(args.kill)
-        if fuzzer._store is not None:
-            fuzzer._store.close()
-    tally = fuzzer.tally
+    specs = [
+        {
+            "text": _share(args.text, args.jobs, j),
+            "binary": _share(args.binary, args.jobs, j),
+            "kill": args.kill if j == 0 else 0,  # one after another: each kill is timed
+            "seed": worker_seed(args.seed, args.jobs, j),
+            "workdir": workdir,
+            "save": args.save,
+            "tag": f"-w{j}" if args.jobs > 1 else "",
+        }
+        for j in range(args.jobs)
+    ]
+    if args.jobs == 1:
+        tally = run_cases(specs[0])
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(
+            args.jobs, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            tallies = list(pool.map(run_cases, specs))
+        tally = Tally()
+        for part in tallies:  # in worker order: the same merge for the same arguments
+            tally.merge(part)
+    seconds = time.monotonic() - started
+    cases = sum(n for family, n in tally.cases.items() if family != "kill")
     print(report(tally), end="")
-    print(f"seed {args.seed}, {time.monotonic() - started:.0f} s")
+    print(
+        f"seed {args.seed}, {seconds:.0f} s, {args.jobs} job(s): {cases:,} cases, "
+        f"{cases / max(seconds, 1e-9):.1f} cases/s (the kill trials' time included)"
+    )
     if args.json:
         args.json.write_text(
             json.dumps(
                 {
                     "seed": args.seed,
+                    "jobs": args.jobs,
+                    "seconds": round(seconds, 1),
                     "cases": dict(tally.cases),
                     "outcomes": {f"{f}: {o}": c for (f, o), c in tally.outcomes.items()},
                     "failures": {f"{f}: {k}": c for (f, k), c in tally.failures.items()},
+                    "examples": {
+                        f"{f}: {k}": repr(e)[:300] for (f, k), e in tally.examples.items()
+                    },
                     "accounted": tally.accounted,
                     "stored": tally.stored,
                 },
