@@ -9,7 +9,10 @@ errors. Strings leave as per-chunk dictionaries (command names, syscall names, f
 results: a number per row) or as object arrays of the side tables' rows.
 """
 
+import queue
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -51,7 +54,8 @@ class ParsedChunk:
 
 
 class ChunkParser:
-    """Parses chunks of one file's layout; thread-safe (each thread its own DuckDB)."""
+    """Parses chunks of one file's layout; thread-safe (each parse its own DuckDB
+    connection, _connection)."""
 
     def __init__(self, layout: Layout, *, all_sql: bool = False):
         """all_sql: every non-empty line read by SQL (tests compare the two tiers)."""
@@ -70,12 +74,6 @@ class ChunkParser:
         self._sql = line_parse_sql(layout, "hard")
         self._other = f"not a kdump record line (options {opts})"
         self._local = threading.local()
-
-    def _con(self) -> duckdb.DuckDBPyConnection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = self._local.con = duckdb.connect(config={"threads": 1})
-        return con
 
     def _fields(self, nlines: int) -> np.ndarray:
         """This thread's field matrix, reused from chunk to chunk: numpy allocates it with
@@ -111,12 +109,12 @@ class ChunkParser:
         starts, ends = F[hard, ks.LS], F[hard, ks.LE]
         texts = np.empty(len(hard), dtype=object)
         texts[:] = _decode(ks.gather(buf, starts, ends))
-        con = self._con()
-        con.register("hard", {"line": hard + first_line, "text": texts})
-        try:
-            return con.execute(self._sql + " ORDER BY line").fetchall()
-        finally:
-            con.unregister("hard")
+        with _connection() as con:
+            con.register("hard", {"line": hard + first_line, "text": texts})
+            try:
+                return con.execute(self._sql + " ORDER BY line").fetchall()
+            finally:
+                con.unregister("hard")
 
     def _add_conts(self, chunk, buf, F, cls, owner, ordinal) -> None:
         owners, counts, joined = ks.join_conts(buf, F, cls, owner)
@@ -146,6 +144,24 @@ class ChunkParser:
         chunk.error_drops = sum(1 for r in sql.values() if r[_KIND] == "DROP")
         chunk.errors = {"line": bad + first_line, "text": texts, "reason": reasons}
         chunk.first_error = int(bad[0]) + first_line if len(bad) else None
+
+
+# Private in-memory DuckDBs for the per-line SQL, kept from ingest to ingest: opening one
+# costs ~21 ms, more than the parse of a small file (a fuzz case, a short recording).
+_IDLE: queue.SimpleQueue = queue.SimpleQueue()
+
+
+@contextmanager
+def _connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An idle connection of this process, or a new one; one thread uses it at a time."""
+    try:
+        con = _IDLE.get_nowait()
+    except queue.Empty:
+        con = duckdb.connect(config={"threads": 1})
+    try:
+        yield con
+    finally:
+        _IDLE.put(con)
 
 
 def _decode(joined: np.ndarray) -> list[str]:
