@@ -88,12 +88,13 @@ def _batches(data: np.ndarray, offsets: np.ndarray, types: np.ndarray, abi: Abi)
     firsts = comm_ids(buf, offsets, SPREAD, comm_id)
     trace = _Trace(Dictionary(), Dictionary(), Dictionary())
     names = [_comm_at(data, int(f)) for f in firsts]
-    comm_id = trace.comms.map(Strings(names, comm_id))  # two byte strings may print alike
+    # the trace's numbers of the names (two byte strings may print alike)
+    comm_id = trace.comms.map(Strings(names, comm_id)).astype(np.int32)
     dropped = 0
     for first in range(0, len(offsets), CHUNK_RECORDS):
         rows = slice(first, first + CHUNK_RECORDS)
-        records = _Records(data, buf, offsets[rows], types[rows], abi)
-        records.renumber(first, dropped, comm_id[rows])
+        records = _Records(data, buf, offsets[rows], types[rows], abi, comm_id[rows])
+        records.renumber(first, dropped)
         dropped += len(records.drop_rows)
         yield records.batch(trace)
 
@@ -116,7 +117,7 @@ class _Records:
     """A chunk of a file's checked records as columns: the header columns of every
     record, grouped by TABLES, and the payload columns of each kind."""
 
-    def __init__(self, data, buf, offsets, types, abi: Abi):
+    def __init__(self, data, buf, offsets, types, abi: Abi, comm_id: np.ndarray):
         self.data, self.buf, self.abi = data, buf, abi
         by_type = np.bincount(types & KTR_TYPE, minlength=MAX_TYPE + 1)
         counts = [int(by_type[list(kinds)].sum()) for kinds in TABLES.values()]
@@ -132,17 +133,16 @@ class _Records:
         p = {t: tuple(columns.values()) for t, columns in self.payloads.items()}
         self.paths, self.wmesgs = cut.cut_records(
             self.buf, offsets, types, layout_array(self.abi), table_of, self.first,
-            np.zeros(len(offsets), dtype=np.int32), tuple(self.header.values()),
+            comm_id, tuple(self.header.values()),
             self.drop_rows, p[SYSCALL], self.args, p[SYSRET], p[FAULT], p[FAULTEND],
             p[GENIO], p[CSW],
         )  # fmt: skip
         self.rtype = (types & KTR_TYPE)[self.header["line"] - 1]  # per row; line: the ordinal
 
-    def renumber(self, first: int, dropped: int, comm_id: np.ndarray) -> None:
-        """The file's line, seq and command numbers, for a chunk that starts at record
-        `first`, after `dropped` markers."""
+    def renumber(self, first: int, dropped: int) -> None:
+        """The file's line and seq, for a chunk that starts at record `first`, after
+        `dropped` markers."""
         h = self.header
-        h["comm"] = comm_id[h["line"] - 1]
         h["line"] += first
         h["seq"] += first + dropped
 
