@@ -128,6 +128,7 @@ class _Records:
         # The columns of every record (ktrace_cut.cut_records), into arrays numpy allocates.
         self.header = cut.empty(cut.HEADER, len(offsets))
         self.payloads = {t: cut.empty(dtypes, by_type[t]) for t, dtypes in cut.PAYLOADS.items()}
+        self.core = self._core_payloads(len(offsets))
         self.args = np.empty((MAX_NARG, by_type[SYSCALL]), dtype=np.uint64)
         self.drop_rows = np.empty(np.count_nonzero(types & KTR_DROP), dtype=np.int64)
         p = {t: tuple(columns.values()) for t, columns in self.payloads.items()}
@@ -139,6 +140,28 @@ class _Records:
         )  # fmt: skip
         self.rtype = (types & KTR_TYPE)[self.header["line"] - 1]  # per row; line: the ordinal
 
+    def _core_payloads(self, n: int) -> dict[str, np.ndarray]:
+        """The event_core columns of payload fields, one array each for all the chunk's
+        rows (so event_core is one insert, not a part per kind: DuckDB writes it in 2/3
+        of the time): the kinds' rows are ranges of them (TABLES' groups), and their
+        payload columns here are views of those ranges, which cut_records fills. The
+        other rows hold what is stored as NULL (BATCH_COLUMNS: NULL_INT; retval and addr
+        are read by the row's kind, and ret_kind is 0 off the RETs, as text stores it)."""
+        core = {
+            "sysnum": np.full(n, NULL_INT),
+            "ret_kind": np.zeros(n, np.uint8),
+            "retval": np.empty(n, np.int64),
+            "addr": np.empty(n, np.uint64),
+            "prot": np.full(n, NULL_INT),
+        }
+        calls, rets, faults = (self._rows(t) for t in ("kt_calls", "kt_rets", "kt_faults"))
+        self.payloads[SYSCALL]["sysnum"] = core["sysnum"][calls]
+        for column in ("sysnum", "ret_kind", "retval"):  # in place: PAYLOADS' order stays
+            self.payloads[SYSRET][column] = core[column][rets]
+        for column in ("addr", "prot"):
+            self.payloads[FAULT][column] = core[column][faults]
+        return core
+
     def renumber(self, first: int, dropped: int) -> None:
         """The file's line and seq, for a chunk that starts at record `first`, after
         `dropped` markers."""
@@ -147,12 +170,11 @@ class _Records:
         h["seq"] += first + dropped
 
     def batch(self, trace: _Trace) -> Batch:
-        """The chunk's records as rows of the narrow tables (schema.py). event_core comes
-        in parts, one per group of kinds and one for the dropped-events markers, each
-        with the header columns and its kinds' own (no column of NULLs is made: the
-        store writes NULL for the columns a part does not have)."""
+        """The chunk's records as rows of the narrow tables (schema.py): event_core in
+        one part with every column, and one for the dropped-events markers (the store
+        writes NULL for the columns a part does not have)."""
         h = self.header
-        header = {
+        core = {
             "seq": h["seq"],
             "line": h["line"],
             "byte_offset": h["byte_offset"],
@@ -161,30 +183,24 @@ class _Records:
             "ts": h["ts"],
             "kind": _KIND_CODES[self.rtype],
             "comm_id": h["comm"],
+            **self.core,
         }
         if h["has_cpu"].all():
-            header["cpu"] = h["cpu"]
+            core["cpu"] = h["cpu"]
         elif h["has_cpu"].any():  # v0 headers have no cpu: NULL
-            header["cpu"] = np.where(h["has_cpu"], h["cpu"].astype(np.int64), NULL_INT)
-        part = {t: {c: v[self._rows(t)] for c, v in header.items()} for t in TABLES}
-        call, ret = self.payloads[SYSCALL], self.payloads[SYSRET]
-        sysnums = np.concatenate([call["sysnum"], ret["sysnum"]])
-        syscall_id = trace.syscalls.map(_named(sysnums, _syscall))
-        part["kt_calls"] |= {
-            "sysnum": call["sysnum"],
-            "syscall_id": syscall_id[: len(call["sysnum"])],
-        }
-        errno = np.where(ret["ret_kind"] == 2, ret["errno"].astype(np.int64), NULL_INT)
-        part["kt_rets"] |= {
-            "sysnum": ret["sysnum"],
-            "syscall_id": syscall_id[len(call["sysnum"]) :],
-            "ret_kind": ret["ret_kind"],
-            "retval": ret["retval"],  # the store keeps it for the value and error forms
-            "errno": errno,
-        }
-        part["kt_faults"] |= self.payloads[FAULT]  # addr, prot
+            core["cpu"] = np.where(h["has_cpu"], h["cpu"].astype(np.int64), NULL_INT)
+        n = len(h["seq"])
+        calls_rets = slice(self.first[0], self.first[2])  # kt_calls, then kt_rets
+        names = _named(self.core["sysnum"][calls_rets], _syscall)
+        syscall_id = core["syscall_id"] = np.full(n, NULL_INT)
+        syscall_id[calls_rets] = trace.syscalls.map(names)
+        ret = self.payloads[SYSRET]
+        errno = core["errno"] = np.full(n, NULL_INT)
+        error = ret["ret_kind"] == 2  # errno is i4: widen it, NULL_INT does not fit
+        errno[self._rows("kt_rets")] = np.where(error, ret["errno"].astype(np.int64), NULL_INT)
         results = _named(self.payloads[FAULTEND]["fault_code"], _fault_result)
-        part["kt_fault_ends"]["fault_id"] = trace.faults.map(results)
+        fault_id = core["fault_id"] = np.full(n, NULL_INT)
+        fault_id[self._rows("kt_fault_ends")] = trace.faults.map(results)
         drops = self.drop_rows
         dropped = {c: h[c][drops] for c in ("line", "byte_offset", "pid", "tid")}
         dropped |= {
@@ -192,9 +208,9 @@ class _Records:
             "comm_id": h["comm"][drops],
             "kind": np.full(len(drops), KIND_CODE["DROP"]),  # no time, no cpu (kdump)
         }
-        calls = self._rows("kt_calls")
+        calls, call = self._rows("kt_calls"), self.payloads[SYSCALL]
         args = cut.format_args(self.args, call["narg"]).tobytes().decode("ascii")
-        tables = [("event_core", part[t]) for t in TABLES] + [("event_core", dropped)]
+        tables = [("event_core", core), ("event_core", dropped)]
         tables += [
             (
                 "event_args",
@@ -209,7 +225,7 @@ class _Records:
             ("syscalls", trace.syscalls.take_new("syscall_id", "syscall")),
             ("fault_results", trace.faults.take_new("fault_id", "fault_result")),
         ]
-        n, nd = len(h["seq"]), len(drops)
+        nd = len(drops)
         return Batch(
             tables=tables,
             lines=n + nd,
