@@ -7,17 +7,19 @@ switches, dropped-events markers, v1 headers) and measures, in the same run:
 
 * the baseline: reading the file's bytes into memory and hashing them (sha256, which every
   ingest computes), best of 3. No reader can be faster than this;
-* the reader: bytes -> the store's rows (kreplay.ingest.ktrace.decode and its batches,
+* the reader: bytes -> the store's rows (kreplay.ingest.ktrace.Reader and its batches,
   the issue's "records/s" and its 2 M records/s target), in this process, best of 3 (the
   steady figure: numba's compiled code loaded);
 * the reader's first call in a fresh process, as every ingest pays it: importing it (numba)
   and the first call, which loads the compiled code from numba's cache (or compiles it, the
   first time after an install or a change of the code);
 * kreplay ingest end to end, as a user runs it (a child process): read, decode, and the
-  DuckDB transaction that stores the events; wall time, records/s, peak RSS.
+  DuckDB transaction that stores the events; wall time, records/s, peak RSS;
+* with --scale K, the same of the file written K times over (a ktrace.out of K times the
+  records: the reader streams, so time per record and peak RSS must not grow with K).
 
 A benchmark, not a test: it exits 0 unless something crashes.
-Usage: `python bench/ktrace.py [--records N] [--workdir DIR]`.
+Usage: `python bench/ktrace.py [--records N] [--workdir DIR] [--against DIR] [--scale K]`.
 """
 
 import argparse
@@ -37,8 +39,7 @@ import ktrace_writer  # noqa: E402
 from ingest import measure_ingest  # noqa: E402  (bench/ingest.py: the same child-process run)
 
 from kreplay.ingest import ktrace  # noqa: E402
-from kreplay.ingest.ktrace_layout import PAD  # noqa: E402
-from kreplay.ingest.source import Input, read_bytes  # noqa: E402
+from kreplay.ingest.source import Input  # noqa: E402
 
 DEFAULT_RECORDS = 5_000_000
 SEED = 2026
@@ -77,13 +78,10 @@ FIRST_CALL = """
 import sys, time
 start = time.perf_counter()
 from kreplay.ingest import ktrace
-from kreplay.ingest.ktrace_layout import PAD
-from kreplay.ingest.source import Input, read_bytes
+from kreplay.ingest.source import Input
 imported = time.perf_counter()
 with Input(sys.argv[1]) as source:
-    raw = read_bytes(source, pad=PAD)
-decoded = ktrace.decode(raw.data, raw.nbytes, sys.argv[1])
-sum(batch.events for batch in decoded.batches)
+    sum(batch.events for batch in ktrace.Reader(source).batches())
 print(imported - start, time.perf_counter() - imported)
 """
 
@@ -105,11 +103,10 @@ def raw_read(path: Path) -> int:
 def read_and_decode(path: Path) -> int:
     """Bytes to the store's rows: every batch made (and dropped); the records read."""
     with Input(str(path)) as source:
-        raw = read_bytes(source, pad=PAD)
-    decoded = ktrace.decode(raw.data, raw.nbytes, str(path))
-    events = sum(batch.events for batch in decoded.batches)
-    assert events >= decoded.records
-    return decoded.records
+        reader = ktrace.Reader(source)
+        events = sum(batch.events for batch in reader.batches())
+    assert events >= reader.records
+    return reader.records
 
 
 def stored_counts(store: Path) -> tuple[int, int, int]:
@@ -127,6 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--records", type=int, default=DEFAULT_RECORDS)
     parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / "out")
     parser.add_argument("--against", type=Path, help="another checkout's ingest too")
+    parser.add_argument("--scale", type=int, default=0, help="ingest the file K times over too")
     return parser.parse_args(argv)
 
 
@@ -183,7 +181,31 @@ def main(argv: list[str] | None = None) -> int:
         + f"\ncheck events == records + dropped markers: {events:,} == {n:,} + {dropped:,} "
         f"{'ok' if events == n + dropped == rows else 'WRONG'}"
     )
+    if args.scale > 1:
+        scale(trace, args, n, ingest_s, rss_kib)
     return 0
+
+
+def scale(trace: Path, args: argparse.Namespace, n: int, seconds: float, rss_kib: int) -> None:
+    """Ingest the file written args.scale times over (made once, beside it)."""
+    big = trace.with_name(f"{trace.stem}-x{args.scale}.ktrace")
+    if not big.exists():
+        tmp = big.with_suffix(".tmp")
+        with open(tmp, "wb") as out:
+            for _ in range(args.scale):
+                with open(trace, "rb") as f:
+                    while block := f.read(64 << 20):
+                        out.write(block)
+        tmp.rename(big)
+    log = args.workdir / "ktrace-scale.log"
+    run = measure_ingest(big, args.workdir / "ktrace-scale.duckdb", log)
+    records, per = n * args.scale, run.seconds / (n * args.scale)
+    print(
+        f"\nscale: {big} ({records:,} records): exit {run.code}, {run.seconds:.2f} s "
+        f"({run.cpu:.2f} s CPU), {records / run.seconds:,.0f} records/s, peak RSS "
+        f"{run.rss_kib / 1024:,.0f} MiB (x1: {rss_kib / 1024:,.0f} MiB)"
+        f"\ntime per record x{args.scale} / x1: {per / (seconds / n):.2f} (target <= 1.2)"
+    )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import duckdb
@@ -125,7 +125,7 @@ CREATE TABLE IF NOT EXISTS parse_errors (
 # Bounded memory: a large ingest spills to DuckDB's temporary directory instead of
 # growing the process (the bench's target is a peak RSS under 1 GiB).
 _CONFIG = {"memory_limit": "600MB"}
-_TEXT_INGEST_MEMORY = "350MB"  # and the parse's ~400 MiB beside it (_one_thread)
+_INGEST_MEMORY = "350MB"  # and the reader's ~400 MiB beside it (_ingesting)
 # A user's SQL (kreplay sql) runs on a connection DuckDB itself keeps from writing: the
 # store read-only, no file or network access (COPY TO, EXPORT, read_csv, ATTACH, INSTALL
 # all refuse), no extension loaded, and the configuration locked so that no statement
@@ -283,6 +283,11 @@ class Store:
 
     # ------------------------------------------------------------------ ingest
 
+    def has_size(self, nbytes: int) -> bool:
+        """A stored trace has this many (decompressed) bytes."""
+        row = self.con.execute("SELECT 1 FROM traces WHERE bytes = ?", [nbytes]).fetchone()
+        return row is not None
+
     def find_sha(self, sha256: str) -> str | None:
         row = self.con.execute("SELECT name FROM traces WHERE sha256 = ?", [sha256]).fetchone()
         return row[0] if row else None
@@ -347,18 +352,22 @@ class Store:
             self.con.execute("RESET preserve_insertion_order")
 
     @contextmanager
-    def _one_thread(self) -> Iterator[None]:
-        """DuckDB on one thread, with less memory, while a text ingest writes: the parse
-        runs on the other core, and DuckDB's second thread saved no time on inserts of
-        this size, only cost CPU (measured: 40 k-row inserts 4.6 s CPU on two threads,
-        3.7 s on one); the parse's own ~400 MiB come on top of DuckDB's cache, which
-        filled its 600 MB over a 50 M-line trace (peak RSS 1,101 MiB)."""
-        self.con.execute("SET threads = 1")
-        self.con.execute(f"SET memory_limit = '{_TEXT_INGEST_MEMORY}'")
+    def _ingesting(self, parallel_reader: bool) -> Iterator[None]:
+        """DuckDB with less memory while an ingest writes: the reader's own ~400 MiB (a
+        text parse's chunks, a binary window and its chunk's columns) come on top of
+        DuckDB's cache, which fills its limit over a long trace (measured, 600 MB: peak
+        RSS 1,101 MiB over a 50 M-line text, 1,153 MiB over 50 M binary records; 350 MB
+        took no longer). And on one thread while a text parse runs on the other core:
+        DuckDB's second thread saved no time on inserts of this size, only cost CPU
+        (measured: 40 k-row inserts 4.6 s CPU on two threads, 3.7 s on one)."""
+        self.con.execute(f"SET memory_limit = '{_INGEST_MEMORY}'")
+        if parallel_reader:
+            self.con.execute("SET threads = 1")
         try:
             yield
         finally:
-            self.con.execute("RESET threads")
+            if parallel_reader:
+                self.con.execute("RESET threads")
             self.con.execute(f"SET memory_limit = '{_CONFIG['memory_limit']}'")
 
     def _next_trace_id(self) -> int:
@@ -413,10 +422,9 @@ class Store:
         streams through, and its sha256 is known only at the end (finish() gives the
         trace's row then). A trace whose content is stored already is rolled back: None.
         parallel_reader: the batches are made on other threads meanwhile (the text
-        parse), so DuckDB writes on one (_one_thread); else on all of them."""
-        threads = self._one_thread() if parallel_reader else nullcontext()
+        parse), so DuckDB writes on one (_ingesting); else on all of them."""
         try:
-            with self._unordered(), threads, self.transaction():
+            with self._unordered(), self._ingesting(parallel_reader), self.transaction():
                 trace_id = self._next_trace_id()
                 counts, first_error = Counts(), None
                 for batch in batches:

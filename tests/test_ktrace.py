@@ -7,9 +7,11 @@ does not print, byte offsets, the i386 layouts) and that a bad file is one clear
 with its byte offset and leaves the store as it was.
 """
 
+import bz2
 import gzip
+import hashlib
+import lzma
 import random
-import re
 import struct
 
 import ktrace_writer as kw
@@ -33,6 +35,7 @@ from kreplay.errors import TraceFormatError
 from kreplay.ingest.ktrace_chain import comm_ids, find_records
 from kreplay.ingest.ktrace_layout import AMD64, I386, PAD
 from kreplay.ingest.ktrace_rules import check_one
+from kreplay.ingest.source import BinaryStream, Input
 from kreplay.store import Store
 
 # The columns a kdump text line carries (and the binary reader fills the same way).
@@ -66,23 +69,28 @@ def assert_same_events(bin_rows, txt_rows):
 
 
 @pytest.mark.parametrize(
-    ("seed", "abi", "v0_share", "chunk"),
+    ("seed", "abi", "v0_share", "chunk", "window"),
     [
-        (1, "amd64", 0.0, None),
-        (2, "amd64", 1.0, None),
-        (3, "i386", 0.0, None),
-        (4, "i386", 1.0, None),
+        (1, "amd64", 0.0, None, None),
+        (2, "amd64", 1.0, None, None),
+        (3, "i386", 0.0, None, None),
+        (4, "i386", 1.0, None, None),
         # chunks of 97 records: dropped-events markers, dictionaries and seq across them
-        (5, "amd64", 0.0, 97),
+        (5, "amd64", 0.0, 97, None),
+        # windows of 4,096 bytes: records cut by a window's end, byte offsets across them
+        (6, "amd64", 0.0, 97, 4096),
+        (7, "i386", 1.0, None, 4096),
     ],
 )
 def test_binary_and_its_kdump_text_give_the_same_events(
-    tmp_path, monkeypatch, seed, abi, v0_share, chunk
+    tmp_path, monkeypatch, seed, abi, v0_share, chunk, window
 ):
     from kreplay.ingest import ktrace
 
     if chunk is not None:
         monkeypatch.setattr(ktrace, "CHUNK_RECORDS", chunk)
+    if window is not None:
+        monkeypatch.setattr(ktrace, "WINDOW_BYTES", window)
     records = list(kw.random_records(random.Random(seed), 1500, abi, v0_share))
     binary, text, bin_rows, txt_rows = ingest_pair(tmp_path, records, abi)
     assert text.parse_errors == 0, "the renderer printed something kdump would not"
@@ -298,6 +306,30 @@ def test_compressed_binary_and_idempotence(tmp_path, capsys):
     assert (row["compression"], row["bytes"]) == ("gzip", len(data))
 
 
+@pytest.mark.parametrize("fmt", ["ktrace", "kdump"])
+def test_a_stored_plain_file_is_found_before_it_is_written_again(tmp_path, monkeypatch, fmt):
+    """Both readers learn a file's sha256 at its end; a plain file as big as a stored
+    trace is hashed first, and found stored without a write and a rollback. A file of
+    that size with other bytes is ingested."""
+    from kreplay.ingest import ingest
+
+    def written(records) -> bytes:
+        return kw.write(records) if fmt == "ktrace" else kw.render(records).encode()
+
+    records = list(kw.random_records(random.Random(17), 200))
+    first, other = tmp_path / "a.trace", tmp_path / "b.trace"
+    first.write_bytes(data := written(records))
+    other.write_bytes(swapped := written(records[100:] + records[:100]))  # other bytes
+    assert len(swapped) == len(data) and swapped != data
+    with Store(str(tmp_path / "s.duckdb")) as store:
+        assert ingest(store, str(first)).trace.format == fmt
+        with monkeypatch.context() as m:
+            m.setattr(Store, "add_trace", lambda *a, **k: pytest.fail("written again"))
+            result = ingest(store, str(first), name="again")
+        assert (result.status, result.name) == ("already", "a")
+        assert ingest(store, str(other)).status == "ingested"
+
+
 def test_replace_and_strict(tmp_path, capsys):
     db = tmp_path / "s.duckdb"
     path = tmp_path / "x.ktrace"
@@ -415,12 +447,7 @@ def test_the_compiled_walk_keeps_the_rules_in_words(seed, abi, patches):
     off = 0
     while off < nbytes and (size := check_one(buf, off, nbytes, layout)[0]):
         off += size
-    try:
-        find_records(buf, nbytes, layout, "t")
-        stopped = nbytes
-    except TraceFormatError as e:
-        stopped = int(re.search(r"byte offset (\d+) ", str(e)).group(1))
-    assert stopped == off
+    assert find_records(buf, nbytes, layout)[2] == off
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -446,6 +473,36 @@ def test_a_good_file_followed_by_garbage(tmp_path, capsys):
     assert_one_line_error(err, f"byte offset {len(data)} (record 4,")
 
 
+@pytest.mark.parametrize("window", [512, 4096, 1 << 16])
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_a_bad_record_windows_later_rolls_back_what_came_before(
+    tmp_path, capsys, monkeypatch, window, where
+):
+    """The reader writes a window's records before it reads the next: a bad record
+    found windows later names its byte offset and record number in the file and leaves
+    the store as it was; a record of the last bytes cut short is one too."""
+    from kreplay.ingest import ktrace
+
+    monkeypatch.setattr(ktrace, "WINDOW_BYTES", window)
+    db = tmp_path / "s.duckdb"
+    ingest_text(tmp_path, good_file(), "before", filename="before.ktrace", db=db)
+    before = table_counts(db)
+    records = list(kw.random_records(random.Random(21), 600))
+    good = kw.write(records)
+    if where == "middle":
+        bad, at, record = good + b"\x07" * 100 + good, len(good), len(records) + 1
+    else:
+        last = len(records[-1].to_bytes())
+        bad, at, record = good + good[:-5], 2 * len(good) - last, 2 * len(records)
+    path = tmp_path / "bad.ktrace"
+    path.write_bytes(bad)
+    code, out, err = run_main(["ingest", "--db", db, path], capsys)
+    assert code == 2 and out == ""
+    assert_one_line_error(err, str(path), f"byte offset {at} (record {record},")
+    assert ("truncated record" in err) == (where == "end")
+    assert table_counts(db) == before
+
+
 def test_thread_names_survive_a_hash_collision(tmp_path, monkeypatch):
     """Names are looked up by a hash of their bytes and told apart by the bytes: with
     every name hashed alike, each record still gets its own."""
@@ -469,12 +526,33 @@ def test_many_thread_names_are_numbered_as_they_first_appear(spread):
     random.Random(14).shuffle(order)
     records = [kw.namei(b"/x", comm=b"thread-%d" % i, pid=700, tid=100700) for i in order]
     data = np.frombuffer(kw.write(records) + bytes(PAD), np.uint8)
-    offsets, _ = find_records(data, len(data) - PAD, AMD64, "t")
+    offsets, _, _ = find_records(data, len(data) - PAD, AMD64)
     ids = np.empty(len(offsets), np.int32)
     firsts = comm_ids(data, offsets, ktrace.SPREAD if spread is None else np.uint64(spread), ids)
     first_seen = list(dict.fromkeys(order))
     assert ids.tolist() == [first_seen.index(i) for i in order]
     assert [order[offsets.tolist().index(f)] for f in firsts] == first_seen
+
+
+@pytest.mark.parametrize("compress", [None, gzip.compress, lzma.compress, bz2.compress])
+def test_windows_give_every_byte_once(tmp_path, compress):
+    """source.BinaryStream: whatever a reader leaves of each window starts the next; the
+    bytes the reader used, in order, are the file, hashed and counted as a whole."""
+    rnd = random.Random(31)
+    data = rnd.randbytes(100_000)
+    path = tmp_path / "in"
+    path.write_bytes(compress(data) if compress else data)
+    with Input(str(path)) as source:
+        stream = BinaryStream(source, window=4096, keep=700, pad=PAD)
+        got, used = [], 0
+        while stream.next(used):
+            assert bytes(stream.buf[stream.nbytes : stream.nbytes + PAD]) == bytes(PAD)
+            window = bytes(stream.buf[: stream.nbytes])
+            assert data[stream.base : stream.base + stream.nbytes] == window
+            used = stream.nbytes if stream.last else stream.nbytes - rnd.randrange(700)
+            got.append(window[:used])
+    assert b"".join(got) == data
+    assert (stream.sha256, stream.size) == (hashlib.sha256(data).hexdigest(), len(data))
 
 
 def test_binary_from_stdin(tmp_path):

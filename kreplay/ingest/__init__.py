@@ -18,10 +18,9 @@ from kreplay.ingest.kdump import (
     header_version,
     parse_options,
 )
-from kreplay.ingest.ktrace_layout import PAD
 from kreplay.ingest.ktrace_rules import looks_like_ktrace
 from kreplay.ingest.sidecar import recorded_machine, to_json
-from kreplay.ingest.source import Input, TextStream, default_trace_name, read_bytes
+from kreplay.ingest.source import Input, TextStream, default_trace_name, file_sha256
 from kreplay.names import ALPHABET, NAME
 from kreplay.store import NewTrace, Store, TraceInfo
 
@@ -63,7 +62,9 @@ def ingest(
     existed = store.has_name(name)
     machine = to_json(recorded_machine(path))
     with Input(path) as source:
-        if fmt == "ktrace" or (fmt == "auto" and looks_like_ktrace(source.first)):
+        if (sha256 := _stored_already(store, source)) is not None:
+            trace = None
+        elif fmt == "ktrace" or (fmt == "auto" and looks_like_ktrace(source.first)):
             sha256, trace = _ingest_ktrace(store, source, name, machine, replace, strict)
         else:
             sha256, trace = _ingest_kdump(
@@ -74,6 +75,18 @@ def ingest(
         assert already is not None  # write_trace found these bytes stored
         return IngestResult(path, already, "already", store.trace(already))
     return IngestResult(path, name, "replaced" if existed else "ingested", trace)
+
+
+def _stored_already(store: Store, source: Input) -> str | None:
+    """The sha256 of a plain file the store holds already, found without reading it into
+    the store and rolling back (both readers learn a file's sha256 only at its end): only
+    when a stored trace has its size, and so may have its bytes (a compressed input's
+    size is known only once it is read)."""
+    size = source.size_hint()
+    if not size or not store.has_size(size):
+        return None
+    sha256 = file_sha256(source.path)
+    return sha256 if store.find_sha(sha256) is not None else None
 
 
 def _ingest_kdump(
@@ -111,32 +124,32 @@ def _ingest_kdump(
 
 
 def _ingest_ktrace(store, source, name, machine, replace, strict) -> tuple[str, TraceInfo | None]:
-    """A binary ktrace.out: all of it in memory, its records found and checked, then cut
-    and written a chunk at a time."""
+    """A binary ktrace.out: read, checked, cut and written a window at a time. Like text,
+    its sha256 is known only at the end: a trace stored already is rolled back."""
     from kreplay.ingest import ktrace  # imports numba (~0.5 s): only binary ingest pays it
 
-    raw = read_bytes(source, pad=PAD)
-    if store.find_sha(raw.sha256) is not None:
-        return raw.sha256, None
-    decoded = ktrace.decode(raw.data, raw.nbytes, source.path)
-    new = NewTrace(
-        name=name,
-        sha256=raw.sha256,
-        source=source.path,
-        format="ktrace",
-        compression=raw.compression,
-        # What the records carry, in kdump's letters: tids and timestamps always, cpu
-        # numbers with v1 headers (lifecycle.py reads "H" as "the trace has tids").
-        options="HTc" if decoded.header_version else "HT",
-        options_source="ktrace",
-        header_version=decoded.header_version,
-        bytes=raw.nbytes,
-        machine=machine,
-    )
+    reader = ktrace.Reader(source)
+
+    def finish() -> NewTrace:
+        return NewTrace(
+            name=name,
+            sha256=reader.stream.sha256,
+            source=source.path,
+            format="ktrace",
+            compression=source.compression,
+            # What the records carry, in kdump's letters: tids and timestamps always, cpu
+            # numbers with v1 headers (lifecycle.py reads "H" as "the trace has tids").
+            options="HTc" if reader.header_version else "HT",
+            options_source="ktrace",
+            header_version=reader.header_version,
+            bytes=reader.stream.size,
+            machine=machine,
+        )
+
     trace = store.add_trace(
-        decoded.batches, lambda: new, replace=replace, strict=strict, parallel_reader=False
+        reader.batches(), finish, replace=replace, strict=strict, parallel_reader=False
     )
-    return raw.sha256, trace
+    return reader.stream.sha256, trace
 
 
 def _options(head: list[str], given: str | None) -> tuple[KdumpOptions, str]:

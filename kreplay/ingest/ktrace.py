@@ -2,10 +2,11 @@
 
 A ktrace.out has no file header: it is record after record, each a `ktr_header` and
 `ktr_len` payload bytes, in the native layout of the traced machine (ktrace_layout.py).
-ktrace_chain.py finds and checks the records in one compiled walk; ktrace_cut.py cuts the
-headers and fixed payload fields of all of them into the tables' columns in another; the
-strings are decoded all at once, and only the payloads kdump prints as text
-(ktrace_bodies.py) record by record.
+The file is read a window of WINDOW_BYTES at a time (source.BinaryStream; a record cut by
+a window's end starts the next). ktrace_chain.py finds and checks a window's records in
+one compiled walk; ktrace_cut.py cuts the headers and fixed payload fields of a chunk of
+them into the tables' columns in another; the strings are decoded all at once, and only
+the payloads kdump prints as text (ktrace_bodies.py) record by record.
 
 The result is the rows of the store's narrow tables (schema.py), as a text ingest
 writes them: the same event_core columns, side tables and per-trace dictionaries, with
@@ -23,24 +24,29 @@ from kreplay.ingest import ktrace_cut as cut
 from kreplay.ingest.ktrace_bodies import DECODERS, TEXT_COLUMNS
 from kreplay.ingest.ktrace_chain import COMM_AT, comm_ids, find_records, layout_array
 from kreplay.ingest.ktrace_layout import (
+    AMD64,
     CSW,
     FAULT,
     FAULTEND,
     GENIO,
+    I386,
     KINDS,
     KTR_DROP,
     KTR_TYPE,
     KTR_VERSIONED,
+    MAX_LEN,
     MAX_NARG,
     MAX_TYPE,
     MAXCOMLEN,
     NAMEI,
+    PAD,
     SYSCALL,
     SYSCTL,
     SYSRET,
     Abi,
 )
-from kreplay.ingest.ktrace_rules import choose_abi
+from kreplay.ingest.ktrace_rules import choose_abi, format_error
+from kreplay.ingest.source import BinaryStream, Input
 from kreplay.ingest.sysdecode import FAULT_RESULTS, SYSCALL_NAMES
 from kreplay.schema import KIND_CODE, NULL_INT, Batch, Dictionary, Strings
 
@@ -59,44 +65,54 @@ TABLES = {
     "kt_texts": tuple(DECODERS),
 }
 
+WINDOW_BYTES = 64 << 20  # bytes of the file read and checked at a time (the reader's memory)
 CHUNK_RECORDS = 1_000_000  # records cut and written at a time (~200 MB of columns)
+MAX_RECORD = max(abi.header_v1 for abi in (AMD64, I386)) + MAX_LEN  # a window keeps one
 
 
-@dataclass
-class Decoded:
-    """A ktrace.out checked whole, its records as batches of the store's narrow tables
-    (schema.Batch), cut a chunk at a time as they are taken."""
+class Reader:
+    """A ktrace.out read a window at a time (memory does not grow with the file), its
+    records found and checked, then cut into batches of the store's narrow tables
+    (schema.Batch) a chunk at a time. A bad record raises the file's error, at its byte
+    offset, when the reader reaches it: the batches before it are in the transaction the
+    error rolls back. What the trace's row needs (sha256, size, header version) is known
+    after the last batch."""
 
-    abi: str
-    records: int
-    header_version: int  # 1 if any record has a v1 header, else 0
-    batches: Iterator[Batch]
+    def __init__(self, source: Input):
+        self.path = source.path
+        self.stream = BinaryStream(source, WINDOW_BYTES, MAX_RECORD, PAD)
+        self.records = 0
+        self.header_version = 0  # 1 if any record has a v1 header
+        self.abi: Abi | None = None
+
+    def batches(self) -> Iterator[Batch]:
+        stream, used = self.stream, 0
+        trace = _Trace(Dictionary(), Dictionary(), Dictionary())
+        dropped = 0
+        while stream.next(used):
+            data, nbytes = stream.buf, stream.nbytes
+            abi = self.abi = self.abi or choose_abi(data, nbytes, whole=stream.last)
+            offsets, types, used = find_records(data, nbytes, abi)
+            if used < nbytes and (stream.last or nbytes - used >= MAX_RECORD):  # a bad record
+                n = self.records + len(offsets) + 1
+                raise format_error(self.path, data, used, nbytes, abi, base=stream.base, record=n)
+            self.header_version |= int(np.any(types & KTR_VERSIONED))
+            comm_id = _comm_ids(data, offsets, trace)
+            for first in range(0, len(offsets), CHUNK_RECORDS):
+                rows = slice(first, first + CHUNK_RECORDS)
+                records = _Records(data, offsets[rows], types[rows], abi, comm_id[rows])
+                records.renumber(self.records + first, dropped, stream.base)
+                dropped += len(records.drop_rows)
+                yield records.batch(trace)
+            self.records += len(offsets)
 
 
-def decode(data: np.ndarray, nbytes: int, path: str) -> Decoded:
-    """Decode the records of data[:nbytes] (followed by PAD zero bytes). Every record is
-    found and checked before the first batch: a bad one refuses the file, at its offset."""
-    abi = choose_abi(data, nbytes)
-    offsets, types = find_records(data, nbytes, abi, path)
-    version = int(np.any(types & KTR_VERSIONED))  # a v1 header
-    return Decoded(abi.name, len(offsets), version, _batches(data, offsets, types, abi))
-
-
-def _batches(data: np.ndarray, offsets: np.ndarray, types: np.ndarray, abi: Abi) -> Iterator[Batch]:
-    buf = np.frombuffer(data, dtype=np.uint8)
-    comm_id = np.empty(len(offsets), dtype=np.int32)
-    firsts = comm_ids(buf, offsets, SPREAD, comm_id)
-    trace = _Trace(Dictionary(), Dictionary(), Dictionary())
+def _comm_ids(data: np.ndarray, offsets: np.ndarray, trace: "_Trace") -> np.ndarray:
+    """The trace's number of each record's thread name (two byte strings may print alike)."""
+    local = np.empty(len(offsets), dtype=np.int32)
+    firsts = comm_ids(data, offsets, SPREAD, local)
     names = [_comm_at(data, int(f)) for f in firsts]
-    # the trace's numbers of the names (two byte strings may print alike)
-    comm_id = trace.comms.map(Strings(names, comm_id)).astype(np.int32)
-    dropped = 0
-    for first in range(0, len(offsets), CHUNK_RECORDS):
-        rows = slice(first, first + CHUNK_RECORDS)
-        records = _Records(data, buf, offsets[rows], types[rows], abi, comm_id[rows])
-        records.renumber(first, dropped)
-        dropped += len(records.drop_rows)
-        yield records.batch(trace)
+    return trace.comms.map(Strings(names, local)).astype(np.int32)
 
 
 def _comm_at(data: np.ndarray, off: int) -> str:
@@ -117,8 +133,8 @@ class _Records:
     """A chunk of a file's checked records as columns: the header columns of every
     record, grouped by TABLES, and the payload columns of each kind."""
 
-    def __init__(self, data, buf, offsets, types, abi: Abi, comm_id: np.ndarray):
-        self.data, self.buf, self.abi = data, buf, abi
+    def __init__(self, data, offsets, types, abi: Abi, comm_id: np.ndarray):
+        self.data, self.abi, self.base = data, abi, 0
         by_type = np.bincount(types & KTR_TYPE, minlength=MAX_TYPE + 1)
         counts = [int(by_type[list(kinds)].sum()) for kinds in TABLES.values()]
         self.first = np.concatenate(([0], np.cumsum(counts)))  # each table's header rows
@@ -133,7 +149,7 @@ class _Records:
         self.drop_rows = np.empty(np.count_nonzero(types & KTR_DROP), dtype=np.int64)
         p = {t: tuple(columns.values()) for t, columns in self.payloads.items()}
         self.paths, self.wmesgs = cut.cut_records(
-            self.buf, offsets, types, layout_array(self.abi), table_of, self.first,
+            self.data, offsets, types, layout_array(self.abi), table_of, self.first,
             comm_id, tuple(self.header.values()),
             self.drop_rows, p[SYSCALL], self.args, p[SYSRET], p[FAULT], p[FAULTEND],
             p[GENIO], p[CSW],
@@ -162,12 +178,14 @@ class _Records:
             self.payloads[FAULT][column] = core[column][faults]
         return core
 
-    def renumber(self, first: int, dropped: int) -> None:
-        """The file's line and seq, for a chunk that starts at record `first`, after
-        `dropped` markers."""
+    def renumber(self, first: int, dropped: int, base: int) -> None:
+        """The file's line, seq and byte offset, for a chunk that starts at record `first`,
+        after `dropped` markers, in a window that starts at byte `base` of the file."""
         h = self.header
         h["line"] += first
         h["seq"] += first + dropped
+        h["byte_offset"] += base
+        self.base = base
 
     def batch(self, trace: _Trace) -> Batch:
         """The chunk's records as rows of the narrow tables (schema.py): event_core in
@@ -279,9 +297,8 @@ class _Records:
         rows = self._rows("kt_texts")
         h, abi = self.header, self.abi
         rtypes = self.rtype[rows]
-        payload = h["byte_offset"][rows] + np.where(
-            h["has_cpu"][rows], abi.header_v1, abi.header_v0
-        )
+        at = h["byte_offset"][rows] - self.base  # in the window
+        payload = at + np.where(h["has_cpu"][rows], abi.header_v1, abi.header_v0)
         mv, decoded, out = memoryview(self.data), {}, []
         length = h["length"][rows]
         for t, p, n in zip(rtypes.tolist(), payload.tolist(), length.tolist(), strict=True):

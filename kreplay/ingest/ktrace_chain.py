@@ -46,7 +46,6 @@ from kreplay.ingest.ktrace_layout import (
     USER,
     Abi,
 )
-from kreplay.ingest.ktrace_rules import format_error
 from kreplay.ingest.limits import MAX_TS_SECONDS
 
 NS_PER_S, US_PER_S = 10**9, 10**6  # constants to numba (a power in a loop is computed each time)
@@ -64,16 +63,16 @@ def layout_array(abi: Abi) -> np.ndarray:
     return np.array(abi.compiled(), dtype=np.int64)
 
 
-def find_records(data: np.ndarray, nbytes: int, abi: Abi, path: str):
-    """(offsets, types): the offset and ktr_type of every record of data[:nbytes] (followed
-    by PAD zero bytes), in file order; or the error at the first bad record."""
+def find_records(data: np.ndarray, nbytes: int, abi: Abi):
+    """(offsets, types, end): the offset and ktr_type of every record from data[0] on (up to
+    nbytes, followed by PAD zero bytes), in file order, and where they end: at nbytes, or
+    at the first record that breaks a rule or runs past nbytes (ktrace_rules.format_error
+    says which)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     most = nbytes // abi.header_v0 + 1  # pages numpy allocates and nobody touches are free
     offsets, types = np.empty(most, dtype=np.int64), np.empty(most, dtype=np.uint16)
     n, end = _walk(buf, nbytes, layout_array(abi), _fixed_lengths(abi), offsets, types)
-    if end != nbytes:
-        raise format_error(path, data, int(end), n + 1, nbytes, abi)
-    return offsets[:n], types[:n]
+    return offsets[:n], types[:n], int(end)
 
 
 def _fixed_lengths(abi: Abi) -> np.ndarray:

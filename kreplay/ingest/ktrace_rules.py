@@ -42,22 +42,29 @@ def looks_like_ktrace(head: bytes) -> bool:
     return any(check_one(head, 0, len(head), abi)[1] is None for abi in (AMD64, I386))
 
 
-def choose_abi(data: Buffer, nbytes: int, probe: int = 64) -> Abi:
-    """amd64, unless the first records read as i386 and not as amd64."""
+def choose_abi(data: Buffer, nbytes: int, probe: int = 64, whole: bool = True) -> Abi:
+    """amd64, unless the first records read as i386 and not as amd64. Of the first window
+    of a file (not whole), a record that may run past its end counts as read."""
     for abi in (AMD64, I386):
         off = 0
         for _ in range(probe):
-            if off >= nbytes:
-                break
+            if off >= nbytes or (not whole and _may_run_past(data, off, nbytes, abi)):
+                return abi
             size, reason = check_one(data, off, nbytes, abi)
             if reason:
                 break
             off += size
         else:
             return abi
-        if off >= nbytes:
-            return abi
     return AMD64  # neither: report the error as amd64 reads it
+
+
+def _may_run_past(data: Buffer, off: int, nbytes: int, abi: Abi) -> bool:
+    left = nbytes - off
+    if left < abi.header_v1:
+        return True
+    (length,) = struct.unpack_from("<i", data, off + abi.at("ktr_header.ktr_len"))
+    return 0 <= length <= MAX_LEN and length > left - abi.header_v1
 
 
 def check_one(data: Buffer, off: int, nbytes: int, abi: Abi) -> tuple[int, str | None]:
@@ -121,10 +128,11 @@ def _length_problem(data: Buffer, payload: int, rtype: int, length: int, abi: Ab
     return "" if ok else f"{name}: {why}"
 
 
-def format_error(path, data, off, record, nbytes, abi) -> TraceFormatError:
-    """The error at the record at `off` (the record-th of the file): what check_one finds
-    wrong with it, and for a file whose very first record is bad, that it is no ktrace.out."""
+def format_error(path, data, off, nbytes, abi, *, base=0, record=1) -> TraceFormatError:
+    """The error at the record at data[off] (byte base + off of the file, its record-th
+    record): what check_one finds wrong with it, and for a file whose very first record is
+    bad, that it is no ktrace.out."""
     reason = check_one(data, off, nbytes, abi)[1] or "not a record header"
-    where = f"byte offset {off} (record {record}, {abi.name} layout)"
-    prefix = "not a binary ktrace.out: " if off == 0 else ""
+    where = f"byte offset {base + off} (record {record}, {abi.name} layout)"
+    prefix = "not a binary ktrace.out: " if base + off == 0 else ""
     return TraceFormatError(f"{prefix}{where}: {reason}", path=path)

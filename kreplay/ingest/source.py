@@ -19,7 +19,6 @@ import os
 import sys
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
@@ -49,17 +48,6 @@ def default_trace_name(path: str) -> str:
     """`traces/storm.kdump.gz` -> `storm`: the file name without its extensions."""
     base = os.path.basename(path.rstrip("/")) or path
     return base.split(".", 1)[0] or base
-
-
-@dataclass
-class BinarySource:
-    """A binary trace's bytes, whole, followed by `pad` zero bytes (see read_bytes)."""
-
-    name: str
-    sha256: str
-    nbytes: int  # decompressed size, without the padding
-    compression: str | None
-    data: np.ndarray  # uint8
 
 
 class Input:
@@ -95,25 +83,21 @@ class Input:
             return 0
 
     def blocks(self) -> Iterator[bytes]:
-        """Every block of the decompressed input, the first one included (after readinto:
-        what it left)."""
+        """Every block of the decompressed input, the first one included."""
         if self.first:
             yield self.first
         yield from self._blocks
 
-    def readinto(self, view: memoryview) -> int:
-        """Fill view with the input from its start, as far as it goes; how many bytes.
-        The bytes of a plain file go straight from the file into view (no block copied);
-        blocks() then yields what did not fit."""
+    def fill(self, view: memoryview) -> int:
+        """Fill view with the input's next bytes; how many (fewer than it holds only at the
+        end of the input). A plain file's bytes go straight from the file into view."""
         n = min(len(self.first), len(view))
         view[:n], self.first = self.first[:n], self.first[n:]
-        if self.first or self.path == "-" or self.compression:
-            return n
         try:
             while n < len(view) and (got := self._stream.readinto(view[n:])):
                 n += got
-        except OSError as e:
-            raise TraceFormatError(f"broken input data: {e}", path=self.path) from None
+        except _BROKEN as e:
+            raise _broken(self.path, self.compression, e) from None
         return n
 
     def close(self) -> None:
@@ -128,24 +112,13 @@ class Input:
         self.close()
 
 
-def read_bytes(source: Input, pad: int) -> BinarySource:
-    """The whole decompressed input in memory, hashed, with `pad` zero bytes after it
-    (so that a reader can take fixed-size slices at any record without running off).
-    A numpy array: numpy asks for huge pages for it, which makes the page faults of a
-    file's worth of fresh memory, and the TLB misses of reading it out of order, cheap."""
-    size = source.size_hint()  # a plain file: read straight into the array
-    data = np.empty(size + pad, dtype=np.uint8)
-    nbytes = source.readinto(memoryview(data)[:size])
-    rest = [np.frombuffer(block, dtype=np.uint8) for block in source.blocks()]
-    if rest:  # compressed, stdin, or a file that grew while it was read
-        data = np.concatenate([data[:nbytes], *rest, np.empty(pad, dtype=np.uint8)])
-        nbytes += sum(len(block) for block in rest)
-    if nbytes == 0:
-        raise TraceFormatError("empty file: no ktrace records", path=source.path)
-    data = data[: nbytes + pad]
-    data[nbytes:] = 0
-    sha = hashlib.sha256(memoryview(data)[:nbytes]).hexdigest()
-    return BinarySource(source.path, sha, nbytes, source.compression, data)
+def file_sha256(path: str) -> str:
+    """The sha256 of a plain file's bytes."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as e:
+        raise TraceFormatError(f"cannot read: {e.strerror}", path=path) from None
 
 
 def _open_decompressed(path: str) -> tuple[BinaryIO, BinaryIO, str | None]:
@@ -172,6 +145,13 @@ class _Peekable:
             self._buf += more
         return self._buf
 
+    def readinto(self, view: memoryview) -> int:
+        if not self._buf:
+            return self._f.readinto(view)
+        n = min(len(self._buf), len(view))
+        view[:n], self._buf = self._buf[:n], self._buf[n:]
+        return n
+
     def read(self, n: int = -1) -> bytes:
         if n < 0:
             buf, self._buf = self._buf, b""
@@ -185,12 +165,19 @@ class _Peekable:
         pass
 
 
+_BROKEN = (OSError, EOFError, lzma.LZMAError, ValueError, zlib.error)
+
+
+def _broken(path: str, compression: str | None, e: Exception) -> TraceFormatError:
+    return TraceFormatError(f"broken {compression or 'input'} data: {e}", path=path)
+
+
 def _blocks(f: BinaryIO, path: str, compression: str | None) -> Iterator[bytes]:
     try:
         while block := f.read(BLOCK):
             yield block
-    except (OSError, EOFError, lzma.LZMAError, ValueError, zlib.error) as e:
-        raise TraceFormatError(f"broken {compression or 'input'} data: {e}", path=path) from None
+    except _BROKEN as e:
+        raise _broken(path, compression, e) from None
 
 
 class _ChunkCutter:
@@ -340,3 +327,41 @@ class TextStream:
 def _head_lines(first: bytes) -> list[str]:
     text = first[:HEAD_BYTES].decode("utf-8", "replace")
     return text.split("\n", HEAD_LINES)[:HEAD_LINES]
+
+
+class BinaryStream:
+    """A binary input a window at a time, hashed as it is read; its sha256 and size are
+    known after the last window. A window is one buffer, reused: the bytes of the window
+    before that its reader did not use (a record cut by that window's end, at most `keep`
+    bytes), then up to `window` bytes more, then `pad` zero bytes (so that a reader can take
+    fixed-size slices at any record without running off)."""
+
+    def __init__(self, source: Input, window: int, keep: int, pad: int):
+        self.source, self.window, self.keep, self.pad = source, window, keep, pad
+        # numpy asks for huge pages for it: the TLB misses of reading it out of order are cheap
+        self.buf = np.zeros(keep + window + pad, dtype=np.uint8)
+        self.base = 0  # the file offset of buf[0]
+        self.nbytes = 0  # the window's bytes in buf (before the padding)
+        self.last = False  # the window ends at the end of the input
+        self.sha256, self.size = "", 0
+        self._sha = hashlib.sha256()
+
+    def next(self, used: int) -> bool:
+        """Move on to the next window, keeping the bytes from `used` on of this one; False
+        after the last window (sha256 and size are set then)."""
+        if self.last:
+            self.sha256, self.size = self._sha.hexdigest(), self.base + self.nbytes
+            return False
+        buf, kept = self.buf, self.nbytes - used
+        if not 0 <= kept <= self.keep:
+            raise ValueError(f"{kept} bytes kept from a window (at most {self.keep})")
+        buf[:kept] = buf[used : self.nbytes].copy()
+        self.base += used
+        view = memoryview(buf)[kept : kept + self.window]
+        n = self.source.fill(view)
+        self._sha.update(view[:n])
+        self.nbytes, self.last = kept + n, n < self.window
+        buf[self.nbytes : self.nbytes + self.pad] = 0
+        if self.base + self.nbytes == 0:
+            raise TraceFormatError("empty file: no ktrace records", path=self.source.path)
+        return True
