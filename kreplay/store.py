@@ -421,8 +421,10 @@ class Store:
         order; both readers make them) in one transaction, as they come: a text input
         streams through, and its sha256 is known only at the end (finish() gives the
         trace's row then). A trace whose content is stored already is rolled back: None.
-        parallel_reader: the batches are made on other threads meanwhile (the text
-        parse), so DuckDB writes on one (_ingesting); else on all of them."""
+        parallel_reader: the batches are made on two other threads meanwhile (the text
+        parse), so DuckDB writes on one (_ingesting); else on all of them (the binary
+        reader makes the next batch on one thread: DuckDB on one thread beside it was
+        no faster, 4.8-5.3 s against 4.7 s for 5 M records)."""
         try:
             with self._unordered(), self._ingesting(parallel_reader), self.transaction():
                 trace_id = self._next_trace_id()

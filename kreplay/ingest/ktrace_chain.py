@@ -83,7 +83,7 @@ def _fixed_lengths(abi: Abi) -> np.ndarray:
     return fixed
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _walk(buf, nbytes, lay, fixed, offsets, types):
     """The offsets and types of the records from byte 0 on, into offsets and types; how
     many, and where the walk ended: at nbytes, or at the first record a kernel could not
@@ -169,7 +169,7 @@ def _load8(buf, at):
     return value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def comm_ids(buf, offsets, spread, ids):
     """Into ids, for each record the number of its thread name (the 20 bytes of
     ktr_comm), names numbered in the order they first appear; the offset of one record of

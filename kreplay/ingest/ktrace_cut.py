@@ -68,7 +68,7 @@ def empty(dtypes: dict[str, str], n: int) -> dict[str, np.ndarray]:
     return {name: np.empty(n, dtype) for name, dtype in dtypes.items()}
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def cut_records(buf, offsets, types, lay, table_of, first, comm_id, header, drop_rows,
                 calls, args, rets, faults, fault_ends, gios, csws):  # fmt: skip
     """Every record's HEADER columns into the next row of its table (table t: rows
@@ -167,7 +167,7 @@ def payload_at(buf, start, lay):
     return start + (lay[L_HEADER_V1] if v1 else lay[L_HEADER_V0])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def format_args(args, narg):
     """The CALL arguments as `kdump -n` prints them: each register `%#jx` (zero as `0`),
     joined by commas, one string per call with narg > 0, each followed by a NUL."""
