@@ -321,16 +321,27 @@ class Fuzzer:
             self.run("binary-mutation" if mutated else "binary", bytes(data), ".ktr", check)
 
     def kills(self, n: int) -> None:
-        """SIGKILL an ingest of a ~1.3 M-line file at a random moment, n times."""
+        """SIGKILL an ingest at a random moment, n times: of a ~1.3 M-line kdump text
+        (even trials) and of a 2 M-record ktrace.out (odd ones, read a window at a time:
+        windows are written before the file's end)."""
         if n <= 0:
             return
-        big = self.killdir / "big.kdump"
-        one = (ROOT / "traces" / "ls-i386-book.kdump").read_bytes()
-        big.write_bytes(one * 40_000)
+        text = (ROOT / "traces" / "ls-i386-book.kdump").read_bytes() * 40_000
+        binary = b""
+        if n > 1:
+            records = kw.random_records(random.Random(self.rnd.random()), 2_000_000)
+            binary = b"".join(r.to_bytes() for r in records)
         db = self.killdir / "kill.duckdb"
         with Store(str(db)) as store:
             ingest(store, str(ROOT / "traces" / "uul-freebsd12.kdump"))
         for trial in range(n):
+            # a file of its own: one a trial before finished would be found stored at once
+            if trial % 2:
+                big = self.killdir / "big.ktr"
+                big.write_bytes(binary + kw.namei(b"/kill/%d" % trial).to_bytes())
+            else:
+                big = self.killdir / "big.kdump"
+                big.write_bytes(text + b"kill trial %d\n" % trial)
             with Store(str(db)) as store:
                 before = _counts(store)
             proc = subprocess.Popen(
@@ -340,7 +351,7 @@ class Fuzzer:
                 stderr=subprocess.DEVNULL,
                 env=dict(os.environ, PYTHONPATH=str(ROOT)),
             )  # fmt: skip
-            time.sleep(self.rnd.uniform(0.1, 5.0))
+            time.sleep(self.rnd.uniform(0.1, 3.5))  # both ingests take ~3 s
             proc.kill()
             proc.wait()
             self.tally.record(
@@ -547,7 +558,8 @@ def run_cases(spec: dict) -> Tally:
         fuzzer.tally.save, fuzzer.tally.save_tag = spec["save"], spec["tag"]
         try:
             grammar = spec["text"] // 4
-            fuzzer.text_grammar(grammar, spec["seed"])
+            if grammar:  # hypothesis runs at least one example
+                fuzzer.text_grammar(grammar, spec["seed"])
             fuzzer.text_mutations(spec["text"] - grammar)
             fuzzer.binary(spec["binary"])
             fuzzer.kills(spec["kill"])
