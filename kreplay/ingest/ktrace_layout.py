@@ -27,7 +27,7 @@ MAX_NARG = 8  # SYS_MAXSYSARGS
 KTR_USER_MAXLEN = 2048
 MAXCOMLEN = 19
 PID_MAX = 99999
-PAD = 128  # zero bytes after the data (source.read_bytes): fixed-width cuts never run off
+PAD = 128  # zero bytes after the data (source.BinaryStream): fixed-width cuts never run off
 
 # sizeof(struct S) as "S", offsetof(struct S, f) as "S.f": (amd64, i386). ktr_cap_fail_old
 # is the struct before 2024 (type, needed, held), ktr_cap_fail the 2024+ one with its

@@ -33,7 +33,7 @@ from kreplay.ingest.ktrace_layout import (
 )
 from kreplay.ingest.limits import MAX_TS_SECONDS
 
-Buffer = bytes | np.ndarray  # the head of a file, or all of it (source.read_bytes)
+Buffer = bytes | np.ndarray  # the head of a file, or a window of it (source.BinaryStream)
 
 
 def looks_like_ktrace(head: bytes) -> bool:
