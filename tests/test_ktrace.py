@@ -556,26 +556,29 @@ def test_windows_give_every_byte_once(tmp_path, compress):
 
 
 def test_batches_made_ahead_come_in_order_and_stop_with_their_caller():
-    """ktrace._made_ahead: the batches in order, at most two alive (the one taken and
-    the next), the reader's error raised in the caller, and the helper thread gone when
-    the caller stops early."""
+    """ahead.made_ahead: the batches in order, at most two alive (the one taken and the
+    next), the reader's error raised in the caller, and, when the caller stops early,
+    the helper thread gone and the reader closed."""
     import threading
 
-    from kreplay.ingest import ktrace
+    from kreplay.ingest.ahead import made_ahead
 
-    made = []
+    made, closed = [], []
 
     def batches(error=None):
-        for i in range(5):
-            made.append(i)
-            yield i
-        if error:
-            raise error
+        try:
+            for i in range(5):
+                made.append(i)
+                yield i
+            if error:
+                raise error
+        finally:
+            closed.append(True)
 
     def helpers() -> int:
-        return sum(t.name == "kreplay-ktrace" for t in threading.enumerate())
+        return sum(t.name == "kreplay-ahead" for t in threading.enumerate())
 
-    ahead = ktrace._made_ahead(batches())
+    ahead = made_ahead(batches())
     assert next(ahead) == 0
     for _ in range(100):  # the helper makes the next one, then waits
         if made == [0, 1]:
@@ -583,11 +586,11 @@ def test_batches_made_ahead_come_in_order_and_stop_with_their_caller():
         threading.Event().wait(0.01)
     assert made == [0, 1]
     ahead.close()
-    assert helpers() == 0
-    assert list(ktrace._made_ahead(batches())) == list(range(5))
+    assert helpers() == 0 and closed == [True]
+    assert list(made_ahead(batches())) == list(range(5))
     with pytest.raises(TraceFormatError, match="bad"):
-        list(ktrace._made_ahead(batches(TraceFormatError("bad", path="t"))))
-    assert helpers() == 0
+        list(made_ahead(batches(TraceFormatError("bad", path="t"))))
+    assert helpers() == 0 and closed == [True] * 3
 
 
 def test_binary_from_stdin(tmp_path):

@@ -2,21 +2,23 @@
 over in file order with their final seq and the trace's dictionary numbers.
 
 Memory stays bounded: the input is read block by block (source.TextStream), at most
-IN_FLIGHT chunks are being parsed or waiting to be written, and each batch is written
-before the next is taken. The parse (kdump_scan, numba) runs without the GIL, so two
-chunks parse at once while DuckDB (also without the GIL) writes the batch before them.
+IN_FLIGHT chunks are being parsed or waiting to be merged, and at most two batches are
+alive (the one written and the next, ahead.py). The parse (kdump_scan, numba) runs
+without the GIL, so two chunks parse at once while DuckDB (also without the GIL) writes
+the batch before them and a helper thread merges the next.
 """
 
 import ctypes
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 
 import numpy as np
 
+from kreplay.ingest.ahead import made_ahead
 from kreplay.ingest.kdump import Layout
 from kreplay.ingest.kdump_parse import NULL, ChunkParser, ParsedChunk
 from kreplay.ingest.source import TextStream
@@ -42,7 +44,12 @@ _return_freed_memory()
 
 
 def batches(stream: TextStream, layout: Layout) -> Iterator[Batch]:
-    """Every line of the stream, as batches in file order."""
+    """Every line of the stream, as batches in file order, each made (merged from its
+    chunks, numbered) on a helper thread while the caller writes the one before."""
+    return made_ahead(_batches(stream, layout))
+
+
+def _batches(stream: TextStream, layout: Layout) -> Generator[Batch, None, None]:
     parser = ChunkParser(layout)
     comms, syscalls, faults = Dictionary(), Dictionary(), Dictionary()
     seq_base = 0

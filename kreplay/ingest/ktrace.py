@@ -15,14 +15,13 @@ names here: syscall names, RET forms, vm_fault results, CALL arguments as `kdump
 prints them).
 """
 
-import queue
-import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from kreplay.ingest import ktrace_cut as cut
+from kreplay.ingest.ahead import made_ahead
 from kreplay.ingest.ktrace_bodies import DECODERS, TEXT_COLUMNS
 from kreplay.ingest.ktrace_chain import COMM_AT, comm_ids, find_records, layout_array
 from kreplay.ingest.ktrace_layout import (
@@ -88,11 +87,11 @@ class Reader:
         self.abi: Abi | None = None
 
     def batches(self) -> Iterator[Batch]:
-        """The batches, each made on a thread of its own while DuckDB writes the one
-        before (_made_ahead)."""
-        return _made_ahead(self._batches())
+        """The batches, each made on a helper thread while DuckDB writes the one before
+        (ahead.py)."""
+        return made_ahead(self._batches())
 
-    def _batches(self) -> Iterator[Batch]:
+    def _batches(self) -> Generator[Batch, None, None]:
         stream, used = self.stream, 0
         trace = _Trace(Dictionary(), Dictionary(), Dictionary())
         dropped = 0
@@ -112,40 +111,6 @@ class Reader:
                 dropped += len(records.drop_rows)
                 yield records.batch(trace)
             self.records += len(offsets)
-
-
-def _made_ahead(batches: Iterator[Batch]) -> Iterator[Batch]:
-    """The batches, the next made on a helper thread while the caller writes one: the
-    compiled walk, cut and formatting run without the GIL, and so does most of DuckDB's
-    insert (measured, 5 M records: 4.6-5.0 s instead of 5.5-6.3). At most two are alive,
-    the one written and the next (the thread waits until the caller takes one before it
-    makes the next). An error of the reader is raised in the caller's thread; a caller
-    that stops early (an error, Ctrl-C) stops the thread too."""
-    handoff: queue.Queue = queue.Queue(1)
-    taken, stop = threading.Semaphore(0), threading.Event()
-
-    def make() -> None:
-        try:
-            for batch in batches:
-                handoff.put(batch)  # never waits: the caller took the one before
-                while not taken.acquire(timeout=0.1):
-                    if stop.is_set():
-                        return
-            handoff.put(None)
-        except BaseException as e:  # the caller raises it, in its thread
-            handoff.put(e)
-
-    maker = threading.Thread(target=make, name="kreplay-ktrace", daemon=True)
-    maker.start()
-    try:
-        while (item := handoff.get()) is not None:
-            taken.release()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        maker.join()
 
 
 def _comm_ids(data: np.ndarray, offsets: np.ndarray, trace: "_Trace") -> np.ndarray:
