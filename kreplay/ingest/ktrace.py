@@ -164,11 +164,12 @@ class _Records:
 
     def _core_payloads(self, n: int) -> dict[str, np.ndarray]:
         """The event_core columns of payload fields, one array each for all the chunk's
-        rows (so event_core is one insert, not a part per kind: DuckDB writes it in 2/3
-        of the time): the kinds' rows are ranges of them (TABLES' groups), and their
-        payload columns here are views of those ranges, which cut_records fills. The
-        other rows hold what is stored as NULL (BATCH_COLUMNS: NULL_INT; retval and addr
-        are read by the row's kind, and ret_kind is 0 off the RETs, as text stores it)."""
+        rows (so event_core is one insert, not a part per kind: DuckDB writes it in about
+        half the time, 1.3 s against 2.45 s for 5 M records): the kinds' rows are ranges
+        of them (TABLES' groups), and their payload columns here are views of those
+        ranges, which cut_records fills. The other rows hold what is stored as NULL
+        (BATCH_COLUMNS: NULL_INT; retval and addr are read by the row's kind, and
+        ret_kind is 0 off the RETs, as text stores it)."""
         core = {
             "sysnum": np.full(n, NULL_INT),
             "ret_kind": np.zeros(n, np.uint8),
