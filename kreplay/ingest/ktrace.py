@@ -104,10 +104,11 @@ class Reader:
                 raise format_error(self.path, data, used, nbytes, abi, base=stream.base, record=n)
             self.header_version |= int(np.any(types & KTR_VERSIONED))
             comm_id = _comm_ids(data, offsets, trace)
+            base = stream.base
             for first in range(0, len(offsets), CHUNK_RECORDS):
                 rows = slice(first, first + CHUNK_RECORDS)
-                records = _Records(data, offsets[rows], types[rows], abi, comm_id[rows])
-                records.renumber(self.records + first, dropped, stream.base)
+                records = _Records(data, base, offsets[rows], types[rows], abi, comm_id[rows])
+                records.renumber(self.records + first, dropped)
                 dropped += len(records.drop_rows)
                 yield records.batch(trace)
             self.records += len(offsets)
@@ -139,8 +140,10 @@ class _Records:
     """A chunk of a file's checked records as columns: the header columns of every
     record, grouped by TABLES, and the payload columns of each kind."""
 
-    def __init__(self, data, offsets, types, abi: Abi, comm_id: np.ndarray):
-        self.data, self.abi, self.base = data, abi, 0
+    def __init__(self, data, base: int, offsets, types, abi: Abi, comm_id: np.ndarray):
+        """data: the window (byte `base` of the file on) that holds the records at
+        `offsets`."""
+        self.data, self.base, self.abi = data, base, abi
         by_type = np.bincount(types & KTR_TYPE, minlength=MAX_TYPE + 1)
         counts = [int(by_type[list(kinds)].sum()) for kinds in TABLES.values()]
         self.first = np.concatenate(([0], np.cumsum(counts)))  # each table's header rows
@@ -185,14 +188,13 @@ class _Records:
             self.payloads[FAULT][column] = core[column][faults]
         return core
 
-    def renumber(self, first: int, dropped: int, base: int) -> None:
+    def renumber(self, first: int, dropped: int) -> None:
         """The file's line, seq and byte offset, for a chunk that starts at record `first`,
-        after `dropped` markers, in a window that starts at byte `base` of the file."""
+        after `dropped` markers."""
         h = self.header
         h["line"] += first
         h["seq"] += first + dropped
-        h["byte_offset"] += base
-        self.base = base
+        h["byte_offset"] += self.base
 
     def batch(self, trace: _Trace) -> Batch:
         """The chunk's records as rows of the narrow tables (schema.py): event_core in
