@@ -377,6 +377,23 @@ def test_a_text_ingest_writes_nothing_beside_the_store(tmp_path, db):
     ]
 
 
+@pytest.mark.parametrize(
+    ("sig", "line"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")]
+)
+def test_an_error_after_a_signal_is_the_signal(tmp_path, capsys, monkeypatch, sig, line):
+    """A KeyboardInterrupt raised while DuckDB calls into Python is swallowed by DuckDB,
+    which then fails the statement its own way (`Table with name batch_rows does not
+    exist`): once a signal came, the error that follows is the interruption."""
+    from kreplay import cli
+
+    monkeypatch.setattr(cli, "_SIGNALLED", [sig])
+    code, out, err = run_main(["show", "--db", tmp_path / "none.duckdb", "x"], capsys)
+    assert (code, out, err.strip()) == (2, "", f"kreplay: {line}")
+    monkeypatch.setattr(cli, "_SIGNALLED", [])
+    code, _, err = run_main(["show", "--db", tmp_path / "none.duckdb", "x"], capsys)
+    assert code == 2 and "no store here" in err
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_mid_ingest_leaves_the_store_and_the_disk_as_they_were(tmp_path, sig):
     big = tmp_path / "big.kdump"

@@ -173,10 +173,15 @@ def _on_signal(signum: int, frame: object) -> None:
 
 
 def _signal_line(error: BaseException) -> str | None:
-    """The line for an interrupted run: a signal Python raised, or one DuckDB caught during
-    a query and raised as RuntimeError("Query interrupted"); None for anything else."""
+    """The line for an interrupted run: a signal Python raised; or, once a signal came, the
+    error DuckDB made of it: RuntimeError("Query interrupted") when it caught the signal
+    in a query, or whatever failed when the handler's KeyboardInterrupt was raised inside
+    DuckDB's own calls into Python, which swallow it (a batch's replacement scan then finds
+    no table: `Table with name batch_rows does not exist`, seen under SIGINT mid-ingest).
+    None for anything else."""
     duckdb_caught = isinstance(error, RuntimeError) and "interrupted" in str(error).lower()
-    if not isinstance(error, KeyboardInterrupt) and not (duckdb_caught and _SIGNALLED):
+    after_signal = duckdb_caught or isinstance(error, KreplayError)
+    if not isinstance(error, KeyboardInterrupt) and not (after_signal and _SIGNALLED):
         return None
     terminated = isinstance(error, Terminated) or _SIGNALLED[-1:] == [signal.SIGTERM]
     return "kreplay: terminated" if terminated else "kreplay: interrupted"
@@ -202,8 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     except KreplayError as e:
         if show_tb:
             traceback.print_exc()
-        click.echo(error_line(e), err=True)
-        code = exit_code_for(e)
+        line = _signal_line(e)
+        click.echo(line or error_line(e), err=True)
+        code = EXIT_TROUBLE if line else exit_code_for(e)
     except (KeyboardInterrupt, RuntimeError) as e:
         line = _signal_line(e)
         if line is None:
